@@ -1,0 +1,645 @@
+//! Converse: request parsing and validation with Bedrock's messages (SPEC §6), and the
+//! response body. ConverseStream shares the parser (`converse_stream` renders events).
+
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use super::validate::{
+    body_object, check_enum, check_len, check_tool_name, constraint, member, opt_array, opt_number, opt_object, opt_str,
+    req_str, union_member, wrong_type,
+};
+use crate::backend::catalog::FoundationModel;
+use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, ToolChoice, ToolSpec};
+use crate::wire::error::BedrockError;
+
+/// Maximum decoded image size (3.75 MB, API reference for `ImageBlock`).
+pub const MAX_IMAGE_BYTES: usize = 3_750_000;
+/// Maximum decoded document size (4.5 MB).
+pub const MAX_DOCUMENT_BYTES: usize = 4_500_000;
+/// Images per request.
+pub const MAX_IMAGES: usize = 20;
+/// Documents per request.
+pub const MAX_DOCUMENTS: usize = 5;
+
+const IMAGE_FORMATS: &[&str] = &["png", "jpeg", "gif", "webp"];
+const DOCUMENT_FORMATS: &[&str] = &["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"];
+const VIDEO_FORMATS: &[&str] = &["mkv", "mov", "mp4", "webm", "flv", "mpeg", "mpg", "wmv", "three_gp"];
+/// Families whose Converse integration accepts `toolChoice` `any` / `tool`.
+const FORCED_TOOL_CHOICE_FAMILIES: &[&str] = &["anthropic", "nova", "mistral-chat"];
+
+/// Which of the two operations is being parsed (they validate a few things differently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Converse.
+    Unary,
+    /// ConverseStream.
+    Stream,
+}
+
+/// A parsed, validated Converse / ConverseStream request.
+#[derive(Debug, Clone)]
+pub struct ConverseRequest {
+    /// The canonical conversation.
+    pub conversation: Conversation,
+    /// `additionalModelResponseFieldPaths`.
+    pub response_field_paths: Vec<String>,
+}
+
+fn decode_b64(s: &str, path: &str) -> Result<usize, BedrockError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.as_bytes())
+        .map(|b| b.len())
+        .map_err(|_| wrong_type(path, "a base64-encoded blob"))
+}
+
+/// Decoded size of a `{bytes}|{s3Location}|…` source union, checking the member is allowed.
+fn source_size(source: &Value, path: &str, allowed: &[&str]) -> Result<usize, BedrockError> {
+    let (kind, value) = union_member(source, path)?;
+    if !allowed.contains(&kind) {
+        return Err(BedrockError::validation(format!(
+            "1 validation error detected: Value at '{path}' failed to satisfy constraint: Member must be one of [{}]",
+            allowed.join(", ")
+        )));
+    }
+    match kind {
+        "bytes" => value.as_str().map_or_else(|| Err(wrong_type(&format!("{path}.bytes"), "a blob")), |s| decode_b64(s, &format!("{path}.bytes"))),
+        "s3Location" => {
+            let loc = value.as_object().ok_or_else(|| wrong_type(&format!("{path}.s3Location"), "a structure"))?;
+            let uri = req_str(loc, "uri", &format!("{path}.s3Location.uri"))?;
+            if !uri.starts_with("s3://") {
+                return Err(constraint(&json!(uri), &format!("{path}.s3Location.uri"), "satisfy regular expression pattern: s3://.*"));
+            }
+            Ok(0)
+        }
+        "text" => value.as_str().map(str::len).ok_or_else(|| wrong_type(&format!("{path}.text"), "a string")),
+        _ => Ok(value.to_string().len()),
+    }
+}
+
+struct Counters {
+    images: usize,
+    documents: usize,
+}
+
+fn parse_block(block: &Value, i: usize, j: usize, role: Role, model: &FoundationModel, counters: &mut Counters) -> Result<Block, BedrockError> {
+    let path = format!("{}.content.{}.member", member("messages", i), j + 1);
+    let (kind, value) = union_member(block, &path)?;
+    let sub = format!("{path}.{kind}");
+    let obj = || value.as_object().ok_or_else(|| wrong_type(&sub, "a structure"));
+    Ok(match kind {
+        "text" => {
+            let text = value.as_str().ok_or_else(|| wrong_type(&sub, "a string"))?;
+            if text.trim().is_empty() {
+                return Err(BedrockError::validation(format!(
+                    "The text field in the ContentBlock object at messages.{i}.content.{j} is blank. Add text to the text field, and try again."
+                )));
+            }
+            Block::Text(text.to_string())
+        }
+        "image" => {
+            let o = obj()?;
+            let format = req_str(o, "format", &format!("{sub}.format"))?;
+            check_enum(format, &format!("{sub}.format"), IMAGE_FORMATS)?;
+            let source = o.get("source").ok_or_else(|| constraint(&Value::Null, &format!("{sub}.source"), "not be null"))?;
+            let size = source_size(source, &format!("{sub}.source"), &["bytes", "s3Location"])?;
+            if !model.emulator.vision {
+                return Err(BedrockError::validation(
+                    "This model doesn't support the image content block that you provided. Try again with a supported content block.",
+                ));
+            }
+            if role != Role::User {
+                return Err(BedrockError::validation(format!(
+                    "The image content block at messages.{i}.content.{j} is only supported in user messages. Move it to a user message and try again."
+                )));
+            }
+            if size > MAX_IMAGE_BYTES {
+                return Err(BedrockError::validation(format!(
+                    "The image at messages.{i}.content.{j} is {size} bytes, which exceeds the maximum of {MAX_IMAGE_BYTES} bytes. Reduce the image size and try again."
+                )));
+            }
+            counters.images += 1;
+            Block::Image { format: format.to_string(), size }
+        }
+        "document" => {
+            let o = obj()?;
+            let name = req_str(o, "name", &format!("{sub}.name"))?;
+            check_len(name, &format!("{sub}.name"), 1, Some(200))?;
+            let format = opt_str(o, "format", &format!("{sub}.format"))?.unwrap_or("txt");
+            check_enum(format, &format!("{sub}.format"), DOCUMENT_FORMATS)?;
+            let source = o.get("source").ok_or_else(|| constraint(&Value::Null, &format!("{sub}.source"), "not be null"))?;
+            let size = source_size(source, &format!("{sub}.source"), &["bytes", "s3Location", "text", "content"])?;
+            if !model.emulator.documents {
+                return Err(BedrockError::validation(
+                    "This model doesn't support the document content block that you provided. Try again with a supported content block.",
+                ));
+            }
+            if role != Role::User {
+                return Err(BedrockError::validation(format!(
+                    "The document content block at messages.{i}.content.{j} is only supported in user messages. Move it to a user message and try again."
+                )));
+            }
+            if size > MAX_DOCUMENT_BYTES {
+                return Err(BedrockError::validation(format!(
+                    "The document at messages.{i}.content.{j} is {size} bytes, which exceeds the maximum of {MAX_DOCUMENT_BYTES} bytes. Reduce the document size and try again."
+                )));
+            }
+            counters.documents += 1;
+            Block::Document { name: name.to_string(), format: format.to_string(), size }
+        }
+        "video" => {
+            let o = obj()?;
+            let format = req_str(o, "format", &format!("{sub}.format"))?;
+            check_enum(format, &format!("{sub}.format"), VIDEO_FORMATS)?;
+            let source = o.get("source").ok_or_else(|| constraint(&Value::Null, &format!("{sub}.source"), "not be null"))?;
+            source_size(source, &format!("{sub}.source"), &["bytes", "s3Location"])?;
+            if !model.input_modalities.iter().any(|m| m == "VIDEO") {
+                return Err(BedrockError::validation(
+                    "This model doesn't support the video content block that you provided. Try again with a supported content block.",
+                ));
+            }
+            Block::Other("video".into())
+        }
+        "toolUse" => {
+            let o = obj()?;
+            let id = req_str(o, "toolUseId", &format!("{sub}.toolUseId"))?;
+            check_len(id, &format!("{sub}.toolUseId"), 1, Some(64))?;
+            let name = req_str(o, "name", &format!("{sub}.name"))?;
+            check_tool_name(name, &format!("{sub}.name"))?;
+            let input = o.get("input").cloned().ok_or_else(|| constraint(&Value::Null, &format!("{sub}.input"), "not be null"))?;
+            Block::ToolUse { id: id.to_string(), name: name.to_string(), input }
+        }
+        "toolResult" => {
+            let o = obj()?;
+            let id = req_str(o, "toolUseId", &format!("{sub}.toolUseId"))?;
+            check_len(id, &format!("{sub}.toolUseId"), 1, Some(64))?;
+            let status = opt_str(o, "status", &format!("{sub}.status"))?;
+            if let Some(s) = status {
+                check_enum(s, &format!("{sub}.status"), &["success", "error"])?;
+            }
+            let content = opt_array(o, "content", &format!("{sub}.content"))?
+                .ok_or_else(|| constraint(&Value::Null, &format!("{sub}.content"), "not be null"))?;
+            let is_error = status == Some("error");
+            if is_error && content.is_empty() {
+                return Err(BedrockError::validation(format!(
+                    "The content field at messages.{i}.content.{j}.toolResult cannot be empty when status value is error."
+                )));
+            }
+            let mut text = Vec::new();
+            for (k, c) in content.iter().enumerate() {
+                let cpath = format!("{}.content", sub);
+                let (ckind, cvalue) = union_member(c, &member(&cpath, k))?;
+                match ckind {
+                    "text" => text.push(cvalue.as_str().unwrap_or_default().to_string()),
+                    "json" => text.push(cvalue.to_string()),
+                    "image" | "document" | "video" | "searchResult" => {}
+                    other => {
+                        return Err(BedrockError::validation(format!(
+                            "The toolResult content block type {other} at messages.{i}.content.{j} is not supported."
+                        )))
+                    }
+                }
+            }
+            if role != Role::User {
+                return Err(BedrockError::validation(format!(
+                    "The toolResult block at messages.{i}.content.{j} must be in a user message."
+                )));
+            }
+            Block::ToolResult { id: id.to_string(), text: text.join(" "), is_error }
+        }
+        "reasoningContent" => {
+            let (rkind, rvalue) = union_member(value, &sub)?;
+            match rkind {
+                "reasoningText" => Block::Reasoning(rvalue.get("text").and_then(Value::as_str).unwrap_or_default().to_string()),
+                "redactedContent" => Block::Reasoning(String::new()),
+                other => return Err(wrong_type(&format!("{sub}.{other}"), "reasoningText or redactedContent")),
+            }
+        }
+        "cachePoint" | "guardContent" | "audio" | "citationsContent" | "searchResult" | "toolAddition" | "toolRemoval" => {
+            if !value.is_object() {
+                return Err(wrong_type(&sub, "a structure"));
+            }
+            Block::Other(kind.to_string())
+        }
+        other => {
+            return Err(BedrockError::validation(format!(
+                "1 validation error detected: Value at '{path}' failed to satisfy constraint: Member must be a known ContentBlock member, but '{other}' is not"
+            )))
+        }
+    })
+}
+
+fn parse_messages(body: &Map<String, Value>, model: &FoundationModel) -> Result<Vec<Message>, BedrockError> {
+    let raw = opt_array(body, "messages", "messages")?.cloned().unwrap_or_default();
+    if raw.is_empty() {
+        return Err(BedrockError::validation(
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        ));
+    }
+    let mut counters = Counters { images: 0, documents: 0 };
+    let mut messages = Vec::with_capacity(raw.len());
+    for (i, m) in raw.iter().enumerate() {
+        let mpath = member("messages", i);
+        let obj = m.as_object().ok_or_else(|| wrong_type(&mpath, "a structure"))?;
+        let role = req_str(obj, "role", &format!("{mpath}.role"))?;
+        check_enum(role, &format!("{mpath}.role"), &["user", "assistant"])?;
+        let role = if role == "user" { Role::User } else { Role::Assistant };
+        let content = opt_array(obj, "content", &format!("{mpath}.content"))?
+            .ok_or_else(|| constraint(&Value::Null, &format!("{mpath}.content"), "not be null"))?;
+        if content.is_empty() {
+            return Err(BedrockError::validation(format!(
+                "The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again."
+            )));
+        }
+        let blocks = content
+            .iter()
+            .enumerate()
+            .map(|(j, b)| parse_block(b, i, j, role, model, &mut counters))
+            .collect::<Result<Vec<_>, _>>()?;
+        let has_document = blocks.iter().any(|b| matches!(b, Block::Document { .. }));
+        if has_document && !blocks.iter().any(|b| matches!(b, Block::Text(_))) {
+            return Err(BedrockError::validation(format!(
+                "The message at messages.{i} contains a document block but no text block. Add a text block that describes the document and try again."
+            )));
+        }
+        messages.push(Message { role, content: blocks });
+    }
+    if counters.images > MAX_IMAGES {
+        return Err(BedrockError::validation(format!(
+            "The request contains {} images, which exceeds the maximum of {MAX_IMAGES}. Reduce the number of images and try again.",
+            counters.images
+        )));
+    }
+    if counters.documents > MAX_DOCUMENTS {
+        return Err(BedrockError::validation(format!(
+            "The request contains {} documents, which exceeds the maximum of {MAX_DOCUMENTS}. Reduce the number of documents and try again.",
+            counters.documents
+        )));
+    }
+    if messages[0].role != Role::User {
+        return Err(BedrockError::validation(
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        ));
+    }
+    if messages.windows(2).any(|w| w[0].role == w[1].role) {
+        return Err(BedrockError::validation(
+            "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
+        ));
+    }
+    Ok(messages)
+}
+
+/// toolUse ↔ toolResult pairing between adjacent turns (SPEC §6.4).
+fn check_tool_pairing(messages: &[Message]) -> Result<(), BedrockError> {
+    for (i, m) in messages.iter().enumerate() {
+        if m.role != Role::User {
+            continue;
+        }
+        let results: Vec<&str> = m
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                Block::ToolResult { id, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let uses: Vec<&str> = i
+            .checked_sub(1)
+            .map(|p| {
+                messages[p]
+                    .content
+                    .iter()
+                    .filter_map(|b| match b {
+                        Block::ToolUse { id, .. } => Some(id.as_str()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if results.len() > uses.len() {
+            return Err(BedrockError::validation(format!(
+                "The number of toolResult blocks at messages.{i}.content exceeds the number of toolUse blocks of previous turn."
+            )));
+        }
+        let missing: Vec<&str> = uses.iter().copied().filter(|u| !results.contains(u)).collect();
+        if !missing.is_empty() {
+            return Err(BedrockError::validation(format!(
+                "Expected toolResult blocks at messages.{i}.content for the following Ids: {}",
+                missing.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn parse_system(body: &Map<String, Value>, model: &FoundationModel) -> Result<Vec<String>, BedrockError> {
+    let Some(raw) = opt_array(body, "system", "system")? else {
+        return Ok(Vec::new());
+    };
+    let mut texts = Vec::new();
+    for (k, block) in raw.iter().enumerate() {
+        let path = member("system", k);
+        let (kind, value) = union_member(block, &path)?;
+        match kind {
+            "text" => {
+                let t = value.as_str().ok_or_else(|| wrong_type(&format!("{path}.text"), "a string"))?;
+                check_len(t, &format!("{path}.text"), 1, None)?;
+                texts.push(t.to_string());
+            }
+            "guardContent" | "cachePoint" => {}
+            other => {
+                return Err(BedrockError::validation(format!(
+                    "1 validation error detected: Value at '{path}' failed to satisfy constraint: Member must be a known SystemContentBlock member, but '{other}' is not"
+                )))
+            }
+        }
+    }
+    if !raw.is_empty() && !model.emulator.system_prompt {
+        return Err(BedrockError::validation("This model doesn't support system messages. Try again without a system message."));
+    }
+    Ok(texts)
+}
+
+fn parse_inference(body: &Map<String, Value>, model: &FoundationModel) -> Result<InferenceConfig, BedrockError> {
+    let Some(cfg) = opt_object(body, "inferenceConfig", "inferenceConfig")? else {
+        return Ok(InferenceConfig::default());
+    };
+    let max_tokens = opt_number(cfg, "maxTokens", "inferenceConfig.maxTokens", Some(1.0), None, true)?;
+    let cap = model.emulator.max_output_tokens;
+    if let Some(m) = max_tokens.filter(|m| *m > f64::from(cap)) {
+        let _ = m;
+        return Err(BedrockError::validation(format!(
+            "The maximum tokens you requested exceeds the model limit of {cap}. Try again with a maximum tokens value that is lower than {cap}."
+        )));
+    }
+    let temperature = opt_number(cfg, "temperature", "inferenceConfig.temperature", Some(0.0), Some(1.0), false)?;
+    let top_p = opt_number(cfg, "topP", "inferenceConfig.topP", Some(0.0), Some(1.0), false)?;
+    let mut stop_sequences = Vec::new();
+    if let Some(seqs) = opt_array(cfg, "stopSequences", "inferenceConfig.stopSequences")? {
+        if seqs.len() > 2500 {
+            return Err(constraint(&json!(seqs.len()), "inferenceConfig.stopSequences", "have length less than or equal to 2500"));
+        }
+        for (k, s) in seqs.iter().enumerate() {
+            let path = member("inferenceConfig.stopSequences", k);
+            let s = s.as_str().ok_or_else(|| wrong_type(&path, "a string"))?;
+            check_len(s, &path, 1, None)?;
+            stop_sequences.push(s.to_string());
+        }
+    }
+    Ok(InferenceConfig {
+        max_tokens: max_tokens.map(|m| m as u32),
+        temperature,
+        top_p,
+        stop_sequences,
+    })
+}
+
+fn parse_tools(body: &Map<String, Value>, model: &FoundationModel, mode: Mode) -> Result<Option<(Vec<ToolSpec>, ToolChoice)>, BedrockError> {
+    let Some(cfg) = opt_object(body, "toolConfig", "toolConfig")? else {
+        return Ok(None);
+    };
+    let raw = opt_array(cfg, "tools", "toolConfig.tools")?.ok_or_else(|| constraint(&Value::Null, "toolConfig.tools", "not be null"))?;
+    if raw.is_empty() {
+        return Err(constraint(&json!([]), "toolConfig.tools", "have length greater than or equal to 1"));
+    }
+    let mut tools: Vec<ToolSpec> = Vec::new();
+    for (k, t) in raw.iter().enumerate() {
+        let path = member("toolConfig.tools", k);
+        let (kind, value) = union_member(t, &path)?;
+        match kind {
+            "toolSpec" => {
+                let o = value.as_object().ok_or_else(|| wrong_type(&format!("{path}.toolSpec"), "a structure"))?;
+                let name = req_str(o, "name", &format!("{path}.toolSpec.name"))?;
+                check_tool_name(name, &format!("{path}.toolSpec.name"))?;
+                let description = opt_str(o, "description", &format!("{path}.toolSpec.description"))?;
+                if let Some(d) = description {
+                    check_len(d, &format!("{path}.toolSpec.description"), 1, None)?;
+                }
+                let schema_union = o
+                    .get("inputSchema")
+                    .ok_or_else(|| constraint(&Value::Null, &format!("{path}.toolSpec.inputSchema"), "not be null"))?;
+                let (skind, schema) = union_member(schema_union, &format!("{path}.toolSpec.inputSchema"))?;
+                if skind != "json" || !schema.is_object() {
+                    return Err(wrong_type(&format!("{path}.toolSpec.inputSchema.json"), "a JSON object"));
+                }
+                if tools.iter().any(|t| t.name == name) {
+                    return Err(BedrockError::validation(format!(
+                        "The toolConfig field contains more than one tool named {name}. Tool names must be unique."
+                    )));
+                }
+                tools.push(ToolSpec { name: name.to_string(), description: description.map(str::to_string), input_schema: schema.clone() });
+            }
+            "systemTool" | "cachePoint" => {}
+            other => {
+                return Err(BedrockError::validation(format!(
+                    "1 validation error detected: Value at '{path}' failed to satisfy constraint: Member must be a known Tool member, but '{other}' is not"
+                )))
+            }
+        }
+    }
+    let choice = match cfg.get("toolChoice").filter(|v| !v.is_null()) {
+        None => ToolChoice::Auto,
+        Some(c) => {
+            let (kind, value) = union_member(c, "toolConfig.toolChoice")?;
+            let choice = match kind {
+                "auto" => ToolChoice::Auto,
+                "any" => ToolChoice::Any,
+                "tool" => {
+                    let o = value.as_object().ok_or_else(|| wrong_type("toolConfig.toolChoice.tool", "a structure"))?;
+                    let name = req_str(o, "name", "toolConfig.toolChoice.tool.name")?;
+                    check_tool_name(name, "toolConfig.toolChoice.tool.name")?;
+                    if !tools.iter().any(|t| t.name == name) {
+                        return Err(BedrockError::validation(format!(
+                            "The tool {name} named in toolConfig.toolChoice.tool isn't defined in toolConfig.tools. Define the tool or choose another one and try again."
+                        )));
+                    }
+                    ToolChoice::Tool(name.to_string())
+                }
+                other => return Err(wrong_type(&format!("toolConfig.toolChoice.{other}"), "auto, any or tool")),
+            };
+            if kind != "auto" && !FORCED_TOOL_CHOICE_FAMILIES.contains(&model.emulator.family.as_str()) {
+                return Err(BedrockError::validation(format!(
+                    "This model doesn't support the toolConfig.toolChoice.{kind} field. Remove toolConfig.toolChoice.{kind} and try again."
+                )));
+            }
+            choice
+        }
+    };
+    if !model.emulator.tools {
+        return Err(BedrockError::validation("This model doesn't support tool use."));
+    }
+    if mode == Mode::Stream && !model.emulator.streaming_tools {
+        return Err(BedrockError::validation("This model doesn't support tool use in streaming mode."));
+    }
+    Ok(Some((tools, choice)))
+}
+
+fn parse_output_schema(body: &Map<String, Value>) -> Result<Option<Value>, BedrockError> {
+    let Some(cfg) = opt_object(body, "outputConfig", "outputConfig")? else {
+        return Ok(None);
+    };
+    let Some(fmt) = opt_object(cfg, "textFormat", "outputConfig.textFormat")? else {
+        return Ok(None);
+    };
+    let ty = req_str(fmt, "type", "outputConfig.textFormat.type")?;
+    check_enum(ty, "outputConfig.textFormat.type", &["json_schema"])?;
+    let structure = fmt.get("structure").ok_or_else(|| constraint(&Value::Null, "outputConfig.textFormat.structure", "not be null"))?;
+    let (_, def) = union_member(structure, "outputConfig.textFormat.structure")?;
+    let def = def.as_object().ok_or_else(|| wrong_type("outputConfig.textFormat.structure.jsonSchema", "a structure"))?;
+    let schema_text = req_str(def, "schema", "outputConfig.textFormat.structure.jsonSchema.schema")?;
+    let schema: Value = serde_json::from_str(schema_text).map_err(|e| {
+        BedrockError::validation(format!("The JSON schema in outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON: {e}"))
+    })?;
+    Ok(Some(schema))
+}
+
+fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, BedrockError> {
+    if let Some(v) = body.get("additionalModelRequestFields").filter(|v| !v.is_null()) {
+        if !v.is_object() {
+            return Err(wrong_type("additionalModelRequestFields", "a JSON object"));
+        }
+    }
+    let mut paths = Vec::new();
+    if let Some(list) = opt_array(body, "additionalModelResponseFieldPaths", "additionalModelResponseFieldPaths")? {
+        if list.len() > 10 {
+            return Err(constraint(&json!(list.len()), "additionalModelResponseFieldPaths", "have length less than or equal to 10"));
+        }
+        for (k, p) in list.iter().enumerate() {
+            let path = member("additionalModelResponseFieldPaths", k);
+            let p = p.as_str().ok_or_else(|| wrong_type(&path, "a string"))?;
+            check_len(p, &path, 1, Some(256))?;
+            paths.push(p.to_string());
+        }
+    }
+    if let Some(g) = opt_object(body, "guardrailConfig", "guardrailConfig")? {
+        let id = opt_str(g, "guardrailIdentifier", "guardrailConfig.guardrailIdentifier")?.unwrap_or("");
+        let version = opt_str(g, "guardrailVersion", "guardrailConfig.guardrailVersion")?.unwrap_or("");
+        if let Some(t) = opt_str(g, "trace", "guardrailConfig.trace")? {
+            check_enum(t, "guardrailConfig.trace", &["enabled", "disabled", "enabled_full"])?;
+        }
+        if let Some(m) = opt_str(g, "streamProcessingMode", "guardrailConfig.streamProcessingMode")? {
+            check_enum(m, "guardrailConfig.streamProcessingMode", &["sync", "async"])?;
+        }
+        let version_ok = version.is_empty()
+            || version == "DRAFT"
+            || (version.len() <= 8 && version.chars().all(|c| c.is_ascii_digit()) && !version.starts_with('0'));
+        if !version_ok {
+            return Err(constraint(&json!(version), "guardrailConfig.guardrailVersion", "satisfy regular expression pattern: (|([1-9][0-9]{0,7})|(DRAFT))"));
+        }
+        // Guardrails are not emulated yet: any named guardrail does not exist.
+        if !id.is_empty() {
+            return Err(BedrockError::validation("The guardrail identifier or version provided in the request does not exist."));
+        }
+    }
+    if let Some(p) = opt_object(body, "performanceConfig", "performanceConfig")? {
+        if let Some(l) = opt_str(p, "latency", "performanceConfig.latency")? {
+            check_enum(l, "performanceConfig.latency", &["standard", "optimized"])?;
+        }
+    }
+    if let Some(t) = opt_object(body, "serviceTier", "serviceTier")? {
+        let ty = req_str(t, "type", "serviceTier.type")?;
+        check_enum(ty, "serviceTier.type", &["priority", "default", "flex", "reserved"])?;
+    }
+    if let Some(meta) = opt_object(body, "requestMetadata", "requestMetadata")? {
+        if meta.is_empty() || meta.len() > 16 {
+            return Err(constraint(&json!(meta.len()), "requestMetadata", "have between 1 and 16 entries"));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_whitespace() || ":_@$#=/+,-.".contains(c);
+        for (k, v) in meta {
+            let v = v.as_str().ok_or_else(|| wrong_type(&format!("requestMetadata.{k}"), "a string"))?;
+            if k.is_empty() || k.len() > 256 || !k.chars().all(allowed) || v.len() > 256 || !v.chars().all(allowed) {
+                return Err(constraint(&json!(k), "requestMetadata", "satisfy regular expression pattern: [a-zA-Z0-9\\s:_@$#=/+,-.]{1,256}"));
+            }
+        }
+    }
+    if opt_object(body, "promptVariables", "promptVariables")?.is_some() {
+        return Err(BedrockError::validation(
+            "The promptVariables field can only be used with a prompt from Prompt management. Remove promptVariables or use a prompt ARN and try again.",
+        ));
+    }
+    Ok(paths)
+}
+
+/// Parses and validates a Converse / ConverseStream body against `model`.
+pub fn parse(body: &[u8], model: &FoundationModel, mode: Mode) -> Result<ConverseRequest, BedrockError> {
+    let body = body_object(body)?;
+    if !model.emulator.converse {
+        return Err(BedrockError::validation(
+            "This action doesn't support the model that you provided. Try again with a supported text or chat model.",
+        ));
+    }
+    if mode == Mode::Stream && !model.response_streaming_supported {
+        return Err(BedrockError::validation("The model is unsupported for streaming."));
+    }
+    let messages = parse_messages(&body, model)?;
+    let system = parse_system(&body, model)?;
+    let inference = parse_inference(&body, model)?;
+    let tools = parse_tools(&body, model, mode)?;
+    let uses_tool_blocks = messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .any(|b| matches!(b, Block::ToolUse { .. } | Block::ToolResult { .. }));
+    if uses_tool_blocks && tools.is_none() {
+        return Err(BedrockError::validation(
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+        ));
+    }
+    check_tool_pairing(&messages)?;
+    let output_schema = parse_output_schema(&body)?;
+    let response_field_paths = check_other_members(&body)?;
+    let (tools, tool_choice) = tools.unwrap_or_default();
+    Ok(ConverseRequest {
+        conversation: Conversation { system, messages, inference, tools, tool_choice, output_schema },
+        response_field_paths,
+    })
+}
+
+/// The assistant content blocks of a reply, as Converse JSON.
+pub fn content_json(reply: &Reply) -> Vec<Value> {
+    reply
+        .content
+        .iter()
+        .map(|b| match b {
+            ReplyBlock::Text(t) => json!({"text": t}),
+            ReplyBlock::ToolUse { id, name, input } => json!({"toolUse": {"input": input, "name": name, "toolUseId": id}}),
+        })
+        .collect()
+}
+
+/// `TokenUsage` JSON.
+pub fn usage_json(reply: &Reply) -> Value {
+    json!({
+        "inputTokens": reply.usage.input_tokens,
+        "outputTokens": reply.usage.output_tokens,
+        "totalTokens": reply.usage.input_tokens + reply.usage.output_tokens,
+    })
+}
+
+/// The `ConverseResponse` body (keys in the alphabetical order real Bedrock uses).
+pub fn response_json(reply: &Reply, request: &ConverseRequest) -> Value {
+    let mut body = Map::new();
+    if !request.response_field_paths.is_empty() {
+        body.insert("additionalModelResponseFields".into(), additional_fields(reply, &request.response_field_paths));
+    }
+    body.insert("metrics".into(), json!({"latencyMs": reply.latency_ms}));
+    body.insert("output".into(), json!({"message": {"content": content_json(reply), "role": "assistant"}}));
+    body.insert("stopReason".into(), json!(reply.stop_reason.as_str()));
+    body.insert("usage".into(), usage_json(reply));
+    Value::Object(body)
+}
+
+/// `additionalModelResponseFields`: the requested JSON pointers resolved against the
+/// Anthropic-style native response (the only fields callers ask for in practice are
+/// `/stop_sequence` and `/stop_reason`).
+pub fn additional_fields(reply: &Reply, paths: &[String]) -> Value {
+    let native = json!({
+        "stop_reason": reply.stop_reason.as_str(),
+        "stop_sequence": Value::Null,
+    });
+    let mut out = Map::new();
+    for p in paths {
+        if let Some(v) = native.pointer(p) {
+            out.insert(p.trim_start_matches('/').to_string(), v.clone());
+        }
+    }
+    Value::Object(out)
+}

@@ -1,0 +1,134 @@
+//! ConverseStream: renders a canonical reply as the event sequence real Bedrock sends
+//! (SPEC §4.4): messageStart, text deltas (no contentBlockStart for text), contentBlockStop,
+//! toolUse blocks with contentBlockStart and partial-JSON deltas, messageStop, metadata.
+//! Every payload carries the `p` padding real Bedrock adds, keys in alphabetical order.
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::converse::{additional_fields, usage_json, ConverseRequest};
+use crate::canonical::{Reply, ReplyBlock};
+use crate::plan::StreamStep;
+use crate::rng::{stable_hash, SplitMix64};
+use crate::wire::event_stream::Frame;
+
+const PADDING_ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/// Characters of tool-input JSON per `toolUse` delta.
+const TOOL_INPUT_CHUNK: usize = 16;
+
+/// A ConverseStream event before framing: its `:event-type` and JSON payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    /// Union member name.
+    pub event_type: &'static str,
+    /// Event structure (without padding).
+    pub payload: Value,
+}
+
+/// Splits text into deltas of about two words, keeping whitespace so that the deltas
+/// concatenate back to the text exactly.
+pub fn text_deltas(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut words = 0;
+    for (i, ch) in text.char_indices() {
+        let starts_word = !ch.is_whitespace() && (i == 0 || text[..i].ends_with(char::is_whitespace));
+        if starts_word {
+            if words == 2 {
+                out.push(std::mem::take(&mut current));
+                words = 0;
+            }
+            words += 1;
+        }
+        current.push(ch);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn chunk_str(s: &str, size: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// The ConverseStream events for `reply`.
+pub fn events(reply: &Reply, request: &ConverseRequest) -> Vec<StreamEvent> {
+    let mut events = vec![StreamEvent { event_type: "messageStart", payload: json!({"role": "assistant"}) }];
+    for (index, block) in reply.content.iter().enumerate() {
+        match block {
+            ReplyBlock::Text(text) => {
+                for delta in text_deltas(text) {
+                    events.push(StreamEvent {
+                        event_type: "contentBlockDelta",
+                        payload: json!({"contentBlockIndex": index, "delta": {"text": delta}}),
+                    });
+                }
+            }
+            ReplyBlock::ToolUse { id, name, input } => {
+                events.push(StreamEvent {
+                    event_type: "contentBlockStart",
+                    payload: json!({"contentBlockIndex": index, "start": {"toolUse": {"name": name, "toolUseId": id}}}),
+                });
+                for part in chunk_str(&input.to_string(), TOOL_INPUT_CHUNK) {
+                    events.push(StreamEvent {
+                        event_type: "contentBlockDelta",
+                        payload: json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": part}}}),
+                    });
+                }
+            }
+        }
+        events.push(StreamEvent { event_type: "contentBlockStop", payload: json!({"contentBlockIndex": index}) });
+    }
+    let mut stop = Map::new();
+    if !request.response_field_paths.is_empty() {
+        stop.insert("additionalModelResponseFields".into(), additional_fields(reply, &request.response_field_paths));
+    }
+    stop.insert("stopReason".into(), json!(reply.stop_reason.as_str()));
+    events.push(StreamEvent { event_type: "messageStop", payload: Value::Object(stop) });
+    events.push(StreamEvent {
+        event_type: "metadata",
+        payload: json!({"metrics": {"latencyMs": reply.latency_ms}, "usage": usage_json(reply)}),
+    });
+    events
+}
+
+/// Adds the `p` padding member and sorts keys alphabetically, as real Bedrock does.
+fn padded(payload: &Value, rng: &mut SplitMix64) -> Value {
+    let mut map: Vec<(String, Value)> = payload.as_object().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
+    let len = 2 + rng.below(60) as usize;
+    map.push(("p".into(), json!(&PADDING_ALPHABET[..len.min(PADDING_ALPHABET.len())])));
+    map.sort_by(|a, b| a.0.cmp(&b.0));
+    Value::Object(map.into_iter().collect())
+}
+
+/// Frames the events as stream steps (no pacing: the plan's pacing is applied later).
+pub fn steps(events: &[StreamEvent], seed: u64) -> Vec<StreamStep> {
+    let mut rng = SplitMix64::new(stable_hash(seed, b"padding"));
+    events
+        .iter()
+        .map(|e| {
+            let payload = serde_json::to_vec(&padded(&e.payload, &mut rng)).unwrap_or_default();
+            StreamStep::frame(Frame::Event { event_type: e.event_type.to_string(), payload: Bytes::from(payload) })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn text_is_split_into_two_word_deltas() {
+        assert_eq!(text_deltas("You said: \"hi\". Bye now."), vec!["You said: ", "\"hi\". Bye ", "now."]);
+    }
+
+    proptest! {
+        #[test]
+        fn deltas_concatenate_back_to_the_text(text in ".{0,300}") {
+            prop_assert_eq!(text_deltas(&text).concat(), text);
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Field-level validation helpers that produce Bedrock's (Coral's) constraint messages, e.g.
+//! `1 validation error detected: Value '1.5' at 'inferenceConfig.temperature' failed to
+//! satisfy constraint: Member must have value less than or equal to 1`.
+
+use serde_json::{Map, Value};
+
+use crate::wire::error::BedrockError;
+
+/// A Coral constraint failure for the member at `path` (Coral paths: `messages.1.member.role`).
+pub fn constraint(value: &Value, path: &str, must: &str) -> BedrockError {
+    let shown = match value {
+        Value::Null => "null".to_string(),
+        Value::String(s) => format!("'{s}'"),
+        other => format!("'{other}'"),
+    };
+    let value_part = if value.is_null() { "Value null".to_string() } else { format!("Value {shown}") };
+    BedrockError::validation(format!(
+        "1 validation error detected: {value_part} at '{path}' failed to satisfy constraint: Member must {must}"
+    ))
+}
+
+/// The Coral member path of list element `index` (0-based) under `list_path`.
+pub fn member(list_path: &str, index: usize) -> String {
+    format!("{list_path}.{}.member", index + 1)
+}
+
+/// A JSON type mismatch (what Coral reports when a body does not deserialise).
+pub fn wrong_type(path: &str, expected: &str) -> BedrockError {
+    BedrockError::validation(format!(
+        "1 validation error detected: Value at '{path}' failed to satisfy constraint: Member must be {expected}"
+    ))
+}
+
+/// The body as a JSON object (an empty body counts as `{}`, as botocore sends for no members).
+pub fn body_object(body: &[u8]) -> Result<Map<String, Value>, BedrockError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(BedrockError::validation("The request body must be a JSON object.")),
+        Err(e) => Err(BedrockError::validation(format!("The request body is not valid JSON: {e}"))),
+    }
+}
+
+/// Optional object member.
+pub fn opt_object<'a>(obj: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a Map<String, Value>>, BedrockError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(wrong_type(path, "a structure")),
+    }
+}
+
+/// Optional list member.
+pub fn opt_array<'a>(obj: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a Vec<Value>>, BedrockError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => Ok(Some(a)),
+        Some(_) => Err(wrong_type(path, "a list")),
+    }
+}
+
+/// Optional string member.
+pub fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a str>, BedrockError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(wrong_type(path, "a string")),
+    }
+}
+
+/// Required string member.
+pub fn req_str<'a>(obj: &'a Map<String, Value>, key: &str, path: &str) -> Result<&'a str, BedrockError> {
+    opt_str(obj, key, path)?.ok_or_else(|| constraint(&Value::Null, path, "not be null"))
+}
+
+/// Checks a string against `enum` values.
+pub fn check_enum(value: &str, path: &str, allowed: &[&str]) -> Result<(), BedrockError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(constraint(
+            &Value::String(value.to_string()),
+            path,
+            &format!("satisfy enum value set: [{}]", allowed.join(", ")),
+        ))
+    }
+}
+
+/// Checks string length bounds (in characters).
+pub fn check_len(value: &str, path: &str, min: usize, max: Option<usize>) -> Result<(), BedrockError> {
+    let n = value.chars().count();
+    if n < min {
+        return Err(constraint(&Value::String(value.into()), path, &format!("have length greater than or equal to {min}")));
+    }
+    if let Some(max) = max.filter(|m| n > *m) {
+        return Err(constraint(&Value::String(value.into()), path, &format!("have length less than or equal to {max}")));
+    }
+    Ok(())
+}
+
+/// Checks a tool name against `[a-zA-Z0-9_-]+` (1–64).
+pub fn check_tool_name(value: &str, path: &str) -> Result<(), BedrockError> {
+    check_len(value, path, 1, Some(64))?;
+    if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        Ok(())
+    } else {
+        Err(constraint(&Value::String(value.into()), path, "satisfy regular expression pattern: [a-zA-Z0-9_-]+"))
+    }
+}
+
+/// The single member of a tagged union (nulls and `__type` ignored, as the SDKs do), or a
+/// validation error naming the union.
+pub fn union_member<'a>(value: &'a Value, path: &str) -> Result<(&'a str, &'a Value), BedrockError> {
+    let Value::Object(map) = value else {
+        return Err(wrong_type(path, "a union structure"));
+    };
+    let mut set = map.iter().filter(|(k, v)| !v.is_null() && k.as_str() != "__type");
+    match (set.next(), set.next()) {
+        (Some((k, v)), None) => Ok((k.as_str(), v)),
+        (None, _) => Err(BedrockError::validation(format!(
+            "1 validation error detected: Value at '{path}' failed to satisfy constraint: Member must have exactly one member set, but none was set"
+        ))),
+        (Some(_), Some(_)) => Err(BedrockError::validation(format!(
+            "1 validation error detected: Value at '{path}' failed to satisfy constraint: Member must have exactly one member set, but more than one was set"
+        ))),
+    }
+}
+
+/// A number member within `[min, max]`; `integer` requires a whole number.
+pub fn opt_number(obj: &Map<String, Value>, key: &str, path: &str, min: Option<f64>, max: Option<f64>, integer: bool) -> Result<Option<f64>, BedrockError> {
+    let value = match obj.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let Some(n) = value.as_f64() else {
+        return Err(wrong_type(path, if integer { "an integer" } else { "a number" }));
+    };
+    if integer && (value.as_i64().is_none() && value.as_u64().is_none()) {
+        return Err(wrong_type(path, "an integer"));
+    }
+    if let Some(min) = min.filter(|m| n < *m) {
+        return Err(constraint(value, path, &format!("have value greater than or equal to {}", fmt_bound(min))));
+    }
+    if let Some(max) = max.filter(|m| n > *m) {
+        return Err(constraint(value, path, &format!("have value less than or equal to {}", fmt_bound(max))));
+    }
+    Ok(Some(n))
+}
+
+fn fmt_bound(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn constraint_messages_follow_coral() {
+        let m = json!({"temperature": 1.5});
+        let e = opt_number(m.as_object().expect("obj"), "temperature", "inferenceConfig.temperature", Some(0.0), Some(1.0), false)
+            .expect_err("too big");
+        assert_eq!(
+            e.message,
+            "1 validation error detected: Value '1.5' at 'inferenceConfig.temperature' failed to satisfy constraint: Member must have value less than or equal to 1"
+        );
+    }
+
+    #[test]
+    fn unions_need_exactly_one_member() {
+        assert_eq!(union_member(&json!({"text": "a", "image": null}), "p").expect("one").0, "text");
+        assert!(union_member(&json!({}), "p").is_err());
+        assert!(union_member(&json!({"text": "a", "image": {}}), "p").is_err());
+    }
+}

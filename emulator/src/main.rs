@@ -1,0 +1,80 @@
+//! The `bedrock-emulator` command: a thin shell over the library.
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+use bedrock_emulator::Emulator;
+
+/// A local Amazon Bedrock (control plane + runtime) for offline tests.
+///
+/// Point any AWS SDK at it with AWS_ENDPOINT_URL=http://HOST:PORT (any credentials work).
+#[derive(Parser, Debug)]
+#[command(name = "bedrock-emulator", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the emulator. Prints `listening on http://HOST:PORT` as its first line.
+    Serve {
+        /// Interface to bind. Only loopback by default; use 0.0.0.0 to expose it.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to bind; 0 picks a free port.
+        #[arg(long, default_value_t = 4566)]
+        port: u16,
+        /// Seed for the synthetic model's text, tool-use ids and stream padding.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Account id used in ARNs the emulator returns.
+        #[arg(long, default_value = bedrock_emulator::emulator::DEFAULT_ACCOUNT_ID)]
+        account_id: String,
+        /// Log each request (to stderr).
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { host, port, seed, account_id, verbose } => {
+            let level = if verbose { tracing::Level::DEBUG } else { tracing::Level::INFO };
+            tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
+            let handle = Emulator::builder().host(host).port(port).seed(seed).account_id(account_id).start().await?;
+            let mut out = std::io::stdout();
+            writeln!(out, "listening on {}", handle.endpoint_url())?;
+            out.flush()?;
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            handle.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,95 @@
+//! Deterministic randomness: a SplitMix64 generator and a stable string hash.
+//!
+//! Hand-rolled rather than `rand` because the emulator needs exactly two things — a stable
+//! hash of a request and a seedable stream of numbers that never changes across crate
+//! versions (a `rand` upgrade may change its algorithms and with them every recorded reply).
+
+/// SplitMix64: tiny, fast, and stable forever.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`; returns 0 for `n == 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next_u64() % n
+        }
+    }
+
+    /// `n` characters from `alphabet`.
+    pub fn string_from(&mut self, alphabet: &[u8], n: usize) -> String {
+        (0..n).map(|_| alphabet[self.below(alphabet.len() as u64) as usize] as char).collect()
+    }
+
+    /// A version-4-shaped UUID string.
+    pub fn uuid(&mut self) -> String {
+        let a = self.next_u64();
+        let b = self.next_u64();
+        let bytes: Vec<u8> = a.to_be_bytes().into_iter().chain(b.to_be_bytes()).collect();
+        let mut hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        hex[6] = format!("4{}", &hex[6][1..]);
+        hex[8] = format!("{:x}{}", 8 + (bytes[8] >> 6 & 0x3), &hex[8][1..]);
+        let h = hex.concat();
+        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    }
+}
+
+/// FNV-1a over bytes, mixed with a seed: stable across runs, platforms and releases.
+pub fn stable_hash(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x100_0000_01b3);
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    SplitMix64::new(h).next_u64()
+}
+
+/// Lower-case letters and digits, the alphabet of Bedrock's 12-character resource ids.
+pub const ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+/// The base64url alphabet used in `tooluse_…` ids.
+pub const BASE64URL_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_stream() {
+        let mut a = SplitMix64::new(7);
+        let mut b = SplitMix64::new(7);
+        assert_eq!((a.next_u64(), a.next_u64()), (b.next_u64(), b.next_u64()));
+    }
+
+    #[test]
+    fn uuids_have_the_v4_shape() {
+        let mut g = SplitMix64::new(1);
+        let u = g.uuid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
+    }
+
+    #[test]
+    fn stable_hash_depends_on_seed_and_input() {
+        assert_eq!(stable_hash(1, b"x"), stable_hash(1, b"x"));
+        assert_ne!(stable_hash(1, b"x"), stable_hash(2, b"x"));
+        assert_ne!(stable_hash(1, b"x"), stable_hash(1, b"y"));
+    }
+}

@@ -1,0 +1,154 @@
+//! Routing by method and raw path segments (SPEC §1).
+//!
+//! The table is generated from the AWS service models (`tools/gen_routes.py` →
+//! `data/routes.json`): all 119 operations of both services, so one port serves both and an
+//! unimplemented operation is still recognised by name. The raw path is split on `/` first
+//! and each segment percent-decoded afterwards, so ARNs with `%2F` stay one label.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+
+/// Which AWS service an operation belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Service {
+    /// The control plane, `bedrock`.
+    #[serde(rename = "bedrock")]
+    Bedrock,
+    /// Inference, `bedrock-runtime`.
+    #[serde(rename = "bedrock-runtime")]
+    BedrockRuntime,
+}
+
+impl Service {
+    /// The service name as AWS spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Bedrock => "bedrock",
+            Service::BedrockRuntime => "bedrock-runtime",
+        }
+    }
+}
+
+/// One operation's HTTP binding.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Route {
+    /// The service it belongs to.
+    pub service: Service,
+    /// The operation name from the model, e.g. `ConverseStream`.
+    pub operation: String,
+    /// HTTP method.
+    pub method: String,
+    /// URI template, e.g. `/model/{modelId}/converse`.
+    pub uri: String,
+    /// Success status code.
+    pub code: u16,
+}
+
+#[derive(Deserialize)]
+struct RouteFile {
+    routes: Vec<Route>,
+}
+
+/// A request matched to an operation.
+#[derive(Debug, Clone)]
+pub struct RouteMatch {
+    /// The matched route.
+    pub route: &'static Route,
+    /// Decoded path labels by name.
+    pub labels: HashMap<String, String>,
+}
+
+/// The full route table of both services.
+pub fn routes() -> &'static [Route] {
+    static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        // The file is compiled in and covered by a test; an unparsable table is a build bug.
+        serde_json::from_str::<RouteFile>(include_str!("../../data/routes.json"))
+            .map(|f| f.routes)
+            .unwrap_or_default()
+    })
+}
+
+/// Finds the operation for `method` and the raw (still percent-encoded) `path`. Among
+/// templates that match, the one with most literal segments wins.
+pub fn find(method: &str, path: &str) -> Option<RouteMatch> {
+    let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut best: Option<(usize, &'static Route)> = None;
+    for route in routes() {
+        if !route.method.eq_ignore_ascii_case(method) {
+            continue;
+        }
+        let template: Vec<&str> = route.uri.trim_start_matches('/').split('/').collect();
+        if template.len() != raw.len() {
+            continue;
+        }
+        let mut literals = 0;
+        let matched = template.iter().zip(&raw).all(|(t, r)| {
+            if t.starts_with('{') {
+                !r.is_empty()
+            } else if t == r {
+                literals += 1;
+                true
+            } else {
+                false
+            }
+        });
+        if matched && best.is_none_or(|(n, _)| literals > n) {
+            best = Some((literals, route));
+        }
+    }
+    let (_, route) = best?;
+    let template: Vec<&str> = route.uri.trim_start_matches('/').split('/').collect();
+    let labels = template
+        .iter()
+        .zip(&raw)
+        .filter(|(t, _)| t.starts_with('{'))
+        .map(|(t, r)| {
+            let name = t.trim_start_matches('{').trim_end_matches('}').to_string();
+            (name, percent_decode_str(r).decode_utf8_lossy().into_owned())
+        })
+        .collect();
+    Some(RouteMatch { route, labels })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_holds_every_operation_of_both_services() {
+        assert_eq!(routes().len(), 119);
+        assert_eq!(routes().iter().filter(|r| r.service == Service::BedrockRuntime).count(), 11);
+    }
+
+    #[test]
+    fn model_ids_with_colons_and_arns_with_slashes_stay_one_label() {
+        let m = find("POST", "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse").expect("route");
+        assert_eq!(m.route.operation, "Converse");
+        assert_eq!(m.labels["modelId"], "anthropic.claude-3-5-sonnet-20240620-v1:0");
+        let arn = "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-haiku-20240307-v1%3A0";
+        let m = find("POST", &format!("/model/{arn}/converse-stream")).expect("route");
+        assert_eq!(m.route.operation, "ConverseStream");
+        assert_eq!(
+            m.labels["modelId"],
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0"
+        );
+    }
+
+    #[test]
+    fn literal_segments_win_over_labels() {
+        let m = find("POST", "/custom-models/create-custom-model").expect("route");
+        assert_eq!(m.route.operation, "CreateCustomModel");
+    }
+
+    #[test]
+    fn both_services_share_one_table() {
+        assert_eq!(find("GET", "/foundation-models").expect("route").route.operation, "ListFoundationModels");
+        assert_eq!(find("GET", "/inference-profiles/x").expect("route").route.operation, "GetInferenceProfile");
+        assert!(find("GET", "/nothing-here").is_none());
+        assert!(find("DELETE", "/model/x/converse").is_none());
+    }
+}

@@ -1,0 +1,310 @@
+//! The deterministic synthetic model: answers any canonical conversation when no scenario or
+//! recording does.
+//!
+//! Rules (also in README):
+//! * The reply is a pure function of (seed, model id, conversation): the same request gives
+//!   the same reply through Converse, ConverseStream and (later) InvokeModel.
+//! * Text: `You said: "<first 12 words of the last user text>". ` followed by 1–4 sentences
+//!   drawn from a fixed vocabulary by a generator seeded with a hash of the request.
+//! * After a `toolResult`: `The <tool> tool returned: <first 20 words of the result>.`
+//! * Tools: `toolChoice` `any` calls the first tool, `tool` calls the named one; `auto` calls
+//!   a tool whose name (or name with `_`/`-` read as spaces) appears in the last user text.
+//!   The input is built from the tool's JSON schema (`schema`).
+//! * Structured output (`outputConfig.textFormat`): the text is a JSON document built from
+//!   the given schema the same way.
+//! * `stopSequences` cut the text before the earliest match (`stop_sequence`); `maxTokens`
+//!   cuts after that many tokens (`max_tokens`). Tokens follow `tokenizer`.
+
+pub mod schema;
+pub mod tokenizer;
+
+use serde_json::Value;
+
+use crate::canonical::{Block, Conversation, Reply, ReplyBlock, Role, StopReason, ToolChoice, Usage};
+use crate::rng::{stable_hash, SplitMix64, BASE64URL_ALPHABET};
+
+const VOCABULARY: &[&str] = &[
+    "the", "model", "answer", "river", "signal", "quiet", "bright", "system", "window", "garden",
+    "careful", "number", "stream", "token", "light", "simple", "test", "request", "cloud", "stone",
+    "future", "paper", "green", "letter", "echo", "bridge", "silver", "data", "morning", "orbit",
+    "engine", "forest", "gentle", "harbor", "island", "journey", "kernel", "ladder", "meadow",
+    "needle", "ocean", "puzzle", "rocket", "summer", "timber", "valley", "winter", "yellow",
+    "amber", "basket", "candle", "desert", "fabric", "glacier", "hollow", "lantern", "marble",
+    "nectar", "pepper", "ribbon", "saddle", "thunder", "velvet", "wander",
+];
+
+/// Tokens every message adds beyond its content (role markers in real chat templates).
+pub const MESSAGE_OVERHEAD_TOKENS: u32 = 4;
+/// Tokens an image counts as input.
+pub const IMAGE_TOKENS: u32 = 256;
+
+/// Input token count of a conversation (system + messages + tool specs).
+pub fn input_tokens(conv: &Conversation) -> u32 {
+    let mut total: u32 = conv.system.iter().map(|s| tokenizer::count(s)).sum();
+    for m in &conv.messages {
+        total += MESSAGE_OVERHEAD_TOKENS;
+        for b in &m.content {
+            total += match b {
+                Block::Text(t) | Block::Reasoning(t) => tokenizer::count(t),
+                Block::Image { .. } => IMAGE_TOKENS,
+                Block::Document { size, .. } => u32::try_from(size / 4).unwrap_or(u32::MAX).max(1),
+                Block::ToolUse { name, input, .. } => tokenizer::count(name) + tokenizer::count(&input.to_string()),
+                Block::ToolResult { text, .. } => tokenizer::count(text),
+                Block::Other(_) => 1,
+            };
+        }
+    }
+    for t in &conv.tools {
+        total += tokenizer::count(&t.name)
+            + t.description.as_deref().map(tokenizer::count).unwrap_or(0)
+            + tokenizer::count(&t.input_schema.to_string());
+    }
+    total.max(1)
+}
+
+fn first_words(text: &str, n: usize) -> String {
+    text.split_whitespace().take(n).collect::<Vec<_>>().join(" ")
+}
+
+fn sentences(rng: &mut SplitMix64) -> String {
+    let count = 1 + rng.below(4);
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let words = 5 + rng.below(6);
+        let mut s: Vec<String> = (0..words).map(|_| VOCABULARY[rng.below(VOCABULARY.len() as u64) as usize].to_string()).collect();
+        if let Some(first) = s.first_mut() {
+            let mut c = first.chars();
+            if let Some(f) = c.next() {
+                *first = f.to_uppercase().collect::<String>() + c.as_str();
+            }
+        }
+        out.push(s.join(" ") + ".");
+    }
+    out.join(" ")
+}
+
+/// The tool result the last user message answers, if it carries one: (tool name, result text).
+fn answered_tool(conv: &Conversation) -> Option<(String, String)> {
+    let last = conv.messages.last().filter(|m| m.role == Role::User)?;
+    let (id, text) = last.content.iter().find_map(|b| match b {
+        Block::ToolResult { id, text, .. } => Some((id.clone(), text.clone())),
+        _ => None,
+    })?;
+    let name = conv
+        .messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .find_map(|b| match b {
+            Block::ToolUse { id: use_id, name, .. } if *use_id == id => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "requested".to_string());
+    Some((name, text))
+}
+
+fn chosen_tool<'a>(conv: &'a Conversation) -> Option<&'a crate::canonical::ToolSpec> {
+    match &conv.tool_choice {
+        ToolChoice::Any => conv.tools.first(),
+        ToolChoice::Tool(name) => conv.tools.iter().find(|t| &t.name == name),
+        ToolChoice::Auto => {
+            if answered_tool(conv).is_some() {
+                return None;
+            }
+            let said = conv.last_user_text().to_lowercase();
+            conv.tools.iter().find(|t| {
+                let name = t.name.to_lowercase();
+                said.contains(&name) || said.contains(&name.replace(['_', '-'], " "))
+            })
+        }
+    }
+}
+
+/// The synthetic model, parameterised by the server's seed.
+#[derive(Debug, Clone, Copy)]
+pub struct SyntheticModel {
+    seed: u64,
+}
+
+impl SyntheticModel {
+    /// A model whose filler text depends on `seed`.
+    pub fn new(seed: u64) -> Self {
+        SyntheticModel { seed }
+    }
+
+    /// Answers `conv` as model `model_id` would, within `max_output_tokens` when the request
+    /// sets no `maxTokens`.
+    pub fn reply(&self, model_id: &str, conv: &Conversation, max_output_tokens: u32) -> Reply {
+        let fingerprint = format!("{model_id}\u{1f}{conv:?}");
+        let hash = stable_hash(self.seed, fingerprint.as_bytes());
+        let mut rng = SplitMix64::new(hash);
+        let input = input_tokens(conv);
+        let max_tokens = conv.inference.max_tokens.unwrap_or(max_output_tokens.max(1));
+
+        let forced = !matches!(conv.tool_choice, ToolChoice::Auto);
+        let tool = chosen_tool(conv);
+        let text = match (&tool, answered_tool(conv)) {
+            (Some(t), _) if forced => {
+                let _ = t;
+                String::new()
+            }
+            (Some(t), _) => format!("I will use the {} tool.", t.name),
+            (None, Some((name, result))) => {
+                format!("The {name} tool returned: {}.", first_words(&result, 20))
+            }
+            (None, None) if conv.output_schema.is_some() => {
+                let schema = conv.output_schema.clone().unwrap_or(Value::Null);
+                schema::instance(&schema).to_string()
+            }
+            (None, None) => {
+                let said = first_words(&conv.last_user_text(), 12);
+                format!("You said: \"{said}\". {}", sentences(&mut rng))
+            }
+        };
+
+        // Stop sequences apply to the generated text before the token cap.
+        let mut stop = StopReason::EndTurn;
+        let mut text = text;
+        if let Some(cut) = conv
+            .inference
+            .stop_sequences
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()))
+            .min()
+        {
+            text.truncate(cut);
+            stop = StopReason::StopSequence;
+        }
+        if tokenizer::count(&text) > max_tokens {
+            text = tokenizer::truncate(&text, max_tokens).to_string();
+            stop = StopReason::MaxTokens;
+        }
+        let mut content = Vec::new();
+        let mut output = tokenizer::count(&text);
+        if !text.is_empty() {
+            content.push(ReplyBlock::Text(text));
+        }
+        if let (Some(t), StopReason::EndTurn) = (tool, stop) {
+            let input_doc: Value = schema::instance(&t.input_schema);
+            let tokens = tokenizer::count(&input_doc.to_string()) + tokenizer::count(&t.name);
+            if output + tokens <= max_tokens {
+                output += tokens;
+                content.push(ReplyBlock::ToolUse {
+                    id: format!("tooluse_{}", rng.string_from(BASE64URL_ALPHABET, 22)),
+                    name: t.name.clone(),
+                    input: input_doc,
+                });
+                stop = StopReason::ToolUse;
+            } else {
+                stop = StopReason::MaxTokens;
+            }
+        }
+        Reply {
+            content,
+            stop_reason: stop,
+            usage: Usage { input_tokens: input, output_tokens: output },
+            latency_ms: 180 + 9 * u64::from(output) + hash % 40,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::{InferenceConfig, Message, ToolSpec};
+    use serde_json::json;
+
+    fn ask(text: &str) -> Conversation {
+        Conversation {
+            messages: vec![Message { role: Role::User, content: vec![Block::Text(text.into())] }],
+            ..Default::default()
+        }
+    }
+
+    fn text_of(r: &Reply) -> String {
+        r.content
+            .iter()
+            .filter_map(|b| match b {
+                ReplyBlock::Text(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_same_request_gets_the_same_reply_and_the_seed_changes_it() {
+        let m = SyntheticModel::new(1);
+        let a = m.reply("x", &ask("Hello there"), 4096);
+        assert_eq!(a, m.reply("x", &ask("Hello there"), 4096));
+        assert!(text_of(&a).starts_with("You said: \"Hello there\". "));
+        assert_ne!(text_of(&a), text_of(&SyntheticModel::new(2).reply("x", &ask("Hello there"), 4096)));
+    }
+
+    #[test]
+    fn max_tokens_truncates_and_reports_max_tokens() {
+        let mut c = ask("Hello there");
+        c.inference = InferenceConfig { max_tokens: Some(3), ..Default::default() };
+        let r = SyntheticModel::new(1).reply("x", &c, 4096);
+        assert_eq!(r.stop_reason, StopReason::MaxTokens);
+        assert_eq!(r.usage.output_tokens, 3);
+        assert_eq!(text_of(&r), "You said:");
+    }
+
+    #[test]
+    fn stop_sequences_cut_before_the_match() {
+        let mut c = ask("alpha beta gamma");
+        c.inference.stop_sequences = vec!["gamma".into()];
+        let r = SyntheticModel::new(1).reply("x", &c, 4096);
+        assert_eq!(r.stop_reason, StopReason::StopSequence);
+        assert_eq!(text_of(&r), "You said: \"alpha beta ");
+    }
+
+    #[test]
+    fn a_forced_tool_choice_yields_a_schema_valid_tool_use() {
+        let mut c = ask("what now");
+        c.tools = vec![ToolSpec {
+            name: "get_weather".into(),
+            description: None,
+            input_schema: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        }];
+        c.tool_choice = ToolChoice::Any;
+        let r = SyntheticModel::new(1).reply("x", &c, 4096);
+        assert_eq!(r.stop_reason, StopReason::ToolUse);
+        match &r.content[..] {
+            [ReplyBlock::ToolUse { id, name, input }] => {
+                assert!(id.starts_with("tooluse_") && id.len() == 30);
+                assert_eq!(name, "get_weather");
+                assert_eq!(input, &json!({"city": "city-value"}));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tool_result_is_summarised_and_ends_the_turn() {
+        let mut c = ask("weather please");
+        c.tools = vec![ToolSpec { name: "get_weather".into(), description: None, input_schema: json!({"type": "object"}) }];
+        c.messages.push(Message {
+            role: Role::Assistant,
+            content: vec![Block::ToolUse { id: "t1".into(), name: "get_weather".into(), input: json!({}) }],
+        });
+        c.messages.push(Message {
+            role: Role::User,
+            content: vec![Block::ToolResult { id: "t1".into(), text: "sunny and 21C".into(), is_error: false }],
+        });
+        let r = SyntheticModel::new(1).reply("x", &c, 4096);
+        assert_eq!(r.stop_reason, StopReason::EndTurn);
+        assert_eq!(text_of(&r), "The get_weather tool returned: sunny and 21C.");
+    }
+
+    #[test]
+    fn input_tokens_grow_with_system_prompt_and_history() {
+        let base = input_tokens(&ask("hi"));
+        let mut with_system = ask("hi");
+        with_system.system = vec!["be brief".into()];
+        assert!(input_tokens(&with_system) > base);
+        let mut longer = ask("hi");
+        longer.messages.insert(0, Message { role: Role::User, content: vec![Block::Text("earlier".into())] });
+        assert!(input_tokens(&longer) > base);
+    }
+}

@@ -1,0 +1,208 @@
+//! AWS-shaped errors: the modelled exception names of both services and their HTTP statuses.
+//!
+//! Every failure a client can observe is a [`BedrockError`]; the wire encoder turns it into a
+//! restJson1 error response (`x-amzn-ErrorType` header + `{"message": …}` body) or, inside an
+//! event stream, into an `exception` frame with the lower-camel `:exception-type`.
+
+use serde_json::{json, Map, Value};
+
+/// The modelled exception types of `bedrock` and `bedrock-runtime` (SPEC §2.3), plus the two
+/// unmodelled codes the emulator needs for requests that never reach an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// 400, not retried.
+    ValidationException,
+    /// 403.
+    AccessDeniedException,
+    /// 404.
+    ResourceNotFoundException,
+    /// 400.
+    ConflictException,
+    /// 400.
+    ServiceQuotaExceededException,
+    /// 400 (control plane).
+    ResourceInUseException,
+    /// 400 (control plane), carries `resourceName`.
+    TooManyTagsException,
+    /// 429, retried by every SDK.
+    ThrottlingException,
+    /// 429 (runtime), retryable.
+    ModelNotReadyException,
+    /// 408 (runtime).
+    ModelTimeoutException,
+    /// 424 (runtime), carries `originalStatusCode` and `resourceName`.
+    ModelErrorException,
+    /// 424 (runtime streams), carries `originalStatusCode` and `originalMessage`.
+    ModelStreamErrorException,
+    /// 500, retried.
+    InternalServerException,
+    /// 503, retried.
+    ServiceUnavailableException,
+    /// 404 for a path that matches no operation of either service (not modelled; SDKs surface
+    /// it as a generic error with this code).
+    UnknownOperationException,
+}
+
+impl ErrorCode {
+    /// Every code, for parsers of user-written error names.
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::ValidationException,
+        ErrorCode::AccessDeniedException,
+        ErrorCode::ResourceNotFoundException,
+        ErrorCode::ConflictException,
+        ErrorCode::ServiceQuotaExceededException,
+        ErrorCode::ResourceInUseException,
+        ErrorCode::TooManyTagsException,
+        ErrorCode::ThrottlingException,
+        ErrorCode::ModelNotReadyException,
+        ErrorCode::ModelTimeoutException,
+        ErrorCode::ModelErrorException,
+        ErrorCode::ModelStreamErrorException,
+        ErrorCode::InternalServerException,
+        ErrorCode::ServiceUnavailableException,
+        ErrorCode::UnknownOperationException,
+    ];
+
+    /// The shape name, as sent in `x-amzn-ErrorType`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::ValidationException => "ValidationException",
+            ErrorCode::AccessDeniedException => "AccessDeniedException",
+            ErrorCode::ResourceNotFoundException => "ResourceNotFoundException",
+            ErrorCode::ConflictException => "ConflictException",
+            ErrorCode::ServiceQuotaExceededException => "ServiceQuotaExceededException",
+            ErrorCode::ResourceInUseException => "ResourceInUseException",
+            ErrorCode::TooManyTagsException => "TooManyTagsException",
+            ErrorCode::ThrottlingException => "ThrottlingException",
+            ErrorCode::ModelNotReadyException => "ModelNotReadyException",
+            ErrorCode::ModelTimeoutException => "ModelTimeoutException",
+            ErrorCode::ModelErrorException => "ModelErrorException",
+            ErrorCode::ModelStreamErrorException => "ModelStreamErrorException",
+            ErrorCode::InternalServerException => "InternalServerException",
+            ErrorCode::ServiceUnavailableException => "ServiceUnavailableException",
+            ErrorCode::UnknownOperationException => "UnknownOperationException",
+        }
+    }
+
+    /// Parses a shape name (`ThrottlingException`) or its event-stream member name
+    /// (`throttlingException`).
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.name() == name || c.stream_member_name() == name)
+    }
+
+    /// The HTTP status the service model binds to the exception.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::ValidationException
+            | ErrorCode::ConflictException
+            | ErrorCode::ServiceQuotaExceededException
+            | ErrorCode::ResourceInUseException
+            | ErrorCode::TooManyTagsException => 400,
+            ErrorCode::AccessDeniedException => 403,
+            ErrorCode::ResourceNotFoundException | ErrorCode::UnknownOperationException => 404,
+            ErrorCode::ModelTimeoutException => 408,
+            ErrorCode::ModelErrorException | ErrorCode::ModelStreamErrorException => 424,
+            ErrorCode::ThrottlingException | ErrorCode::ModelNotReadyException => 429,
+            ErrorCode::InternalServerException => 500,
+            ErrorCode::ServiceUnavailableException => 503,
+        }
+    }
+
+    /// The union member name used as `:exception-type` inside event streams (lower camel).
+    pub fn stream_member_name(self) -> String {
+        let name = self.name();
+        let mut out = String::with_capacity(name.len());
+        let mut chars = name.chars();
+        if let Some(first) = chars.next() {
+            out.push(first.to_ascii_lowercase());
+        }
+        out.extend(chars);
+        out
+    }
+}
+
+/// A failure answered to the client with its AWS code, message and any extra members.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {message}", code.name())]
+pub struct BedrockError {
+    /// Which modelled exception this is.
+    pub code: ErrorCode,
+    /// The human message, in Bedrock's wording where known.
+    pub message: String,
+    /// Extra members of the exception structure (`originalStatusCode`, `resourceName`, …).
+    pub extra: Map<String, Value>,
+}
+
+impl BedrockError {
+    /// An error with just a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        BedrockError { code, message: message.into(), extra: Map::new() }
+    }
+
+    /// `ValidationException` with `message`.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationException, message)
+    }
+
+    /// `ResourceNotFoundException` with `message`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceNotFoundException, message)
+    }
+
+    /// Adds an extra member to the exception body.
+    pub fn with_extra(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_string(), value);
+        self
+    }
+
+    /// The JSON body: `{"message": …}` plus extra members. No `__type`: real Bedrock does not
+    /// send one and the header is authoritative for every SDK.
+    pub fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("message".into(), json!(self.message));
+        for (k, v) in &self.extra {
+            body.insert(k.clone(), v.clone());
+        }
+        Value::Object(body)
+    }
+
+    /// The `x-amzn-ErrorType` header value, in Bedrock's Coral form.
+    pub fn error_type_header(&self) -> String {
+        format!("{}:http://internal.amazon.com/coral/com.amazon.bedrock/", self.code.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_its_names() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_name(code.name()), Some(code));
+            assert_eq!(ErrorCode::from_name(&code.stream_member_name()), Some(code));
+        }
+    }
+
+    #[test]
+    fn stream_member_names_are_lower_camel() {
+        assert_eq!(ErrorCode::ThrottlingException.stream_member_name(), "throttlingException");
+        assert_eq!(
+            ErrorCode::ModelStreamErrorException.stream_member_name(),
+            "modelStreamErrorException"
+        );
+    }
+
+    #[test]
+    fn body_carries_message_and_extra_members() {
+        let e = BedrockError::new(ErrorCode::ModelErrorException, "boom")
+            .with_extra("originalStatusCode", json!(500));
+        assert_eq!(e.body(), json!({"message": "boom", "originalStatusCode": 500}));
+        assert_eq!(
+            e.error_type_header(),
+            "ModelErrorException:http://internal.amazon.com/coral/com.amazon.bedrock/"
+        );
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Regenerates emulator/data/routes.json from the AWS service models.
+
+The route table is data, not code: every operation of both services with its HTTP method,
+URI template and success status, exactly as the SDKs are generated from. Run it when the
+service models in ../shared/spec/ are updated:
+
+    python3 tools/gen_routes.py ../shared/spec emulator/data/routes.json
+"""
+import json
+import sys
+from pathlib import Path
+
+spec_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/spec")
+out = Path(sys.argv[2] if len(sys.argv) > 2 else "emulator/data/routes.json")
+routes = []
+for service, fname in (("bedrock-runtime", "bedrock-runtime.service-2.json"), ("bedrock", "bedrock.service-2.json")):
+    model = json.loads((spec_dir / fname).read_text())
+    for name, op in sorted(model["operations"].items()):
+        http = op["http"]
+        routes.append({
+            "service": service,
+            "operation": name,
+            "method": http["method"],
+            "uri": http["requestUri"],
+            "code": http.get("responseCode", 200),
+        })
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(json.dumps({"version": 1, "routes": routes}, indent=1) + "\n")
+print(f"{len(routes)} routes -> {out}")
