@@ -1,0 +1,70 @@
+//! Targets and SDK clients.
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_bedrockruntime::config::Credentials;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// Where the suite sends requests.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A bedrock-emulator at this endpoint URL (fixed test credentials, region us-east-1).
+    Emulator {
+        /// e.g. `http://127.0.0.1:4566`.
+        endpoint: String,
+    },
+    /// Live AWS through the default credential chain.
+    Aws {
+        /// e.g. `us-east-1`.
+        region: String,
+    },
+}
+
+impl Target {
+    /// Whether the target is the emulator (emulator-only cases run only then).
+    pub fn is_emulator(&self) -> bool {
+        matches!(self, Target::Emulator { .. })
+    }
+
+    /// A short label for reports.
+    pub fn label(&self) -> String {
+        match self {
+            Target::Emulator { endpoint } => format!("emulator at {endpoint}"),
+            Target::Aws { region } => format!("AWS {region}"),
+        }
+    }
+}
+
+/// The two SDK clients a suite uses.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// `bedrock-runtime`.
+    pub runtime: aws_sdk_bedrockruntime::Client,
+    /// `bedrock` (control plane).
+    pub control: aws_sdk_bedrock::Client,
+}
+
+/// Builds both clients for `target`. The HTTP client is rustls with ring (the SDK's default
+/// aws-lc stack is trimmed out to keep the build lean); it speaks plain HTTP to the emulator.
+pub async fn clients(target: &Target) -> Clients {
+    let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+    let shared = match target {
+        Target::Emulator { endpoint } => {
+            loader
+                .region(Region::new("us-east-1"))
+                .endpoint_url(endpoint.clone())
+                .credentials_provider(Credentials::new("AKIDEMULATOR", "emulator-secret", None, None, "bedrock-harness"))
+                // One attempt: the emulator answers errors deterministically, and a retried
+                // error would only hide what the case asserts.
+                .retry_config(RetryConfig::standard().with_max_attempts(1))
+                .load()
+                .await
+        }
+        Target::Aws { region } => loader.region(Region::new(region.clone())).load().await,
+    };
+    Clients {
+        runtime: aws_sdk_bedrockruntime::Client::new(&shared),
+        control: aws_sdk_bedrock::Client::new(&shared),
+    }
+}
