@@ -68,7 +68,11 @@ impl EmulatorBuilder {
         let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(ServerState {
-            services: Services { catalog: Catalog::builtin(), synthetic: SyntheticModel::new(self.seed), seed: self.seed },
+            services: Services {
+                catalog: Catalog::builtin(),
+                synthetic: SyntheticModel::new(self.seed),
+                seed: self.seed,
+            },
             account: self.account_id,
             started: Instant::now(),
             requests: AtomicU64::new(0),

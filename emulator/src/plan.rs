@@ -74,12 +74,7 @@ impl Plan {
 
     /// An AWS error.
     pub fn error(error: BedrockError) -> Self {
-        Plan {
-            status: error.code.status(),
-            headers: Vec::new(),
-            body: PlanBody::Error(error),
-            delay: Duration::ZERO,
-        }
+        Plan { status: error.code.status(), headers: Vec::new(), body: PlanBody::Error(error), delay: Duration::ZERO }
     }
 
     /// 200 with an event stream.

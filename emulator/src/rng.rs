@@ -63,8 +63,7 @@ pub fn stable_hash(seed: u64, bytes: &[u8]) -> u64 {
 /// Lower-case letters and digits, the alphabet of Bedrock's 12-character resource ids.
 pub const ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// The base64url alphabet used in `tooluse_…` ids.
-pub const BASE64URL_ALPHABET: &[u8] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+pub const BASE64URL_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 #[cfg(test)]
 mod tests {

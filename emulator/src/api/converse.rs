@@ -5,8 +5,8 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use super::validate::{
-    body_object, check_enum, check_len, check_tool_name, constraint, member, opt_array, opt_number, opt_object, opt_str,
-    req_str, union_member, wrong_type,
+    body_object, check_enum, check_len, check_tool_name, constraint, member, opt_array, opt_number, opt_object,
+    opt_str, req_str, union_member, wrong_type,
 };
 use crate::backend::catalog::FoundationModel;
 use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, ToolChoice, ToolSpec};
@@ -62,12 +62,19 @@ fn source_size(source: &Value, path: &str, allowed: &[&str]) -> Result<usize, Be
         )));
     }
     match kind {
-        "bytes" => value.as_str().map_or_else(|| Err(wrong_type(&format!("{path}.bytes"), "a blob")), |s| decode_b64(s, &format!("{path}.bytes"))),
+        "bytes" => value.as_str().map_or_else(
+            || Err(wrong_type(&format!("{path}.bytes"), "a blob")),
+            |s| decode_b64(s, &format!("{path}.bytes")),
+        ),
         "s3Location" => {
             let loc = value.as_object().ok_or_else(|| wrong_type(&format!("{path}.s3Location"), "a structure"))?;
             let uri = req_str(loc, "uri", &format!("{path}.s3Location.uri"))?;
             if !uri.starts_with("s3://") {
-                return Err(constraint(&json!(uri), &format!("{path}.s3Location.uri"), "satisfy regular expression pattern: s3://.*"));
+                return Err(constraint(
+                    &json!(uri),
+                    &format!("{path}.s3Location.uri"),
+                    "satisfy regular expression pattern: s3://.*",
+                ));
             }
             Ok(0)
         }
@@ -81,7 +88,14 @@ struct Counters {
     documents: usize,
 }
 
-fn parse_block(block: &Value, i: usize, j: usize, role: Role, model: &FoundationModel, counters: &mut Counters) -> Result<Block, BedrockError> {
+fn parse_block(
+    block: &Value,
+    i: usize,
+    j: usize,
+    role: Role,
+    model: &FoundationModel,
+    counters: &mut Counters,
+) -> Result<Block, BedrockError> {
     let path = format!("{}.content.{}.member", member("messages", i), j + 1);
     let (kind, value) = union_member(block, &path)?;
     let sub = format!("{path}.{kind}");
@@ -354,7 +368,9 @@ fn parse_system(body: &Map<String, Value>, model: &FoundationModel) -> Result<Ve
         }
     }
     if !raw.is_empty() && !model.emulator.system_prompt {
-        return Err(BedrockError::validation("This model doesn't support system messages. Try again without a system message."));
+        return Err(BedrockError::validation(
+            "This model doesn't support system messages. Try again without a system message.",
+        ));
     }
     Ok(texts)
 }
@@ -365,8 +381,7 @@ fn parse_inference(body: &Map<String, Value>, model: &FoundationModel) -> Result
     };
     let max_tokens = opt_number(cfg, "maxTokens", "inferenceConfig.maxTokens", Some(1.0), None, true)?;
     let cap = model.emulator.max_output_tokens;
-    if let Some(m) = max_tokens.filter(|m| *m > f64::from(cap)) {
-        let _ = m;
+    if max_tokens.is_some_and(|m| m > f64::from(cap)) {
         return Err(BedrockError::validation(format!(
             "The maximum tokens you requested exceeds the model limit of {cap}. Try again with a maximum tokens value that is lower than {cap}."
         )));
@@ -376,7 +391,11 @@ fn parse_inference(body: &Map<String, Value>, model: &FoundationModel) -> Result
     let mut stop_sequences = Vec::new();
     if let Some(seqs) = opt_array(cfg, "stopSequences", "inferenceConfig.stopSequences")? {
         if seqs.len() > 2500 {
-            return Err(constraint(&json!(seqs.len()), "inferenceConfig.stopSequences", "have length less than or equal to 2500"));
+            return Err(constraint(
+                &json!(seqs.len()),
+                "inferenceConfig.stopSequences",
+                "have length less than or equal to 2500",
+            ));
         }
         for (k, s) in seqs.iter().enumerate() {
             let path = member("inferenceConfig.stopSequences", k);
@@ -385,19 +404,19 @@ fn parse_inference(body: &Map<String, Value>, model: &FoundationModel) -> Result
             stop_sequences.push(s.to_string());
         }
     }
-    Ok(InferenceConfig {
-        max_tokens: max_tokens.map(|m| m as u32),
-        temperature,
-        top_p,
-        stop_sequences,
-    })
+    Ok(InferenceConfig { max_tokens: max_tokens.map(|m| m as u32), temperature, top_p, stop_sequences })
 }
 
-fn parse_tools(body: &Map<String, Value>, model: &FoundationModel, mode: Mode) -> Result<Option<(Vec<ToolSpec>, ToolChoice)>, BedrockError> {
+fn parse_tools(
+    body: &Map<String, Value>,
+    model: &FoundationModel,
+    mode: Mode,
+) -> Result<Option<(Vec<ToolSpec>, ToolChoice)>, BedrockError> {
     let Some(cfg) = opt_object(body, "toolConfig", "toolConfig")? else {
         return Ok(None);
     };
-    let raw = opt_array(cfg, "tools", "toolConfig.tools")?.ok_or_else(|| constraint(&Value::Null, "toolConfig.tools", "not be null"))?;
+    let raw = opt_array(cfg, "tools", "toolConfig.tools")?
+        .ok_or_else(|| constraint(&Value::Null, "toolConfig.tools", "not be null"))?;
     if raw.is_empty() {
         return Err(constraint(&json!([]), "toolConfig.tools", "have length greater than or equal to 1"));
     }
@@ -482,12 +501,17 @@ fn parse_output_schema(body: &Map<String, Value>) -> Result<Option<Value>, Bedro
     };
     let ty = req_str(fmt, "type", "outputConfig.textFormat.type")?;
     check_enum(ty, "outputConfig.textFormat.type", &["json_schema"])?;
-    let structure = fmt.get("structure").ok_or_else(|| constraint(&Value::Null, "outputConfig.textFormat.structure", "not be null"))?;
+    let structure = fmt
+        .get("structure")
+        .ok_or_else(|| constraint(&Value::Null, "outputConfig.textFormat.structure", "not be null"))?;
     let (_, def) = union_member(structure, "outputConfig.textFormat.structure")?;
-    let def = def.as_object().ok_or_else(|| wrong_type("outputConfig.textFormat.structure.jsonSchema", "a structure"))?;
+    let def =
+        def.as_object().ok_or_else(|| wrong_type("outputConfig.textFormat.structure.jsonSchema", "a structure"))?;
     let schema_text = req_str(def, "schema", "outputConfig.textFormat.structure.jsonSchema.schema")?;
     let schema: Value = serde_json::from_str(schema_text).map_err(|e| {
-        BedrockError::validation(format!("The JSON schema in outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON: {e}"))
+        BedrockError::validation(format!(
+            "The JSON schema in outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON: {e}"
+        ))
     })?;
     Ok(Some(schema))
 }
@@ -501,7 +525,11 @@ fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, Bedrock
     let mut paths = Vec::new();
     if let Some(list) = opt_array(body, "additionalModelResponseFieldPaths", "additionalModelResponseFieldPaths")? {
         if list.len() > 10 {
-            return Err(constraint(&json!(list.len()), "additionalModelResponseFieldPaths", "have length less than or equal to 10"));
+            return Err(constraint(
+                &json!(list.len()),
+                "additionalModelResponseFieldPaths",
+                "have length less than or equal to 10",
+            ));
         }
         for (k, p) in list.iter().enumerate() {
             let path = member("additionalModelResponseFieldPaths", k);
@@ -523,11 +551,17 @@ fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, Bedrock
             || version == "DRAFT"
             || (version.len() <= 8 && version.chars().all(|c| c.is_ascii_digit()) && !version.starts_with('0'));
         if !version_ok {
-            return Err(constraint(&json!(version), "guardrailConfig.guardrailVersion", "satisfy regular expression pattern: (|([1-9][0-9]{0,7})|(DRAFT))"));
+            return Err(constraint(
+                &json!(version),
+                "guardrailConfig.guardrailVersion",
+                "satisfy regular expression pattern: (|([1-9][0-9]{0,7})|(DRAFT))",
+            ));
         }
         // Guardrails are not emulated yet: any named guardrail does not exist.
         if !id.is_empty() {
-            return Err(BedrockError::validation("The guardrail identifier or version provided in the request does not exist."));
+            return Err(BedrockError::validation(
+                "The guardrail identifier or version provided in the request does not exist.",
+            ));
         }
     }
     if let Some(p) = opt_object(body, "performanceConfig", "performanceConfig")? {
@@ -547,7 +581,11 @@ fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, Bedrock
         for (k, v) in meta {
             let v = v.as_str().ok_or_else(|| wrong_type(&format!("requestMetadata.{k}"), "a string"))?;
             if k.is_empty() || k.len() > 256 || !k.chars().all(allowed) || v.len() > 256 || !v.chars().all(allowed) {
-                return Err(constraint(&json!(k), "requestMetadata", "satisfy regular expression pattern: [a-zA-Z0-9\\s:_@$#=/+,-.]{1,256}"));
+                return Err(constraint(
+                    &json!(k),
+                    "requestMetadata",
+                    "satisfy regular expression pattern: [a-zA-Z0-9\\s:_@$#=/+,-.]{1,256}",
+                ));
             }
         }
     }
@@ -574,10 +612,8 @@ pub fn parse(body: &[u8], model: &FoundationModel, mode: Mode) -> Result<Convers
     let system = parse_system(&body, model)?;
     let inference = parse_inference(&body, model)?;
     let tools = parse_tools(&body, model, mode)?;
-    let uses_tool_blocks = messages
-        .iter()
-        .flat_map(|m| &m.content)
-        .any(|b| matches!(b, Block::ToolUse { .. } | Block::ToolResult { .. }));
+    let uses_tool_blocks =
+        messages.iter().flat_map(|m| &m.content).any(|b| matches!(b, Block::ToolUse { .. } | Block::ToolResult { .. }));
     if uses_tool_blocks && tools.is_none() {
         return Err(BedrockError::validation(
             "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
@@ -600,7 +636,9 @@ pub fn content_json(reply: &Reply) -> Vec<Value> {
         .iter()
         .map(|b| match b {
             ReplyBlock::Text(t) => json!({"text": t}),
-            ReplyBlock::ToolUse { id, name, input } => json!({"toolUse": {"input": input, "name": name, "toolUseId": id}}),
+            ReplyBlock::ToolUse { id, name, input } => {
+                json!({"toolUse": {"input": input, "name": name, "toolUseId": id}})
+            }
         })
         .collect()
 }
@@ -642,4 +680,106 @@ pub fn additional_fields(reply: &Reply, paths: &[String]) -> Value {
         }
     }
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::catalog::Catalog;
+    use crate::synthetic::SyntheticModel;
+    use proptest::prelude::*;
+
+    fn haiku() -> &'static FoundationModel {
+        Catalog::builtin().model("anthropic.claude-3-haiku-20240307-v1:0").expect("haiku in catalog")
+    }
+
+    fn reply_for(body: Value) -> (ConverseRequest, Reply) {
+        let req = parse(body.to_string().as_bytes(), haiku(), Mode::Unary).expect("valid request");
+        let reply = SyntheticModel::new(0).reply(&haiku().model_id, &req.conversation, 4096);
+        (req, reply)
+    }
+
+    #[test]
+    fn the_converse_response_shape_is_stable() {
+        let (req, reply) = reply_for(json!({"messages": [{"role": "user", "content": [{"text": "Hello there"}]}]}));
+        insta::assert_json_snapshot!(response_json(&reply, &req));
+    }
+
+    #[test]
+    fn the_tool_use_response_shape_is_stable() {
+        let (req, reply) = reply_for(json!({
+            "messages": [{"role": "user", "content": [{"text": "Weather in Paris?"}]}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {
+                "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}}],
+                "toolChoice": {"any": {}}}
+        }));
+        insta::assert_json_snapshot!(response_json(&reply, &req));
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            (-10.0f64..10.0).prop_map(|f| json!(f)),
+            prop_oneof![
+                Just("user".to_string()),
+                Just("assistant".to_string()),
+                Just("text".to_string()),
+                ".{0,12}".prop_map(|s| s)
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            let keys = prop_oneof![
+                Just("messages".to_string()),
+                Just("role".to_string()),
+                Just("content".to_string()),
+                Just("text".to_string()),
+                Just("toolUse".to_string()),
+                Just("toolResult".to_string()),
+                Just("image".to_string()),
+                Just("document".to_string()),
+                Just("source".to_string()),
+                Just("toolConfig".to_string()),
+                Just("tools".to_string()),
+                Just("toolSpec".to_string()),
+                Just("inferenceConfig".to_string()),
+                Just("maxTokens".to_string()),
+                Just("system".to_string()),
+                "[a-z]{1,8}".prop_map(|s| s),
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys, inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_parser_never_panics_on_arbitrary_json(body in arb_json(), stream in any::<bool>()) {
+            let mode = if stream { Mode::Stream } else { Mode::Unary };
+            let _ = parse(body.to_string().as_bytes(), haiku(), mode);
+        }
+
+        #[test]
+        fn the_parser_never_panics_on_arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse(&body, haiku(), Mode::Unary);
+        }
+
+        #[test]
+        fn any_valid_text_conversation_gets_a_reply_with_consistent_usage(texts in prop::collection::vec("[a-zA-Z ,.!?]{0,40}[a-z]", 1..6), max in 1u32..200) {
+            let messages: Vec<Value> = texts.iter().enumerate().map(|(i, t)| json!({
+                "role": if i % 2 == 0 { "user" } else { "assistant" },
+                "content": [{"text": t}]
+            })).collect();
+            let mut messages = messages;
+            if messages.len() % 2 == 0 { messages.pop(); }
+            let body = json!({"messages": messages, "inferenceConfig": {"maxTokens": max}});
+            let (_, reply) = reply_for(body);
+            prop_assert!(reply.usage.output_tokens <= max);
+            prop_assert!(reply.usage.input_tokens > 0);
+        }
+    }
 }

@@ -96,7 +96,8 @@ pub fn events(reply: &Reply, request: &ConverseRequest) -> Vec<StreamEvent> {
 
 /// Adds the `p` padding member and sorts keys alphabetically, as real Bedrock does.
 fn padded(payload: &Value, rng: &mut SplitMix64) -> Value {
-    let mut map: Vec<(String, Value)> = payload.as_object().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
+    let mut map: Vec<(String, Value)> =
+        payload.as_object().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
     let len = 2 + rng.below(60) as usize;
     map.push(("p".into(), json!(&PADDING_ALPHABET[..len.min(PADDING_ALPHABET.len())])));
     map.sort_by(|a, b| a.0.cmp(&b.0));
@@ -130,5 +131,27 @@ mod tests {
         fn deltas_concatenate_back_to_the_text(text in ".{0,300}") {
             prop_assert_eq!(text_deltas(&text).concat(), text);
         }
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::api::converse::{parse, Mode};
+    use crate::backend::catalog::Catalog;
+    use crate::synthetic::SyntheticModel;
+
+    #[test]
+    fn the_converse_stream_event_sequence_is_stable() {
+        let model = Catalog::builtin().model("anthropic.claude-3-haiku-20240307-v1:0").expect("haiku");
+        let body = json!({
+            "messages": [{"role": "user", "content": [{"text": "Weather in Paris? use get_weather"}]}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {
+                "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}}]}
+        });
+        let req = parse(body.to_string().as_bytes(), model, Mode::Stream).expect("valid");
+        let reply = SyntheticModel::new(0).reply(&model.model_id, &req.conversation, 4096);
+        let shown: Vec<Value> = events(&reply, &req).into_iter().map(|e| json!({e.event_type: e.payload})).collect();
+        insta::assert_json_snapshot!(shown);
     }
 }

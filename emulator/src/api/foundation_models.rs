@@ -14,7 +14,11 @@ pub fn list(req: &Request, catalog: &Catalog) -> Result<Plan, BedrockError> {
     if let Some(p) = by_provider {
         let ok = !p.is_empty() && p.len() <= 63 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ' ');
         if !ok {
-            return Err(super::validate::constraint(&json!(p), "byProvider", "satisfy regular expression pattern: ^[A-Za-z0-9- ]{1,63}$"));
+            return Err(super::validate::constraint(
+                &json!(p),
+                "byProvider",
+                "satisfy regular expression pattern: ^[A-Za-z0-9- ]{1,63}$",
+            ));
         }
     }
     let by_customization = req.query("byCustomizationType");
@@ -33,7 +37,8 @@ pub fn list(req: &Request, catalog: &Catalog) -> Result<Plan, BedrockError> {
         .models()
         .iter()
         .filter(|m| {
-            by_provider.is_none_or(|p| m.provider_name.eq_ignore_ascii_case(p) || m.provider_key().eq_ignore_ascii_case(p))
+            by_provider
+                .is_none_or(|p| m.provider_name.eq_ignore_ascii_case(p) || m.provider_key().eq_ignore_ascii_case(p))
         })
         .filter(|m| by_customization.is_none_or(|c| m.customizations_supported.iter().any(|x| x == c)))
         .filter(|m| by_output.is_none_or(|o| m.output_modalities.iter().any(|x| x == o)))

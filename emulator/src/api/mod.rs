@@ -62,7 +62,14 @@ pub struct Services {
 }
 
 /// The operations this build implements (the README coverage table lists them).
-pub const IMPLEMENTED: &[&str] = &["Converse", "ConverseStream", "ListFoundationModels", "GetFoundationModel", "ListInferenceProfiles", "GetInferenceProfile"];
+pub const IMPLEMENTED: &[&str] = &[
+    "Converse",
+    "ConverseStream",
+    "ListFoundationModels",
+    "GetFoundationModel",
+    "ListInferenceProfiles",
+    "GetInferenceProfile",
+];
 
 /// Runs the operation and returns its Plan.
 pub fn dispatch(req: &Request, services: &Services) -> Result<Plan, BedrockError> {

@@ -44,7 +44,11 @@ pub fn body_object(body: &[u8]) -> Result<Map<String, Value>, BedrockError> {
 }
 
 /// Optional object member.
-pub fn opt_object<'a>(obj: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a Map<String, Value>>, BedrockError> {
+pub fn opt_object<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'a Map<String, Value>>, BedrockError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
@@ -53,7 +57,11 @@ pub fn opt_object<'a>(obj: &'a Map<String, Value>, key: &str, path: &str) -> Res
 }
 
 /// Optional list member.
-pub fn opt_array<'a>(obj: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a Vec<Value>>, BedrockError> {
+pub fn opt_array<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'a Vec<Value>>, BedrockError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
@@ -92,10 +100,18 @@ pub fn check_enum(value: &str, path: &str, allowed: &[&str]) -> Result<(), Bedro
 pub fn check_len(value: &str, path: &str, min: usize, max: Option<usize>) -> Result<(), BedrockError> {
     let n = value.chars().count();
     if n < min {
-        return Err(constraint(&Value::String(value.into()), path, &format!("have length greater than or equal to {min}")));
+        return Err(constraint(
+            &Value::String(value.into()),
+            path,
+            &format!("have length greater than or equal to {min}"),
+        ));
     }
     if let Some(max) = max.filter(|m| n > *m) {
-        return Err(constraint(&Value::String(value.into()), path, &format!("have length less than or equal to {max}")));
+        return Err(constraint(
+            &Value::String(value.into()),
+            path,
+            &format!("have length less than or equal to {max}"),
+        ));
     }
     Ok(())
 }
@@ -129,7 +145,14 @@ pub fn union_member<'a>(value: &'a Value, path: &str) -> Result<(&'a str, &'a Va
 }
 
 /// A number member within `[min, max]`; `integer` requires a whole number.
-pub fn opt_number(obj: &Map<String, Value>, key: &str, path: &str, min: Option<f64>, max: Option<f64>, integer: bool) -> Result<Option<f64>, BedrockError> {
+pub fn opt_number(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    min: Option<f64>,
+    max: Option<f64>,
+    integer: bool,
+) -> Result<Option<f64>, BedrockError> {
     let value = match obj.get(key) {
         None | Some(Value::Null) => return Ok(None),
         Some(v) => v,
@@ -165,8 +188,15 @@ mod tests {
     #[test]
     fn constraint_messages_follow_coral() {
         let m = json!({"temperature": 1.5});
-        let e = opt_number(m.as_object().expect("obj"), "temperature", "inferenceConfig.temperature", Some(0.0), Some(1.0), false)
-            .expect_err("too big");
+        let e = opt_number(
+            m.as_object().expect("obj"),
+            "temperature",
+            "inferenceConfig.temperature",
+            Some(0.0),
+            Some(1.0),
+            false,
+        )
+        .expect_err("too big");
         assert_eq!(
             e.message,
             "1 validation error detected: Value '1.5' at 'inferenceConfig.temperature' failed to satisfy constraint: Member must have value less than or equal to 1"

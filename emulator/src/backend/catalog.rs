@@ -214,8 +214,7 @@ impl Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
         CATALOG.get_or_init(|| {
             // Covered by `the_builtin_catalog_parses`; an empty catalog is the only fallback.
-            Catalog::from_json(include_str!("../../data/catalog.json"))
-                .unwrap_or(Catalog { models: Vec::new() })
+            Catalog::from_json(include_str!("../../data/catalog.json")).unwrap_or(Catalog { models: Vec::new() })
         })
     }
 
@@ -339,7 +338,10 @@ mod tests {
         let c = Catalog::builtin();
         let id = "anthropic.claude-3-haiku-20240307-v1:0";
         assert_eq!(c.resolve(id).expect("id").model.model_id, id);
-        assert_eq!(c.resolve(&format!("arn:aws:bedrock:us-east-1::foundation-model/{id}")).expect("arn").model.model_id, id);
+        assert_eq!(
+            c.resolve(&format!("arn:aws:bedrock:us-east-1::foundation-model/{id}")).expect("arn").model.model_id,
+            id
+        );
         let p = c.resolve(&format!("us.{id}")).expect("profile");
         assert_eq!(p.profile.as_deref(), Some(format!("us.{id}").as_str()));
         let p = c

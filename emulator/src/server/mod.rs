@@ -96,7 +96,14 @@ async fn handle(state: Arc<ServerState>, req: HttpRequest<Incoming>) -> Result<R
     Ok(encode(plan, &request_id))
 }
 
-fn route_and_run(state: &ServerState, method: &str, path: &str, query: Vec<(String, String)>, headers: http::HeaderMap, body: Bytes) -> Plan {
+fn route_and_run(
+    state: &ServerState,
+    method: &str,
+    path: &str,
+    query: Vec<(String, String)>,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> Plan {
     let Some(route) = router::find(method, path) else {
         return Plan::error(BedrockError::new(
             ErrorCode::UnknownOperationException,

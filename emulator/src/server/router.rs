@@ -66,9 +66,7 @@ pub fn routes() -> &'static [Route] {
     static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
     TABLE.get_or_init(|| {
         // The file is compiled in and covered by a test; an unparsable table is a build bug.
-        serde_json::from_str::<RouteFile>(include_str!("../../data/routes.json"))
-            .map(|f| f.routes)
-            .unwrap_or_default()
+        serde_json::from_str::<RouteFile>(include_str!("../../data/routes.json")).map(|f| f.routes).unwrap_or_default()
     })
 }
 

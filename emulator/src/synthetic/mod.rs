@@ -24,12 +24,11 @@ use crate::canonical::{Block, Conversation, Reply, ReplyBlock, Role, StopReason,
 use crate::rng::{stable_hash, SplitMix64, BASE64URL_ALPHABET};
 
 const VOCABULARY: &[&str] = &[
-    "the", "model", "answer", "river", "signal", "quiet", "bright", "system", "window", "garden",
-    "careful", "number", "stream", "token", "light", "simple", "test", "request", "cloud", "stone",
-    "future", "paper", "green", "letter", "echo", "bridge", "silver", "data", "morning", "orbit",
-    "engine", "forest", "gentle", "harbor", "island", "journey", "kernel", "ladder", "meadow",
-    "needle", "ocean", "puzzle", "rocket", "summer", "timber", "valley", "winter", "yellow",
-    "amber", "basket", "candle", "desert", "fabric", "glacier", "hollow", "lantern", "marble",
+    "the", "model", "answer", "river", "signal", "quiet", "bright", "system", "window", "garden", "careful", "number",
+    "stream", "token", "light", "simple", "test", "request", "cloud", "stone", "future", "paper", "green", "letter",
+    "echo", "bridge", "silver", "data", "morning", "orbit", "engine", "forest", "gentle", "harbor", "island",
+    "journey", "kernel", "ladder", "meadow", "needle", "ocean", "puzzle", "rocket", "summer", "timber", "valley",
+    "winter", "yellow", "amber", "basket", "candle", "desert", "fabric", "glacier", "hollow", "lantern", "marble",
     "nectar", "pepper", "ribbon", "saddle", "thunder", "velvet", "wander",
 ];
 
@@ -71,7 +70,8 @@ fn sentences(rng: &mut SplitMix64) -> String {
     let mut out = Vec::new();
     for _ in 0..count {
         let words = 5 + rng.below(6);
-        let mut s: Vec<String> = (0..words).map(|_| VOCABULARY[rng.below(VOCABULARY.len() as u64) as usize].to_string()).collect();
+        let mut s: Vec<String> =
+            (0..words).map(|_| VOCABULARY[rng.below(VOCABULARY.len() as u64) as usize].to_string()).collect();
         if let Some(first) = s.first_mut() {
             let mut c = first.chars();
             if let Some(f) = c.next() {
@@ -102,7 +102,7 @@ fn answered_tool(conv: &Conversation) -> Option<(String, String)> {
     Some((name, text))
 }
 
-fn chosen_tool<'a>(conv: &'a Conversation) -> Option<&'a crate::canonical::ToolSpec> {
+fn chosen_tool(conv: &Conversation) -> Option<&crate::canonical::ToolSpec> {
     match &conv.tool_choice {
         ToolChoice::Any => conv.tools.first(),
         ToolChoice::Tool(name) => conv.tools.iter().find(|t| &t.name == name),
@@ -143,10 +143,7 @@ impl SyntheticModel {
         let forced = !matches!(conv.tool_choice, ToolChoice::Auto);
         let tool = chosen_tool(conv);
         let text = match (&tool, answered_tool(conv)) {
-            (Some(t), _) if forced => {
-                let _ = t;
-                String::new()
-            }
+            (Some(_), _) if forced => String::new(),
             (Some(t), _) => format!("I will use the {} tool.", t.name),
             (None, Some((name, result))) => {
                 format!("The {name} tool returned: {}.", first_words(&result, 20))
@@ -164,13 +161,8 @@ impl SyntheticModel {
         // Stop sequences apply to the generated text before the token cap.
         let mut stop = StopReason::EndTurn;
         let mut text = text;
-        if let Some(cut) = conv
-            .inference
-            .stop_sequences
-            .iter()
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| text.find(s.as_str()))
-            .min()
+        if let Some(cut) =
+            conv.inference.stop_sequences.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min()
         {
             text.truncate(cut);
             stop = StopReason::StopSequence;
@@ -283,7 +275,8 @@ mod tests {
     #[test]
     fn a_tool_result_is_summarised_and_ends_the_turn() {
         let mut c = ask("weather please");
-        c.tools = vec![ToolSpec { name: "get_weather".into(), description: None, input_schema: json!({"type": "object"}) }];
+        c.tools =
+            vec![ToolSpec { name: "get_weather".into(), description: None, input_schema: json!({"type": "object"}) }];
         c.messages.push(Message {
             role: Role::Assistant,
             content: vec![Block::ToolUse { id: "t1".into(), name: "get_weather".into(), input: json!({}) }],

@@ -87,9 +87,7 @@ impl ErrorCode {
     /// Parses a shape name (`ThrottlingException`) or its event-stream member name
     /// (`throttlingException`).
     pub fn from_name(name: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL
-            .into_iter()
-            .find(|c| c.name() == name || c.stream_member_name() == name)
+        ErrorCode::ALL.into_iter().find(|c| c.name() == name || c.stream_member_name() == name)
     }
 
     /// The HTTP status the service model binds to the exception.
@@ -189,20 +187,13 @@ mod tests {
     #[test]
     fn stream_member_names_are_lower_camel() {
         assert_eq!(ErrorCode::ThrottlingException.stream_member_name(), "throttlingException");
-        assert_eq!(
-            ErrorCode::ModelStreamErrorException.stream_member_name(),
-            "modelStreamErrorException"
-        );
+        assert_eq!(ErrorCode::ModelStreamErrorException.stream_member_name(), "modelStreamErrorException");
     }
 
     #[test]
     fn body_carries_message_and_extra_members() {
-        let e = BedrockError::new(ErrorCode::ModelErrorException, "boom")
-            .with_extra("originalStatusCode", json!(500));
+        let e = BedrockError::new(ErrorCode::ModelErrorException, "boom").with_extra("originalStatusCode", json!(500));
         assert_eq!(e.body(), json!({"message": "boom", "originalStatusCode": 500}));
-        assert_eq!(
-            e.error_type_header(),
-            "ModelErrorException:http://internal.amazon.com/coral/com.amazon.bedrock/"
-        );
+        assert_eq!(e.error_type_header(), "ModelErrorException:http://internal.amazon.com/coral/com.amazon.bedrock/");
     }
 }

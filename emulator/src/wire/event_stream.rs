@@ -72,8 +72,7 @@ impl Frame {
                 payload,
             }),
             Some("exception") => Ok(Frame::Exception {
-                exception_type: header(":exception-type")
-                    .ok_or_else(|| EncodeError("no :exception-type".into()))?,
+                exception_type: header(":exception-type").ok_or_else(|| EncodeError("no :exception-type".into()))?,
                 payload,
             }),
             other => Err(EncodeError(format!("unsupported :message-type {other:?}"))),

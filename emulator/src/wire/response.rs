@@ -75,10 +75,9 @@ pub fn encode(plan: Plan, request_id: &str) -> Response<ResponseBody> {
                             Ok(bytes) => Ok(bytes),
                             Err(e) => Err(std::io::Error::other(e.to_string())),
                         },
-                        StreamAction::Abort => Err(std::io::Error::new(
-                            std::io::ErrorKind::ConnectionAborted,
-                            "stream aborted by plan",
-                        )),
+                        StreamAction::Abort => {
+                            Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "stream aborted by plan"))
+                        }
                     };
                     let stop = item.is_err();
                     if tx.send(item).await.is_err() || stop {
