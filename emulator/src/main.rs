@@ -36,6 +36,8 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Print the operation coverage table (Markdown) and exit.
+    Coverage,
 }
 
 #[tokio::main]
@@ -53,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down");
             handle.shutdown().await;
         }
+        Command::Coverage => print!("{}", bedrock_emulator::api::coverage_markdown()),
     }
     Ok(())
 }

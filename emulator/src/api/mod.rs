@@ -101,3 +101,26 @@ fn converse_op(req: &Request, services: &Services, mode: converse::Mode) -> Resu
         }
     })
 }
+
+/// The README's coverage table, generated from the route table and [`IMPLEMENTED`] (a test
+/// keeps README.md in sync; `bedrock-emulator coverage` prints it).
+pub fn coverage_markdown() -> String {
+    use crate::server::router::{routes, Service};
+    let mut out = String::from("| Service | Operation | HTTP | Status |\n|---|---|---|---|\n");
+    let mut missing_control = Vec::new();
+    for r in routes() {
+        let implemented = IMPLEMENTED.contains(&r.operation.as_str());
+        if r.service == Service::Bedrock && !implemented {
+            missing_control.push(r.operation.as_str());
+            continue;
+        }
+        let status = if implemented { "implemented" } else { "not yet (modelled error)" };
+        out.push_str(&format!("| {} | {} | `{} {}` | {status} |\n", r.service.name(), r.operation, r.method, r.uri));
+    }
+    out.push_str(&format!(
+        "\nNot yet implemented in `bedrock` ({} operations; each answers `ValidationException` naming the operation): {}.\n",
+        missing_control.len(),
+        missing_control.join(", ")
+    ));
+    out
+}
