@@ -9,10 +9,14 @@
 use serde_json::{json, Map, Value};
 
 const MAX_DEPTH: usize = 12;
+/// Most values one instance may hold: a schema of nested `minItems` arrays (or a `$ref`
+/// cycle) would otherwise grow exponentially. Past the budget, values become `null`.
+const MAX_NODES: usize = 2_000;
 
 /// A value valid against `schema` (best effort; see module docs).
 pub fn instance(schema: &Value) -> Value {
-    build(schema, schema, "value", 0)
+    let mut budget = MAX_NODES;
+    build(schema, schema, "value", 0, &mut budget)
 }
 
 fn resolve<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
@@ -23,7 +27,11 @@ fn resolve<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
     root.pointer(path)
 }
 
-fn build(schema: &Value, root: &Value, name: &str, depth: usize) -> Value {
+fn build(schema: &Value, root: &Value, name: &str, depth: usize, budget: &mut usize) -> Value {
+    if *budget == 0 {
+        return Value::Null;
+    }
+    *budget -= 1;
     let Some(obj) = schema.as_object() else {
         return json!(format!("{name}-value"));
     };
@@ -32,7 +40,7 @@ fn build(schema: &Value, root: &Value, name: &str, depth: usize) -> Value {
     }
     if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
         return match resolve(root, r) {
-            Some(target) => build(target, root, name, depth + 1),
+            Some(target) => build(target, root, name, depth + 1, budget),
             None => Value::Null,
         };
     }
@@ -47,7 +55,7 @@ fn build(schema: &Value, root: &Value, name: &str, depth: usize) -> Value {
     }
     for key in ["anyOf", "oneOf", "allOf"] {
         if let Some(first) = obj.get(key).and_then(Value::as_array).and_then(|a| a.first()) {
-            return build(first, root, name, depth + 1);
+            return build(first, root, name, depth + 1, budget);
         }
     }
     let ty = match obj.get("type") {
@@ -58,13 +66,13 @@ fn build(schema: &Value, root: &Value, name: &str, depth: usize) -> Value {
         _ => "string",
     };
     match ty {
-        "object" => object(obj, root, depth),
+        "object" => object(obj, root, depth, budget),
         "array" => {
             let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(1);
             let max = obj.get("maxItems").and_then(Value::as_u64).unwrap_or(u64::MAX);
             let n = min.max(1).min(max).min(16);
             let item_schema = obj.get("items").cloned().unwrap_or(json!({}));
-            Value::Array((0..n).map(|_| build(&item_schema, root, name, depth + 1)).collect())
+            Value::Array((0..n).map(|_| build(&item_schema, root, name, depth + 1, budget)).collect())
         }
         "integer" => number(obj, true),
         "number" => number(obj, false),
@@ -74,7 +82,7 @@ fn build(schema: &Value, root: &Value, name: &str, depth: usize) -> Value {
     }
 }
 
-fn object(obj: &Map<String, Value>, root: &Value, depth: usize) -> Value {
+fn object(obj: &Map<String, Value>, root: &Value, depth: usize, budget: &mut usize) -> Value {
     let empty = Map::new();
     let props = obj.get("properties").and_then(Value::as_object).unwrap_or(&empty);
     let required: Vec<&str> = obj
@@ -85,7 +93,7 @@ fn object(obj: &Map<String, Value>, root: &Value, depth: usize) -> Value {
     let mut out = Map::new();
     for (key, sub) in props {
         if required.is_empty() || required.contains(&key.as_str()) {
-            out.insert(key.clone(), build(sub, root, key, depth + 1));
+            out.insert(key.clone(), build(sub, root, key, depth + 1, budget));
         }
     }
     // Required keys without a property schema still have to be present.
@@ -190,6 +198,18 @@ mod tests {
         assert_eq!(instance(&json!({"type": "integer", "exclusiveMinimum": 5})), json!(6));
         assert_eq!(instance(&json!({"type": "number", "maximum": 0.25})), json!(0.25));
         assert_eq!(instance(&json!({"type": "integer", "minimum": 7, "multipleOf": 5})), json!(10));
+    }
+
+    #[test]
+    fn exponential_schemas_stay_bounded() {
+        let mut schema = json!({"type": "string"});
+        for _ in 0..12 {
+            schema = json!({"type": "array", "minItems": 16, "items": schema});
+        }
+        let v = instance(&schema);
+        assert!(v.to_string().len() < 200_000);
+        let cyclic = json!({"type": "object", "properties": {"next": {"$ref": "#"}}, "required": ["next"]});
+        assert!(instance(&cyclic).is_object());
     }
 
     #[test]
