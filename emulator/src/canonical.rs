@@ -128,6 +128,8 @@ pub struct Conversation {
     pub tool_choice: ToolChoice,
     /// JSON schema the reply text must follow (Converse `outputConfig.textFormat`).
     pub output_schema: Option<Value>,
+    /// Extended-thinking budget when the caller enabled thinking on a reasoning model.
+    pub thinking_budget: Option<u32>,
 }
 
 impl Conversation {
@@ -190,6 +192,13 @@ pub enum ReplyBlock {
         /// Input document (valid against the tool's schema).
         input: Value,
     },
+    /// Extended thinking (reasoning models with thinking enabled).
+    Reasoning {
+        /// The reasoning text.
+        text: String,
+        /// The opaque signature clients send back with the block.
+        signature: String,
+    },
 }
 
 /// Token usage.
@@ -208,6 +217,8 @@ pub struct Reply {
     pub content: Vec<ReplyBlock>,
     /// Why it stopped.
     pub stop_reason: StopReason,
+    /// The stop sequence that matched, when `stop_reason` is `StopSequence`.
+    pub stop_sequence: Option<String>,
     /// Token counts.
     pub usage: Usage,
     /// Reported model latency in milliseconds.

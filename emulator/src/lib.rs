@@ -5,6 +5,7 @@
 //! * [`emulator`] — the library entry point (`Emulator::builder()…start()`).
 //! * [`server`] — listener, routing table (`server::router`), admin API (`server::admin`).
 //! * [`api`] — one module per operation: parsing, validation, output bodies.
+//! * [`families`] — native InvokeModel formats per model family (parse, render, chunks).
 //! * [`backend`] — service state: the model catalog and id resolution.
 //! * [`synthetic`] — the deterministic built-in model (tokenizer, schema instances).
 //! * [`canonical`] — the conversation/reply types every format maps onto.
@@ -16,6 +17,7 @@ pub mod api;
 pub mod backend;
 pub mod canonical;
 pub mod emulator;
+pub mod families;
 pub mod plan;
 pub mod rng;
 pub mod server;

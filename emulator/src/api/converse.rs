@@ -597,6 +597,24 @@ fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, Bedrock
     Ok(paths)
 }
 
+/// Extended thinking requested through `additionalModelRequestFields.thinking` (Anthropic's
+/// shape, which Converse passes through to reasoning models).
+fn thinking_budget(
+    body: &Map<String, Value>,
+    model: &FoundationModel,
+    max_tokens: Option<u32>,
+) -> Result<Option<u32>, BedrockError> {
+    let Some(thinking) = body.get("additionalModelRequestFields").and_then(|f| f.get("thinking")) else {
+        return Ok(None);
+    };
+    if thinking.get("type").and_then(Value::as_str) != Some("enabled") || !model.emulator.reasoning {
+        return Ok(None);
+    }
+    let budget = thinking.get("budget_tokens").and_then(Value::as_u64).unwrap_or(0);
+    crate::families::anthropic::check_thinking_budget(budget, max_tokens.map(u64::from))?;
+    Ok(Some(u32::try_from(budget).unwrap_or(u32::MAX)))
+}
+
 /// Parses and validates a Converse / ConverseStream body against `model`.
 pub fn parse(body: &[u8], model: &FoundationModel, mode: Mode) -> Result<ConverseRequest, BedrockError> {
     let body = body_object(body)?;
@@ -623,8 +641,9 @@ pub fn parse(body: &[u8], model: &FoundationModel, mode: Mode) -> Result<Convers
     let output_schema = parse_output_schema(&body)?;
     let response_field_paths = check_other_members(&body)?;
     let (tools, tool_choice) = tools.unwrap_or_default();
+    let thinking_budget = thinking_budget(&body, model, inference.max_tokens)?;
     Ok(ConverseRequest {
-        conversation: Conversation { system, messages, inference, tools, tool_choice, output_schema },
+        conversation: Conversation { system, messages, inference, tools, tool_choice, output_schema, thinking_budget },
         response_field_paths,
     })
 }
@@ -636,6 +655,9 @@ pub fn content_json(reply: &Reply) -> Vec<Value> {
         .iter()
         .map(|b| match b {
             ReplyBlock::Text(t) => json!({"text": t}),
+            ReplyBlock::Reasoning { text, signature } => {
+                json!({"reasoningContent": {"reasoningText": {"signature": signature, "text": text}}})
+            }
             ReplyBlock::ToolUse { id, name, input } => {
                 json!({"toolUse": {"input": input, "name": name, "toolUseId": id}})
             }
@@ -671,7 +693,7 @@ pub fn response_json(reply: &Reply, request: &ConverseRequest) -> Value {
 pub fn additional_fields(reply: &Reply, paths: &[String]) -> Value {
     let native = json!({
         "stop_reason": reply.stop_reason.as_str(),
-        "stop_sequence": Value::Null,
+        "stop_sequence": reply.stop_sequence,
     });
     let mut out = Map::new();
     for p in paths {

@@ -66,6 +66,18 @@ pub fn events(reply: &Reply, request: &ConverseRequest) -> Vec<StreamEvent> {
                     });
                 }
             }
+            ReplyBlock::Reasoning { text, signature } => {
+                for delta in text_deltas(text) {
+                    events.push(StreamEvent {
+                        event_type: "contentBlockDelta",
+                        payload: json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"text": delta}}}),
+                    });
+                }
+                events.push(StreamEvent {
+                    event_type: "contentBlockDelta",
+                    payload: json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": signature}}}),
+                });
+            }
             ReplyBlock::ToolUse { id, name, input } => {
                 events.push(StreamEvent {
                     event_type: "contentBlockStart",

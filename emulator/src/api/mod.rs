@@ -5,6 +5,7 @@ pub mod converse;
 pub mod converse_stream;
 pub mod foundation_models;
 pub mod inference_profiles;
+pub mod invoke_model;
 pub mod validate;
 
 use bytes::Bytes;
@@ -65,6 +66,8 @@ pub struct Services {
 pub const IMPLEMENTED: &[&str] = &[
     "Converse",
     "ConverseStream",
+    "InvokeModel",
+    "InvokeModelWithResponseStream",
     "ListFoundationModels",
     "GetFoundationModel",
     "ListInferenceProfiles",
@@ -76,6 +79,8 @@ pub fn dispatch(req: &Request, services: &Services) -> Result<Plan, BedrockError
     match req.operation() {
         "Converse" => converse_op(req, services, converse::Mode::Unary),
         "ConverseStream" => converse_op(req, services, converse::Mode::Stream),
+        "InvokeModel" => invoke_model::invoke(req, services, invoke_model::Mode::Unary),
+        "InvokeModelWithResponseStream" => invoke_model::invoke(req, services, invoke_model::Mode::Stream),
         "ListFoundationModels" => foundation_models::list(req, services.catalog),
         "GetFoundationModel" => foundation_models::get(req, services.catalog),
         "ListInferenceProfiles" => inference_profiles::list(req, services.catalog),

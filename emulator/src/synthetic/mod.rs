@@ -8,7 +8,7 @@
 //!   drawn from a fixed vocabulary by a generator seeded with a hash of the request.
 //! * After a `toolResult`: `The <tool> tool returned: <first 20 words of the result>.`
 //! * Tools: `toolChoice` `any` calls the first tool, `tool` calls the named one; `auto` calls
-//!   a tool whose name (or name with `_`/`-` read as spaces) appears in the last user text.
+//!   a tool the last user text mentions (its name, or the stem of a word of its name).
 //!   The input is built from the tool's JSON schema (`schema`).
 //! * Structured output (`outputConfig.textFormat`): the text is a JSON document built from
 //!   the given schema the same way.
@@ -102,6 +102,28 @@ fn answered_tool(conv: &Conversation) -> Option<(String, String)> {
     Some((name, text))
 }
 
+/// Whether lower-cased user text asks for a tool: its whole name (with `_`/`-` read as
+/// spaces), or the 6-character stem of any 4+-letter word of its name (`get_weather` →
+/// "weathe", `calculate` → "calcul", `getCitiesList` → "citie"…).
+fn mentions_tool(said: &str, name: &str) -> bool {
+    let lower = name.to_lowercase();
+    if said.contains(&lower) || said.contains(&lower.replace(['_', '-'], " ")) {
+        return true;
+    }
+    let mut words = Vec::new();
+    let mut current = String::new();
+    for c in name.chars() {
+        if c == '_' || c == '-' || c.is_ascii_digit() || (c.is_uppercase() && !current.is_empty()) {
+            words.push(std::mem::take(&mut current));
+        }
+        if c.is_alphabetic() {
+            current.extend(c.to_lowercase());
+        }
+    }
+    words.push(current);
+    words.iter().filter(|w| w.chars().count() >= 4).any(|w| said.contains(&w.chars().take(6).collect::<String>()))
+}
+
 fn chosen_tool(conv: &Conversation) -> Option<&crate::canonical::ToolSpec> {
     match &conv.tool_choice {
         ToolChoice::Any => conv.tools.first(),
@@ -111,10 +133,7 @@ fn chosen_tool(conv: &Conversation) -> Option<&crate::canonical::ToolSpec> {
                 return None;
             }
             let said = conv.last_user_text().to_lowercase();
-            conv.tools.iter().find(|t| {
-                let name = t.name.to_lowercase();
-                said.contains(&name) || said.contains(&name.replace(['_', '-'], " "))
-            })
+            conv.tools.iter().find(|t| mentions_tool(&said, &t.name))
         }
     }
 }
@@ -134,7 +153,11 @@ impl SyntheticModel {
     /// Answers `conv` as model `model_id` would, within `max_output_tokens` when the request
     /// sets no `maxTokens`.
     pub fn reply(&self, model_id: &str, conv: &Conversation, max_output_tokens: u32) -> Reply {
-        let fingerprint = format!("{model_id}\u{1f}{conv:?}");
+        // Inference parameters act after generation (cuts), so they stay out of the
+        // fingerprint: the same prompt gives the same text whatever maxTokens says, and
+        // through Converse and every native format alike.
+        let generation_input = Conversation { inference: Default::default(), ..conv.clone() };
+        let fingerprint = format!("{model_id}\u{1f}{generation_input:?}");
         let hash = stable_hash(self.seed, fingerprint.as_bytes());
         let mut rng = SplitMix64::new(hash);
         let input = input_tokens(conv);
@@ -158,21 +181,39 @@ impl SyntheticModel {
             }
         };
 
-        // Stop sequences apply to the generated text before the token cap.
+        let mut content = Vec::new();
+        let mut output = 0;
         let mut stop = StopReason::EndTurn;
+        let mut stop_sequence = None;
+        if let Some(budget) = conv.thinking_budget {
+            let thought = format!("Thinking about \"{}\".", first_words(&conv.last_user_text(), 8));
+            let thought = tokenizer::truncate(&thought, max_tokens.min(budget)).to_string();
+            output += tokenizer::count(&thought);
+            let signature = format!("sig_{}", rng.string_from(BASE64URL_ALPHABET, 32));
+            content.push(ReplyBlock::Reasoning { text: thought, signature });
+        }
+        let budget = max_tokens.saturating_sub(output);
+
+        // Stop sequences apply to the generated text before the token cap.
         let mut text = text;
-        if let Some(cut) =
-            conv.inference.stop_sequences.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min()
+        if let Some((cut, seq)) = conv
+            .inference
+            .stop_sequences
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()).map(|i| (i, s)))
+            .min_by_key(|(i, _)| *i)
         {
             text.truncate(cut);
             stop = StopReason::StopSequence;
+            stop_sequence = Some(seq.clone());
         }
-        if tokenizer::count(&text) > max_tokens {
-            text = tokenizer::truncate(&text, max_tokens).to_string();
+        if tokenizer::count(&text) > budget {
+            text = tokenizer::truncate(&text, budget).to_string();
             stop = StopReason::MaxTokens;
+            stop_sequence = None;
         }
-        let mut content = Vec::new();
-        let mut output = tokenizer::count(&text);
+        output += tokenizer::count(&text);
         if !text.is_empty() {
             content.push(ReplyBlock::Text(text));
         }
@@ -194,6 +235,7 @@ impl SyntheticModel {
         Reply {
             content,
             stop_reason: stop,
+            stop_sequence,
             usage: Usage { input_tokens: input, output_tokens: output },
             latency_ms: 180 + 9 * u64::from(output) + hash % 40,
         }
@@ -288,6 +330,14 @@ mod tests {
         let r = SyntheticModel::new(1).reply("x", &c, 4096);
         assert_eq!(r.stop_reason, StopReason::EndTurn);
         assert_eq!(text_of(&r), "The get_weather tool returned: sunny and 21C.");
+    }
+
+    #[test]
+    fn auto_tool_choice_calls_a_tool_the_prompt_mentions() {
+        assert!(mentions_tool("what's the weather in paris?", "get_weather"));
+        assert!(mentions_tool("please calculate 2+2", "calculator"));
+        assert!(mentions_tool("list the cities", "getCitiesList"));
+        assert!(!mentions_tool("hello there", "get_weather"));
     }
 
     #[test]

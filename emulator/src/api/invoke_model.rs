@@ -1,0 +1,168 @@
+//! InvokeModel and InvokeModelWithResponseStream (SPEC §4.1, §4.2): native bodies through the
+//! model's family, the token/latency headers, and `chunk` events carrying base64 native chunks
+//! with `amazon-bedrock-invocationMetrics` merged into the last one.
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::converse_stream::{steps, StreamEvent};
+use super::{Request, Services};
+use crate::families::{self, native_schema, Family, RenderMeta};
+use crate::plan::{Plan, PlanBody};
+use crate::rng::stable_hash;
+use crate::wire::error::BedrockError;
+
+/// InvokeModel's body limit in the service model.
+pub const MAX_BODY_BYTES: usize = 25_000_000;
+
+/// Which operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// InvokeModel.
+    Unary,
+    /// InvokeModelWithResponseStream.
+    Stream,
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn check_media_types(req: &Request, mode: Mode) -> Result<(), BedrockError> {
+    // A missing Content-Type means JSON (SPEC §1); the SDKs send whatever the caller set.
+    if let Some(ct) = header(req, "content-type") {
+        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if essence != "application/json" && essence != "*/*" {
+            return Err(BedrockError::validation(format!(
+                "The provided content type {ct} is not supported. Use application/json and try again."
+            )));
+        }
+    }
+    let accept_header = if mode == Mode::Unary { "accept" } else { "x-amzn-bedrock-accept" };
+    if let Some(accept) = header(req, accept_header) {
+        let ok = accept.split(',').any(|a| {
+            let a = a.split(';').next().unwrap_or("").trim();
+            a == "application/json" || a == "*/*" || a == "application/*"
+        });
+        if !ok {
+            return Err(BedrockError::validation(format!(
+                "The provided accept type {accept} is not supported. Use application/json and try again."
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_guardrail_headers(req: &Request, body: &Value) -> Result<(), BedrockError> {
+    let id = header(req, "x-amzn-bedrock-guardrailidentifier");
+    let version = header(req, "x-amzn-bedrock-guardrailversion");
+    if body.get("amazon-bedrock-guardrailConfig").is_some() && id.is_none() {
+        return Err(BedrockError::validation(
+            "The request body contains amazon-bedrock-guardrailConfig, but no guardrail identifier was provided. Provide X-Amzn-Bedrock-GuardrailIdentifier and try again.",
+        ));
+    }
+    match (id, version) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(BedrockError::validation(
+            "Guardrail version is required when a guardrail identifier is provided. Provide X-Amzn-Bedrock-GuardrailVersion and try again.",
+        )),
+        // Guardrails are not emulated yet, so no identifier names an existing guardrail.
+        (Some(_), Some(_)) => Err(BedrockError::validation("The guardrail identifier or version provided in the request does not exist.")),
+    }
+}
+
+/// Runs InvokeModel or InvokeModelWithResponseStream.
+pub fn invoke(req: &Request, services: &Services, mode: Mode) -> Result<Plan, BedrockError> {
+    let resolved = services.catalog.resolve(req.label("modelId"))?;
+    let model = resolved.model;
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(super::validate::constraint(
+            &json!(format!("{} bytes", req.body.len())),
+            "body",
+            &format!("have length less than or equal to {MAX_BODY_BYTES}"),
+        ));
+    }
+    check_media_types(req, mode)?;
+    if mode == Mode::Stream && !model.response_streaming_supported {
+        return Err(BedrockError::validation("The model is unsupported for streaming."));
+    }
+    let family = families::lookup(model)?;
+    let body = native_schema::body_json(&req.body)?;
+    check_guardrail_headers(req, &body)?;
+    // Bedrock strips its own key before the model sees the body.
+    let mut native = body.clone();
+    if let Some(obj) = native.as_object_mut() {
+        obj.remove("amazon-bedrock-guardrailConfig");
+    }
+    match family {
+        Family::Embedding(f) => {
+            let embedded = f.embed(&native, model, services.seed)?;
+            let latency = 20 + u64::from(embedded.input_tokens) / 4;
+            Ok(Plan {
+                status: 200,
+                headers: vec![
+                    ("X-Amzn-Bedrock-Invocation-Latency".into(), latency.to_string()),
+                    ("X-Amzn-Bedrock-Input-Token-Count".into(), embedded.input_tokens.to_string()),
+                ],
+                body: PlanBody::Raw {
+                    content_type: "application/json".into(),
+                    bytes: serde_json::to_vec(&embedded.body).unwrap_or_default().into(),
+                },
+                delay: Default::default(),
+            })
+        }
+        Family::Text(f) => {
+            let conversation = f.parse(&native, model)?;
+            let reply = services.synthetic.reply(&model.model_id, &conversation, model.emulator.max_output_tokens);
+            let meta = RenderMeta { model, hash: stable_hash(services.seed, &req.body) };
+            match mode {
+                Mode::Unary => {
+                    let rendered = f.render(&reply, &meta);
+                    let mut plan = Plan {
+                        status: 200,
+                        headers: vec![
+                            ("X-Amzn-Bedrock-Invocation-Latency".into(), reply.latency_ms.to_string()),
+                            ("X-Amzn-Bedrock-Output-Token-Count".into(), reply.usage.output_tokens.to_string()),
+                            ("X-Amzn-Bedrock-Input-Token-Count".into(), reply.usage.input_tokens.to_string()),
+                        ],
+                        body: PlanBody::Raw {
+                            content_type: "application/json".into(),
+                            bytes: serde_json::to_vec(&rendered).unwrap_or_default().into(),
+                        },
+                        delay: Default::default(),
+                    };
+                    for (k, v) in f.extra_headers() {
+                        plan.headers.push(((*k).to_string(), (*v).to_string()));
+                    }
+                    Ok(plan)
+                }
+                Mode::Stream => {
+                    let mut chunks = f.chunks(&reply, &meta);
+                    let cache = !f.extra_headers().is_empty();
+                    if let Some(last) = chunks.last_mut().and_then(Value::as_object_mut) {
+                        let mut metrics = json!({
+                            "inputTokenCount": reply.usage.input_tokens,
+                            "outputTokenCount": reply.usage.output_tokens,
+                            "invocationLatency": reply.latency_ms,
+                            "firstByteLatency": reply.latency_ms / 3,
+                        });
+                        if cache {
+                            metrics["cacheReadInputTokenCount"] = json!(0);
+                            metrics["cacheWriteInputTokenCount"] = json!(0);
+                        }
+                        last.insert("amazon-bedrock-invocationMetrics".into(), metrics);
+                    }
+                    let events: Vec<StreamEvent> = chunks
+                        .iter()
+                        .map(|c| StreamEvent {
+                            event_type: "chunk",
+                            payload: json!({"bytes": base64::engine::general_purpose::STANDARD.encode(c.to_string())}),
+                        })
+                        .collect();
+                    Ok(Plan::stream(steps(&events, meta.hash))
+                        .header("X-Amzn-Bedrock-Content-Type", "application/json"))
+                }
+            }
+        }
+    }
+}
