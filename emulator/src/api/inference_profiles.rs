@@ -42,7 +42,7 @@ pub fn list(req: &Request, catalog: &'static Catalog) -> Result<Plan, BedrockErr
     let all: Vec<Value> = if ty == Some("APPLICATION") {
         Vec::new()
     } else {
-        catalog.system_profiles().iter().map(|p| p.summary(&req.region, &req.account)).collect()
+        catalog.system_profiles(&req.region).iter().map(|p| p.summary(&req.region, &req.account)).collect()
     };
     let page: Vec<Value> = all.iter().skip(offset).take(max).cloned().collect();
     let mut body = json!({"inferenceProfileSummaries": page});
@@ -56,7 +56,7 @@ pub fn list(req: &Request, catalog: &'static Catalog) -> Result<Plan, BedrockErr
 pub fn get(req: &Request, catalog: &'static Catalog) -> Result<Plan, BedrockError> {
     let id = req.label("inferenceProfileIdentifier");
     let profile = catalog
-        .system_profile(id)
+        .system_profile(id, &req.region)
         .ok_or_else(|| BedrockError::not_found(format!("The inference profile {id} could not be found.")))?;
     Ok(Plan::json(profile.summary(&req.region, &req.account)))
 }

@@ -29,15 +29,9 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 fn check_media_types(req: &Request, mode: Mode) -> Result<(), BedrockError> {
-    // A missing Content-Type means JSON (SPEC §1); the SDKs send whatever the caller set.
-    if let Some(ct) = header(req, "content-type") {
-        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if essence != "application/json" && essence != "*/*" {
-            return Err(BedrockError::validation(format!(
-                "The provided content type {ct} is not supported. Use application/json and try again."
-            )));
-        }
-    }
+    // The content type is not checked against the body: a missing one means JSON (SPEC §1),
+    // and aws-sdk-rust sends `application/octet-stream` when the caller sets none. Only
+    // guardrails insist on `application/json` (see `check_guardrail_headers`).
     let accept_header = if mode == Mode::Unary { "accept" } else { "x-amzn-bedrock-accept" };
     if let Some(accept) = header(req, accept_header) {
         let ok = accept.split(',').any(|a| {
@@ -56,6 +50,13 @@ fn check_media_types(req: &Request, mode: Mode) -> Result<(), BedrockError> {
 fn check_guardrail_headers(req: &Request, body: &Value) -> Result<(), BedrockError> {
     let id = header(req, "x-amzn-bedrock-guardrailidentifier");
     let version = header(req, "x-amzn-bedrock-guardrailversion");
+    let json_content = header(req, "content-type")
+        .is_none_or(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+    if id.is_some() && !json_content {
+        return Err(BedrockError::validation(
+            "Guardrails require the application/json content type. Set contentType to application/json and try again.",
+        ));
+    }
     if body.get("amazon-bedrock-guardrailConfig").is_some() && id.is_none() {
         return Err(BedrockError::validation(
             "The request body contains amazon-bedrock-guardrailConfig, but no guardrail identifier was provided. Provide X-Amzn-Bedrock-GuardrailIdentifier and try again.",
@@ -73,7 +74,7 @@ fn check_guardrail_headers(req: &Request, body: &Value) -> Result<(), BedrockErr
 
 /// Runs InvokeModel or InvokeModelWithResponseStream.
 pub fn invoke(req: &Request, services: &Services, mode: Mode) -> Result<Plan, BedrockError> {
-    let resolved = services.catalog.resolve(req.label("modelId"))?;
+    let resolved = services.catalog.resolve(req.label("modelId"), &req.region)?;
     let model = resolved.model;
     if req.body.len() > MAX_BODY_BYTES {
         return Err(super::validate::constraint(

@@ -3,6 +3,7 @@
 
 pub mod converse;
 pub mod converse_stream;
+pub mod count_tokens;
 pub mod foundation_models;
 pub mod inference_profiles;
 pub mod invoke_model;
@@ -66,6 +67,7 @@ pub struct Services {
 pub const IMPLEMENTED: &[&str] = &[
     "Converse",
     "ConverseStream",
+    "CountTokens",
     "InvokeModel",
     "InvokeModelWithResponseStream",
     "ListFoundationModels",
@@ -79,6 +81,7 @@ pub fn dispatch(req: &Request, services: &Services) -> Result<Plan, BedrockError
     match req.operation() {
         "Converse" => converse_op(req, services, converse::Mode::Unary),
         "ConverseStream" => converse_op(req, services, converse::Mode::Stream),
+        "CountTokens" => count_tokens::count(req, services),
         "InvokeModel" => invoke_model::invoke(req, services, invoke_model::Mode::Unary),
         "InvokeModelWithResponseStream" => invoke_model::invoke(req, services, invoke_model::Mode::Stream),
         "ListFoundationModels" => foundation_models::list(req, services.catalog),
@@ -94,7 +97,7 @@ pub fn dispatch(req: &Request, services: &Services) -> Result<Plan, BedrockError
 }
 
 fn converse_op(req: &Request, services: &Services, mode: converse::Mode) -> Result<Plan, BedrockError> {
-    let resolved = services.catalog.resolve(req.label("modelId"))?;
+    let resolved = services.catalog.resolve(req.label("modelId"), &req.region)?;
     let model = resolved.model;
     let parsed = converse::parse(&req.body, model, mode)?;
     let reply = services.synthetic.reply(&model.model_id, &parsed.conversation, model.emulator.max_output_tokens);

@@ -123,6 +123,20 @@ pub fn geography_regions(geo: &str) -> &'static [&'static str] {
     }
 }
 
+/// Whether a caller in `region` can use system profiles of geography `geo`: each region sees
+/// its own geography's profiles plus `global` ones. Regions outside the known partitions
+/// (a test's made-up `local`, say) see every profile.
+pub fn geography_serves(geo: &str, region: &str) -> bool {
+    let home = match region.split('-').next().unwrap_or("") {
+        "us" if !region.starts_with("us-gov") => "us",
+        "eu" => "eu",
+        "ap" => "apac",
+        _ if region.contains('-') && region.chars().any(|c| c.is_ascii_digit()) => "",
+        _ => return true,
+    };
+    geo == "global" || geo == home
+}
+
 fn geography_label(geo: &str) -> &'static str {
     match geo {
         "us" => "US",
@@ -237,12 +251,13 @@ impl Catalog {
         }
     }
 
-    /// Every system-defined inference profile, ordered by model then geography.
-    pub fn system_profiles(&'static self) -> Vec<SystemProfile> {
+    /// The system-defined inference profiles a caller in `region` sees, ordered by model then
+    /// geography.
+    pub fn system_profiles(&'static self, region: &str) -> Vec<SystemProfile> {
         self.models
             .iter()
             .flat_map(|m| {
-                m.emulator.profiles.iter().map(move |geo| SystemProfile {
+                m.emulator.profiles.iter().filter(|geo| geography_serves(geo, region)).map(move |geo| SystemProfile {
                     id: format!("{geo}.{}", m.model_id),
                     geo: geo.clone(),
                     model: m,
@@ -251,8 +266,8 @@ impl Catalog {
             .collect()
     }
 
-    /// A system profile by id or ARN.
-    pub fn system_profile(&'static self, identifier: &str) -> Option<SystemProfile> {
+    /// A system profile by id or ARN, if a caller in `region` can use it.
+    pub fn system_profile(&'static self, identifier: &str, region: &str) -> Option<SystemProfile> {
         let id = match parse_arn(identifier) {
             Some(arn) if arn.resource_type == "inference-profile" => arn.resource_id,
             Some(_) => return None,
@@ -260,7 +275,7 @@ impl Catalog {
         };
         let (geo, model_id) = id.split_once('.')?;
         let model = self.model(model_id)?;
-        model.emulator.profiles.iter().any(|g| g == geo).then(|| SystemProfile {
+        (model.emulator.profiles.iter().any(|g| g == geo) && geography_serves(geo, region)).then(|| SystemProfile {
             id: id.to_string(),
             geo: geo.to_string(),
             model,
@@ -269,8 +284,8 @@ impl Catalog {
 
     /// Resolves a runtime `modelId` (bare id, foundation-model ARN, system profile id or ARN)
     /// the way Bedrock does, with Bedrock's errors.
-    pub fn resolve(&'static self, model_id: &str) -> Result<Resolved, BedrockError> {
-        if let Some(profile) = self.system_profile(model_id) {
+    pub fn resolve(&'static self, model_id: &str, region: &str) -> Result<Resolved, BedrockError> {
+        if let Some(profile) = self.system_profile(model_id, region) {
             return Ok(Resolved { model: profile.model, profile: Some(profile.id) });
         }
         let model = self.model_by_identifier(model_id).ok_or_else(|| BedrockError::validation(INVALID_MODEL_ID))?;
@@ -324,6 +339,18 @@ mod tests {
     }
 
     #[test]
+    fn callers_see_their_own_geography_and_global_profiles() {
+        assert!(geography_serves("us", "us-west-2") && geography_serves("global", "us-west-2"));
+        assert!(!geography_serves("us", "eu-west-1") && geography_serves("eu", "eu-west-1"));
+        assert!(geography_serves("apac", "ap-northeast-1") && !geography_serves("eu", "ap-northeast-1"));
+        assert!(geography_serves("us", "local"));
+        let c = Catalog::builtin();
+        let id = "us.anthropic.claude-3-haiku-20240307-v1:0";
+        assert!(c.resolve(id, "eu-west-1").is_err());
+        assert!(c.system_profiles("eu-west-1").iter().all(|p| p.geo == "eu" || p.geo == "global"));
+    }
+
+    #[test]
     fn arns_split_into_their_fields() {
         let arn = parse_arn("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0")
             .expect("arn");
@@ -337,17 +364,17 @@ mod tests {
     fn resolution_accepts_ids_arns_and_profiles() {
         let c = Catalog::builtin();
         let id = "anthropic.claude-3-haiku-20240307-v1:0";
-        assert_eq!(c.resolve(id).expect("id").model.model_id, id);
+        assert_eq!(c.resolve(id, "us-east-1").expect("id").model.model_id, id);
         assert_eq!(
-            c.resolve(&format!("arn:aws:bedrock:us-east-1::foundation-model/{id}")).expect("arn").model.model_id,
+            c.resolve(&format!("arn:aws:bedrock:us-east-1::foundation-model/{id}"), "us-east-1").expect("arn").model.model_id,
             id
         );
-        let p = c.resolve(&format!("us.{id}")).expect("profile");
+        let p = c.resolve(&format!("us.{id}"), "us-east-1").expect("profile");
         assert_eq!(p.profile.as_deref(), Some(format!("us.{id}").as_str()));
         let p = c
-            .resolve(&format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{id}"))
+            .resolve(&format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{id}"), "us-east-1")
             .expect("profile arn");
         assert_eq!(p.model.model_id, id);
-        assert_eq!(c.resolve("nope").expect_err("invalid").message, INVALID_MODEL_ID);
+        assert_eq!(c.resolve("nope", "us-east-1").expect_err("invalid").message, INVALID_MODEL_ID);
     }
 }

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod converse;
 pub mod converse_stream;
+pub mod invoke_model;
 pub mod validation;
 
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Case> {
     let mut v = Vec::new();
     v.extend(converse::cases());
     v.extend(converse_stream::cases());
+    v.extend(invoke_model::cases());
     v.extend(validation::cases());
     v.extend(catalog::cases());
     v
