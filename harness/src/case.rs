@@ -134,7 +134,11 @@ pub fn sdk<T, E: Debug>(r: Result<T, E>, what: &str) -> Result<T, String> {
 }
 
 /// Asserts that `r` failed with the modelled `code` (and `message`, when given, exactly).
-pub fn expect_error<T: Debug, E: ProvideErrorMetadata + Debug>(r: Result<T, E>, code: &str, message: Option<&str>) -> CaseResult {
+pub fn expect_error<T: Debug, E: ProvideErrorMetadata + Debug>(
+    r: Result<T, E>,
+    code: &str,
+    message: Option<&str>,
+) -> CaseResult {
     match r {
         Ok(v) => Err(format!("expected {code}, got success: {v:?}")),
         Err(e) => {
@@ -152,7 +156,11 @@ pub fn expect_error<T: Debug, E: ProvideErrorMetadata + Debug>(r: Result<T, E>, 
 }
 
 /// Like [`expect_error`], but the message must contain `fragment`.
-pub fn expect_error_containing<T: Debug, E: ProvideErrorMetadata + Debug>(r: Result<T, E>, code: &str, fragment: &str) -> CaseResult {
+pub fn expect_error_containing<T: Debug, E: ProvideErrorMetadata + Debug>(
+    r: Result<T, E>,
+    code: &str,
+    fragment: &str,
+) -> CaseResult {
     match r {
         Ok(v) => Err(format!("expected {code}, got success: {v:?}")),
         Err(e) => {

@@ -6,9 +6,12 @@
 //! * [`case`] — the `Case` type, assertion helpers and SDK-error inspection.
 //! * [`cases`] — the named conformance cases, grouped by operation.
 //! * [`report`] — the result table and JUnit XML.
+//! * [`bench`] — `bedrock-harness bench`: raw-hyper load against the release emulator and a
+//!   bare hyper baseline.
 //!
 //! The harness never imports emulator internals: it sees Bedrock the way users do.
 
+pub mod bench;
 pub mod case;
 pub mod cases;
 pub mod report;

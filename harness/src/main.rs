@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use bedrock_harness::{cases, report, run_cases, Ctx, Target};
+use bedrock_harness::{bench, cases, report, run_cases, Ctx, Target};
 
 /// Conformance suite for Amazon Bedrock endpoints, driven by the real AWS SDK for Rust.
 #[derive(Parser, Debug)]
@@ -45,16 +45,36 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Load-benchmark the release emulator over loopback against a bare hyper baseline;
+    /// prints a table and one JSON line.
+    Bench {
+        /// Keep-alive connections, one sequential worker each.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        connections: u32,
+        /// Measured seconds per load phase (unless --requests is given).
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Measure this many requests per load phase instead of --seconds.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        requests: Option<u64>,
+        /// Unmeasured warm-up seconds before each load phase.
+        #[arg(long, default_value_t = 0.5)]
+        warmup: f64,
+        /// Fresh emulator starts to average start -> first 200 over (0 skips it).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=50))]
+        starts: u32,
+        /// Emulator binary [default: bedrock-emulator next to this executable].
+        #[arg(long)]
+        emulator_bin: Option<std::path::PathBuf>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run { target, endpoint, region, filter, junit, list } => {
-            let selected: Vec<_> = cases::all()
-                .into_iter()
-                .filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f)))
-                .collect();
+            let selected: Vec<_> =
+                cases::all().into_iter().filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f))).collect();
             if list {
                 for c in &selected {
                     println!("{:<16} {}{}", c.group, c.name, if c.emulator_only { "  (emulator only)" } else { "" });
@@ -75,6 +95,12 @@ async fn main() -> anyhow::Result<()> {
             if report::totals(&outcomes).failed > 0 {
                 std::process::exit(1);
             }
+        }
+        Command::Bench { connections, seconds, requests, warmup, starts, emulator_bin } => {
+            let options = bench::Options { emulator_bin, connections, seconds, requests, warmup, starts };
+            let report = bench::run(&options).await?;
+            print!("{}", report.table());
+            println!("{}", report.json_line());
         }
     }
     Ok(())

@@ -69,7 +69,13 @@ pub fn junit(target: &str, outcomes: &[Outcome]) -> String {
         t.skipped
     );
     for o in outcomes {
-        let _ = write!(out, "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"", o.group, o.name, o.elapsed.as_secs_f64());
+        let _ = write!(
+            out,
+            "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            o.group,
+            o.name,
+            o.elapsed.as_secs_f64()
+        );
         match &o.status {
             Status::Passed => out.push_str("/>\n"),
             Status::Failed(why) => {
@@ -91,7 +97,12 @@ mod tests {
 
     #[test]
     fn junit_escapes_failure_messages() {
-        let o = Outcome { name: "x", group: "g", status: Status::Failed("a<b & \"c\"".into()), elapsed: Duration::from_millis(5) };
+        let o = Outcome {
+            name: "x",
+            group: "g",
+            status: Status::Failed("a<b & \"c\"".into()),
+            elapsed: Duration::from_millis(5),
+        };
         let xml = junit("t", &[o]);
         assert!(xml.contains("failures=\"1\""));
         assert!(xml.contains("a&lt;b &amp; &quot;c&quot;"));

@@ -47,14 +47,21 @@ pub struct Clients {
 /// Builds both clients for `target`. The HTTP client is rustls with ring (the SDK's default
 /// aws-lc stack is trimmed out to keep the build lean); it speaks plain HTTP to the emulator.
 pub async fn clients(target: &Target) -> Clients {
-    let http = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
+    let http =
+        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
     let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
     let shared = match target {
         Target::Emulator { endpoint } => {
             loader
                 .region(Region::new("us-east-1"))
                 .endpoint_url(endpoint.clone())
-                .credentials_provider(Credentials::new("AKIDEMULATOR", "emulator-secret", None, None, "bedrock-harness"))
+                .credentials_provider(Credentials::new(
+                    "AKIDEMULATOR",
+                    "emulator-secret",
+                    None,
+                    None,
+                    "bedrock-harness",
+                ))
                 // One attempt: the emulator answers errors deterministically, and a retried
                 // error would only hide what the case asserts.
                 .retry_config(RetryConfig::standard().with_max_attempts(1))
@@ -63,8 +70,5 @@ pub async fn clients(target: &Target) -> Clients {
         }
         Target::Aws { region } => loader.region(Region::new(region.clone())).load().await,
     };
-    Clients {
-        runtime: aws_sdk_bedrockruntime::Client::new(&shared),
-        control: aws_sdk_bedrock::Client::new(&shared),
-    }
+    Clients { runtime: aws_sdk_bedrockruntime::Client::new(&shared), control: aws_sdk_bedrock::Client::new(&shared) }
 }

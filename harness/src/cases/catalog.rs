@@ -30,7 +30,9 @@ async fn list_foundation_models_returns_well_formed_summaries(ctx: Arc<Ctx>) -> 
     ensure!(models.len() >= 10, "only {} models", models.len());
     for m in models {
         ensure!(
-            m.model_arn().starts_with("arn:aws:bedrock:") && m.model_arn().contains("::foundation-model/") && m.model_arn().ends_with(m.model_id()),
+            m.model_arn().starts_with("arn:aws:bedrock:")
+                && m.model_arn().contains("::foundation-model/")
+                && m.model_arn().ends_with(m.model_id()),
             "malformed ARN {} for {}",
             m.model_arn(),
             m.model_id()
@@ -53,16 +55,22 @@ async fn list_foundation_models_filters_by_provider(ctx: Arc<Ctx>) -> CaseResult
 }
 
 async fn list_foundation_models_filters_by_output_modality(ctx: Arc<Ctx>) -> CaseResult {
-    let out = sdk(ctx.control().list_foundation_models().by_output_modality(ModelModality::Embedding).send().await, "list")?;
+    let out =
+        sdk(ctx.control().list_foundation_models().by_output_modality(ModelModality::Embedding).send().await, "list")?;
     ensure!(!out.model_summaries().is_empty(), "no embedding models");
     for m in out.model_summaries() {
-        ensure!(m.output_modalities().contains(&ModelModality::Embedding), "{} does not output embeddings", m.model_id());
+        ensure!(
+            m.output_modalities().contains(&ModelModality::Embedding),
+            "{} does not output embeddings",
+            m.model_id()
+        );
     }
     Ok(())
 }
 
 async fn list_foundation_models_filters_by_inference_type(ctx: Arc<Ctx>) -> CaseResult {
-    let out = sdk(ctx.control().list_foundation_models().by_inference_type(InferenceType::OnDemand).send().await, "list")?;
+    let out =
+        sdk(ctx.control().list_foundation_models().by_inference_type(InferenceType::OnDemand).send().await, "list")?;
     ensure!(!out.model_summaries().is_empty(), "no on-demand models");
     for m in out.model_summaries() {
         ensure!(m.inference_types_supported().contains(&InferenceType::OnDemand), "{} is not on-demand", m.model_id());
@@ -76,7 +84,11 @@ async fn list_foundation_models_filters_by_customization_type(ctx: Arc<Ctx>) -> 
         "list",
     )?;
     for m in out.model_summaries() {
-        ensure!(m.customizations_supported().contains(&ModelCustomization::FineTuning), "{} is not fine-tunable", m.model_id());
+        ensure!(
+            m.customizations_supported().contains(&ModelCustomization::FineTuning),
+            "{} is not fine-tunable",
+            m.model_id()
+        );
     }
     Ok(())
 }
@@ -85,7 +97,8 @@ async fn get_foundation_model_accepts_an_id_or_an_arn(ctx: Arc<Ctx>) -> CaseResu
     let by_id = sdk(ctx.control().get_foundation_model().model_identifier(&ctx.text_model).send().await, "get by id")?;
     let details = by_id.model_details().ok_or("no modelDetails")?;
     ensure_eq!(details.model_id(), ctx.text_model.as_str(), "modelId");
-    let by_arn = sdk(ctx.control().get_foundation_model().model_identifier(details.model_arn()).send().await, "get by ARN")?;
+    let by_arn =
+        sdk(ctx.control().get_foundation_model().model_identifier(details.model_arn()).send().await, "get by ARN")?;
     ensure_eq!(by_arn.model_details().map(|d| d.model_id()), Some(ctx.text_model.as_str()), "modelId by ARN");
     Ok(())
 }
@@ -131,7 +144,11 @@ async fn get_inference_profile_accepts_an_id_or_an_arn(ctx: Arc<Ctx>) -> CaseRes
     let id = format!("us.{}", ctx.text_model);
     let by_id = sdk(ctx.control().get_inference_profile().inference_profile_identifier(&id).send().await, "get by id")?;
     ensure_eq!(by_id.inference_profile_id(), id.as_str(), "inferenceProfileId");
-    ensure!(by_id.inference_profile_arn().ends_with(&format!(":inference-profile/{id}")), "ARN {}", by_id.inference_profile_arn());
+    ensure!(
+        by_id.inference_profile_arn().ends_with(&format!(":inference-profile/{id}")),
+        "ARN {}",
+        by_id.inference_profile_arn()
+    );
     let by_arn = sdk(
         ctx.control().get_inference_profile().inference_profile_identifier(by_id.inference_profile_arn()).send().await,
         "get by ARN",

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use aws_sdk_bedrockruntime::types::{
-    AnyToolChoice, ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, StopReason, SystemContentBlock, Tool,
-    ToolChoice, ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpecification, ToolUseBlock,
+    AnyToolChoice, ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, StopReason,
+    SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock,
+    ToolSpecification, ToolUseBlock,
 };
 use serde_json::json;
 
@@ -66,7 +67,10 @@ pub fn output_text(output: Option<&ConverseOutput>) -> String {
 }
 
 async fn converse_returns_assistant_text_with_consistent_usage(ctx: Arc<Ctx>) -> CaseResult {
-    let out = sdk(ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Say hello in five words.")).send().await, "converse")?;
+    let out = sdk(
+        ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Say hello in five words.")).send().await,
+        "converse",
+    )?;
     let Some(ConverseOutput::Message(m)) = out.output() else {
         return Err(format!("output is not a message: {:?}", out.output()));
     };
@@ -125,8 +129,11 @@ async fn stop_sequences_end_the_reply_with_stop_reason_stop_sequence(ctx: Arc<Ct
 }
 
 async fn a_system_prompt_and_history_increase_input_tokens(ctx: Arc<Ctx>) -> CaseResult {
-    let tokens = |r: aws_sdk_bedrockruntime::operation::converse::ConverseOutput| r.usage().map(|u| u.input_tokens()).unwrap_or(0);
-    let base = tokens(sdk(ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Hi")).send().await, "plain")?);
+    let tokens = |r: aws_sdk_bedrockruntime::operation::converse::ConverseOutput| {
+        r.usage().map(|u| u.input_tokens()).unwrap_or(0)
+    };
+    let base =
+        tokens(sdk(ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Hi")).send().await, "plain")?);
     let with_system = tokens(sdk(
         ctx.runtime()
             .converse()
@@ -246,7 +253,8 @@ async fn a_tool_result_continues_the_conversation_with_text(ctx: Arc<Ctx>) -> Ca
 async fn inference_profile_ids_and_arns_are_accepted(ctx: Arc<Ctx>) -> CaseResult {
     let profile = format!("us.{}", ctx.text_model);
     sdk(ctx.runtime().converse().model_id(&profile).messages(user("Hi")).send().await, "converse with profile id")?;
-    let got = sdk(ctx.control().get_inference_profile().inference_profile_identifier(&profile).send().await, "get profile")?;
+    let got =
+        sdk(ctx.control().get_inference_profile().inference_profile_identifier(&profile).send().await, "get profile")?;
     sdk(
         ctx.runtime().converse().model_id(got.inference_profile_arn()).messages(user("Hi")).send().await,
         "converse with profile ARN",
@@ -264,7 +272,11 @@ async fn foundation_model_arns_are_accepted(ctx: Arc<Ctx>) -> CaseResult {
 async fn responses_carry_a_request_id(ctx: Arc<Ctx>) -> CaseResult {
     use aws_sdk_bedrockruntime::operation::RequestId;
     let out = sdk(ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Hi")).send().await, "converse")?;
-    ensure!(out.request_id().is_some_and(|id| id.len() == 36), "missing or malformed request id: {:?}", out.request_id());
+    ensure!(
+        out.request_id().is_some_and(|id| id.len() == 36),
+        "missing or malformed request id: {:?}",
+        out.request_id()
+    );
     let err = ctx.runtime().converse().model_id("not-a-model").messages(user("Hi")).send().await;
     let id = err.as_ref().err().and_then(|e| e.request_id().map(str::to_string));
     ensure!(id.is_some(), "error response has no request id");

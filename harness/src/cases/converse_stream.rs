@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use aws_sdk_bedrockruntime::types::{
-    AnyToolChoice, ContentBlockDelta, ContentBlockStart, ConverseStreamOutput, InferenceConfiguration, StopReason, ToolChoice,
+    AnyToolChoice, ContentBlockDelta, ContentBlockStart, ConverseStreamOutput, InferenceConfiguration, StopReason,
+    ToolChoice,
 };
 
 use super::converse::{output_text, weather_config};
@@ -39,7 +40,9 @@ pub struct Collected {
 }
 
 /// Sends a ConverseStream request and collects every event.
-pub async fn collect(req: aws_sdk_bedrockruntime::operation::converse_stream::builders::ConverseStreamFluentBuilder) -> Result<Collected, String> {
+pub async fn collect(
+    req: aws_sdk_bedrockruntime::operation::converse_stream::builders::ConverseStreamFluentBuilder,
+) -> Result<Collected, String> {
     let mut out = sdk(req.send().await, "converse_stream")?;
     let mut c = Collected::default();
     loop {
@@ -93,8 +96,12 @@ async fn converse_stream_emits_events_in_bedrock_order(ctx: Arc<Ctx>) -> CaseRes
 }
 
 async fn converse_stream_text_equals_converse_text(ctx: Arc<Ctx>) -> CaseResult {
-    let unary = sdk(ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Describe a harbor.")).send().await, "converse")?;
-    let c = collect(ctx.runtime().converse_stream().model_id(&ctx.text_model).messages(user("Describe a harbor."))).await?;
+    let unary = sdk(
+        ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Describe a harbor.")).send().await,
+        "converse",
+    )?;
+    let c =
+        collect(ctx.runtime().converse_stream().model_id(&ctx.text_model).messages(user("Describe a harbor."))).await?;
     ensure_eq!(c.text, output_text(unary.output()), "streamed text");
     let u = unary.usage().ok_or("no usage")?;
     ensure_eq!(c.usage, Some((u.input_tokens(), u.output_tokens(), u.total_tokens())), "streamed usage");
@@ -112,8 +119,8 @@ async fn converse_stream_streams_tool_input_as_partial_json(ctx: Arc<Ctx>) -> Ca
     .await?;
     ensure!(c.kinds.contains(&"contentBlockStart"), "no contentBlockStart for the tool block: {:?}", c.kinds);
     ensure_eq!(c.tool_name.as_deref(), Some("get_weather"), "tool name");
-    let input: serde_json::Value =
-        serde_json::from_str(&c.tool_input).map_err(|e| format!("tool input deltas do not form JSON ({e}): {:?}", c.tool_input))?;
+    let input: serde_json::Value = serde_json::from_str(&c.tool_input)
+        .map_err(|e| format!("tool input deltas do not form JSON ({e}): {:?}", c.tool_input))?;
     ensure!(input.get("city").is_some(), "input lacks required key city: {input}");
     ensure_eq!(c.stop_reason, Some(StopReason::ToolUse), "stopReason");
     Ok(())

@@ -4,16 +4,16 @@
 use std::sync::Arc;
 
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ImageBlock, ImageFormat, ImageSource, InferenceConfiguration, SpecificToolChoice, ToolChoice,
-    ToolResultBlock, ToolResultStatus, ToolUseBlock,
+    ContentBlock, ConversationRole, ImageBlock, ImageFormat, ImageSource, InferenceConfiguration, SpecificToolChoice,
+    ToolChoice, ToolResultBlock, ToolResultStatus, ToolUseBlock,
 };
 use aws_smithy_types::Blob;
 use serde_json::json;
 
 use super::converse::weather_config;
 use super::{assistant, doc, msg, user};
-use crate::case::{expect_error, expect_error_containing, Case, CaseResult, Ctx};
 use crate::case;
+use crate::case::{expect_error, expect_error_containing, Case, CaseResult, Ctx};
 
 const V: &str = "ValidationException";
 
@@ -56,7 +56,11 @@ fn tool_use(id: &str) -> ContentBlock {
     )
 }
 
-fn tool_result(id: &str, status: Option<ToolResultStatus>, content: Vec<aws_sdk_bedrockruntime::types::ToolResultContentBlock>) -> ContentBlock {
+fn tool_result(
+    id: &str,
+    status: Option<ToolResultStatus>,
+    content: Vec<aws_sdk_bedrockruntime::types::ToolResultContentBlock>,
+) -> ContentBlock {
     ContentBlock::ToolResult(
         ToolResultBlock::builder()
             .tool_use_id(id)
@@ -82,7 +86,8 @@ async fn an_unknown_model_id_is_invalid_for_converse_stream_before_the_stream(ct
 }
 
 async fn a_profile_only_model_by_bare_id_needs_an_inference_profile(ctx: Arc<Ctx>) -> CaseResult {
-    let r = ctx.runtime().converse().model_id("anthropic.claude-sonnet-4-20250514-v1:0").messages(user("Hi")).send().await;
+    let r =
+        ctx.runtime().converse().model_id("anthropic.claude-sonnet-4-20250514-v1:0").messages(user("Hi")).send().await;
     expect_error_containing(r, V, "with on-demand throughput isn\u{2019}t supported")
 }
 
@@ -92,7 +97,14 @@ async fn an_embedding_model_is_refused_by_converse(ctx: Arc<Ctx>) -> CaseResult 
 }
 
 async fn a_conversation_must_start_with_a_user_message(ctx: Arc<Ctx>) -> CaseResult {
-    let r = ctx.runtime().converse().model_id(&ctx.text_model).messages(assistant("Hello")).messages(user("Hi")).send().await;
+    let r = ctx
+        .runtime()
+        .converse()
+        .model_id(&ctx.text_model)
+        .messages(assistant("Hello"))
+        .messages(user("Hi"))
+        .send()
+        .await;
     expect_error(
         r,
         V,
@@ -101,7 +113,8 @@ async fn a_conversation_must_start_with_a_user_message(ctx: Arc<Ctx>) -> CaseRes
 }
 
 async fn roles_must_alternate(ctx: Arc<Ctx>) -> CaseResult {
-    let r = ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Hi")).messages(user("Hello?")).send().await;
+    let r =
+        ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Hi")).messages(user("Hello?")).send().await;
     expect_error(
         r,
         V,
@@ -119,7 +132,8 @@ async fn a_blank_text_block_is_rejected(ctx: Arc<Ctx>) -> CaseResult {
 }
 
 async fn an_empty_content_list_is_rejected(ctx: Arc<Ctx>) -> CaseResult {
-    let r = ctx.runtime().converse().model_id(&ctx.text_model).messages(msg(ConversationRole::User, vec![])).send().await;
+    let r =
+        ctx.runtime().converse().model_id(&ctx.text_model).messages(msg(ConversationRole::User, vec![])).send().await;
     expect_error(r, V, None)
 }
 
@@ -230,12 +244,23 @@ async fn an_error_tool_result_needs_content(ctx: Arc<Ctx>) -> CaseResult {
         .tool_config(weather_config(None))
         .send()
         .await;
-    expect_error(r, V, Some("The content field at messages.2.content.0.toolResult cannot be empty when status value is error."))
+    expect_error(
+        r,
+        V,
+        Some("The content field at messages.2.content.0.toolResult cannot be empty when status value is error."),
+    )
 }
 
 async fn a_tool_choice_naming_an_undefined_tool_is_rejected(ctx: Arc<Ctx>) -> CaseResult {
     let choice = ToolChoice::Tool(SpecificToolChoice::builder().name("get_time").build().map_err(|e| e.to_string())?);
-    let r = ctx.runtime().converse().model_id(&ctx.text_model).messages(user("Hi")).tool_config(weather_config(Some(choice))).send().await;
+    let r = ctx
+        .runtime()
+        .converse()
+        .model_id(&ctx.text_model)
+        .messages(user("Hi"))
+        .tool_config(weather_config(Some(choice)))
+        .send()
+        .await;
     expect_error_containing(r, V, "get_time")
 }
 
@@ -254,7 +279,10 @@ async fn an_unknown_image_format_is_rejected(ctx: Arc<Ctx>) -> CaseResult {
         .runtime()
         .converse()
         .model_id(&ctx.text_model)
-        .messages(msg(ConversationRole::User, vec![image(ImageFormat::from("bmp")), ContentBlock::Text("What is this?".into())]))
+        .messages(msg(
+            ConversationRole::User,
+            vec![image(ImageFormat::from("bmp")), ContentBlock::Text("What is this?".into())],
+        ))
         .send()
         .await;
     expect_error(r, V, None)

@@ -1,0 +1,316 @@
+"""Server-side validation through boto3: every error a bad request must get, with Bedrock's
+code, HTTP status, x-amzn-ErrorType header and (where known) exact message (SPEC §2, §6.4).
+
+botocore validates some members before sending (numeric minimums, required members); those
+requests go through a client with `parameter_validation=False` so the emulator's answer is
+what gets tested."""
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from conftest import make_client
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+SONNET_4 = "anthropic.claude-sonnet-4-20250514-v1:0"
+TITAN_EMBED = "amazon.titan-embed-text-v2:0"
+TITAN_TEXT = "amazon.titan-text-express-v1"
+LLAMA_PROFILE = "us.meta.llama3-1-8b-instruct-v1:0"
+ERROR_TYPE = "ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/"
+
+WEATHER_TOOL = {
+    "toolSpec": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "inputSchema": {
+            "json": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                "required": ["city", "unit"],
+            }
+        },
+    }
+}
+WEATHER_CONFIG = {"tools": [WEATHER_TOOL]}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def lenient_runtime(endpoint_url):
+    """A runtime client that sends what botocore would refuse client-side."""
+    return boto3.client(
+        "bedrock-runtime",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDEMULATOR",
+        aws_secret_access_key="emulator-secret",
+        config=Config(parameter_validation=False, retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def user(text):
+    return {"role": "user", "content": [{"text": text}]}
+
+
+def assistant(text):
+    return {"role": "assistant", "content": [{"text": text}]}
+
+
+def tool_use(tool_use_id):
+    return {"toolUse": {"toolUseId": tool_use_id, "name": "get_weather", "input": {"city": "Paris", "unit": "celsius"}}}
+
+
+def tool_result(tool_use_id, content=None, status=None):
+    block = {"toolUseId": tool_use_id, "content": [{"text": "sunny"}] if content is None else content}
+    if status:
+        block["status"] = status
+    return {"toolResult": block}
+
+
+def rejected(client, call, **kwargs):
+    """Runs `call` expecting the typed ValidationException and checks the parts every
+    validation error shares; returns the error message."""
+    with pytest.raises(client.exceptions.ValidationException) as e:
+        call(**kwargs)
+    response = e.value.response
+    assert response["Error"]["Code"] == "ValidationException"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-errortype"] == ERROR_TYPE
+    assert response["ResponseMetadata"]["RequestId"]
+    return response["Error"]["Message"]
+
+
+def converse_rejected(client, model=HAIKU, **kwargs):
+    return rejected(client, client.converse, modelId=model, **kwargs)
+
+
+# --- model ids --------------------------------------------------------------------------
+
+
+def test_an_unknown_model_id_is_invalid(runtime):
+    message = converse_rejected(runtime, model="anthropic.claude-nonexistent-v9:0", messages=[user("Hi")])
+    assert message == "The provided model identifier is invalid."
+
+
+def test_an_unknown_model_id_is_invalid_for_converse_stream_before_the_stream(runtime):
+    message = rejected(runtime, runtime.converse_stream, modelId="no-such-model", messages=[user("Hi")])
+    assert message == "The provided model identifier is invalid."
+
+
+def test_a_profile_only_model_by_bare_id_needs_an_inference_profile(runtime):
+    message = converse_rejected(runtime, model=SONNET_4, messages=[user("Hi")])
+    assert "with on-demand throughput isn\u2019t supported" in message
+    assert SONNET_4 in message
+
+
+def test_an_embedding_model_is_refused_by_converse(runtime):
+    converse_rejected(runtime, model=TITAN_EMBED, messages=[user("Hi")])
+
+
+# --- conversation shape -----------------------------------------------------------------
+
+
+def test_a_conversation_must_start_with_a_user_message(runtime):
+    message = converse_rejected(runtime, messages=[assistant("Hello"), user("Hi")])
+    assert message == (
+        "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+    )
+
+
+def test_roles_must_alternate(runtime):
+    message = converse_rejected(runtime, messages=[user("Hi"), user("Hello?")])
+    assert message == (
+        "A conversation must alternate between user and assistant roles. "
+        "Make sure the conversation alternates between user and assistant roles and try again."
+    )
+
+
+def test_a_blank_text_block_is_rejected(runtime):
+    message = converse_rejected(runtime, messages=[user("  ")])
+    assert message == (
+        "The text field in the ContentBlock object at messages.0.content.0 is blank. Add text to the text field, and try again."
+    )
+
+
+def test_a_blank_text_block_is_located_by_message_and_block_index(runtime):
+    messages = [user("Hi"), assistant("Hello"), {"role": "user", "content": [{"text": "ok"}, {"text": "\n\t"}]}]
+    message = converse_rejected(runtime, messages=messages)
+    assert "at messages.2.content.1 is blank" in message
+
+
+def test_an_empty_content_list_is_rejected(runtime):
+    converse_rejected(runtime, messages=[{"role": "user", "content": []}])
+
+
+# --- inference configuration ------------------------------------------------------------
+
+
+def test_temperature_above_one_is_rejected(runtime):
+    message = converse_rejected(runtime, messages=[user("Hi")], inferenceConfig={"temperature": 1.5})
+    assert "Member must have value less than or equal to 1" in message
+    assert "inferenceConfig.temperature" in message
+
+
+def test_negative_top_p_is_rejected(lenient_runtime):
+    message = converse_rejected(lenient_runtime, messages=[user("Hi")], inferenceConfig={"topP": -0.5})
+    assert "Member must have value greater than or equal to 0" in message
+    assert "inferenceConfig.topP" in message
+
+
+def test_max_tokens_above_the_model_limit_is_rejected(runtime):
+    message = converse_rejected(runtime, messages=[user("Hi")], inferenceConfig={"maxTokens": 1_000_000})
+    assert message == (
+        "The maximum tokens you requested exceeds the model limit of 4096. "
+        "Try again with a maximum tokens value that is lower than 4096."
+    )
+
+
+def test_max_tokens_below_one_is_rejected(lenient_runtime):
+    converse_rejected(lenient_runtime, messages=[user("Hi")], inferenceConfig={"maxTokens": 0})
+
+
+# --- tools ------------------------------------------------------------------------------
+
+
+def test_tool_blocks_without_tool_config_are_rejected(runtime):
+    messages = [
+        user("Weather?"),
+        {"role": "assistant", "content": [tool_use("tooluse_1")]},
+        {"role": "user", "content": [tool_result("tooluse_1")]},
+    ]
+    message = converse_rejected(runtime, messages=messages)
+    assert message == "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+
+
+def test_more_tool_results_than_tool_uses_are_rejected(runtime):
+    messages = [
+        user("Weather?"),
+        {"role": "assistant", "content": [tool_use("tooluse_1")]},
+        {"role": "user", "content": [tool_result("tooluse_1"), tool_result("tooluse_2")]},
+    ]
+    message = converse_rejected(runtime, messages=messages, toolConfig=WEATHER_CONFIG)
+    assert message == (
+        "The number of toolResult blocks at messages.2.content exceeds the number of toolUse blocks of previous turn."
+    )
+
+
+def test_an_unanswered_tool_use_is_rejected(runtime):
+    messages = [user("Weather?"), {"role": "assistant", "content": [tool_use("tooluse_1")]}, user("Never mind.")]
+    message = converse_rejected(runtime, messages=messages, toolConfig=WEATHER_CONFIG)
+    assert "tooluse_1" in message
+
+
+def test_an_error_tool_result_needs_content(runtime):
+    messages = [
+        user("Weather?"),
+        {"role": "assistant", "content": [tool_use("tooluse_1")]},
+        {"role": "user", "content": [tool_result("tooluse_1", content=[], status="error")]},
+    ]
+    message = converse_rejected(runtime, messages=messages, toolConfig=WEATHER_CONFIG)
+    assert message == "The content field at messages.2.content.0.toolResult cannot be empty when status value is error."
+
+
+def test_a_tool_choice_naming_an_undefined_tool_is_rejected(runtime):
+    config = {"tools": [WEATHER_TOOL], "toolChoice": {"tool": {"name": "get_time"}}}
+    message = converse_rejected(runtime, messages=[user("Hi")], toolConfig=config)
+    assert "get_time" in message
+
+
+def test_tool_use_is_refused_by_models_without_tools(runtime):
+    message = converse_rejected(runtime, model=TITAN_TEXT, messages=[user("Weather?")], toolConfig=WEATHER_CONFIG)
+    assert message == "This model doesn't support tool use."
+
+
+def test_streaming_tool_use_is_refused_by_models_without_it(runtime):
+    message = rejected(
+        runtime, runtime.converse_stream, modelId=LLAMA_PROFILE, messages=[user("Weather?")], toolConfig=WEATHER_CONFIG
+    )
+    assert message == "This model doesn't support tool use in streaming mode."
+
+
+# --- images -----------------------------------------------------------------------------
+
+
+def test_an_unknown_image_format_is_rejected(runtime):
+    content = [{"image": {"format": "bmp", "source": {"bytes": PNG}}}, {"text": "What is this?"}]
+    message = converse_rejected(runtime, messages=[{"role": "user", "content": content}])
+    assert "bmp" in message
+
+
+def test_images_are_only_accepted_in_user_messages(runtime):
+    messages = [
+        user("Draw"),
+        {"role": "assistant", "content": [{"image": {"format": "png", "source": {"bytes": PNG}}}]},
+        user("Thanks"),
+    ]
+    converse_rejected(runtime, messages=messages)
+
+
+def test_an_image_in_a_user_message_is_accepted(runtime):
+    content = [{"image": {"format": "png", "source": {"bytes": PNG}}}, {"text": "What is this?"}]
+    r = runtime.converse(modelId=HAIKU, messages=[{"role": "user", "content": content}])
+    assert r["stopReason"] == "end_turn"
+
+
+# --- operations and bodies the SDK does not normally send -------------------------------
+
+
+def test_unimplemented_operations_answer_a_modelled_error(control):
+    message = rejected(control, control.list_guardrails)
+    assert "ListGuardrails" in message
+
+
+def raw_request(url, method="GET", body=None):
+    """Sends a request with urllib and returns (status, headers, body bytes), errors included."""
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def converse_url(endpoint_url, model=HAIKU):
+    return f"{endpoint_url}/model/{urllib.parse.quote(model, safe='')}/converse"
+
+
+def test_an_unknown_route_is_a_404_unknown_operation(endpoint_url):
+    status, headers, body = raw_request(f"{endpoint_url}/nothing-here")
+    assert status == 404
+    assert headers["x-amzn-ErrorType"].split(":", 1)[0] == "UnknownOperationException"
+    assert headers["x-amzn-RequestId"]
+    assert isinstance(json.loads(body)["message"], str)
+
+
+def test_a_non_object_json_body_is_a_validation_error(endpoint_url):
+    status, headers, body = raw_request(converse_url(endpoint_url), method="POST", body=b'[{"role": "user"}]')
+    assert status == 400
+    assert headers["x-amzn-ErrorType"] == ERROR_TYPE
+    assert headers["Content-Type"] == "application/json"
+    document = json.loads(body)
+    assert list(document) == ["message"]
+    assert document["message"]
+
+
+def test_a_malformed_json_body_gets_a_json_message_body(endpoint_url):
+    status, headers, body = raw_request(converse_url(endpoint_url), method="POST", body=b'{"messages": [')
+    assert status == 400
+    assert headers["x-amzn-ErrorType"] == ERROR_TYPE
+    document = json.loads(body)
+    assert list(document) == ["message"]
+    assert document["message"]
+
+
+def test_a_malformed_json_body_raises_the_typed_exception_in_boto3(endpoint_url):
+    client = make_client("bedrock-runtime", endpoint_url)
+
+    def corrupt_body(request, **_):
+        request.body = b'{"messages": [{"role": "user", "content": [{"text": "Hi"}'
+        request.headers["Content-Length"] = str(len(request.body))
+
+    client.meta.events.register("before-send.bedrock-runtime.Converse", corrupt_body)
+    rejected(client, client.converse, modelId=HAIKU, messages=[user("Hi")])
