@@ -45,6 +45,9 @@ pub struct Route {
     pub uri: String,
     /// Success status code.
     pub code: u16,
+    /// The template split into segments once at load (routing runs per request).
+    #[serde(skip)]
+    pub segments: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -66,7 +69,13 @@ pub fn routes() -> &'static [Route] {
     static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
     TABLE.get_or_init(|| {
         // The file is compiled in and covered by a test; an unparsable table is a build bug.
-        serde_json::from_str::<RouteFile>(include_str!("../../data/routes.json")).map(|f| f.routes).unwrap_or_default()
+        let mut routes = serde_json::from_str::<RouteFile>(include_str!("../../data/routes.json"))
+            .map(|f| f.routes)
+            .unwrap_or_default();
+        for r in &mut routes {
+            r.segments = r.uri.trim_start_matches('/').split('/').map(str::to_string).collect();
+        }
+        routes
     })
 }
 
@@ -79,15 +88,14 @@ pub fn find(method: &str, path: &str) -> Option<RouteMatch> {
         if !route.method.eq_ignore_ascii_case(method) {
             continue;
         }
-        let template: Vec<&str> = route.uri.trim_start_matches('/').split('/').collect();
-        if template.len() != raw.len() {
+        if route.segments.len() != raw.len() {
             continue;
         }
         let mut literals = 0;
-        let matched = template.iter().zip(&raw).all(|(t, r)| {
+        let matched = route.segments.iter().zip(&raw).all(|(t, r)| {
             if t.starts_with('{') {
                 !r.is_empty()
-            } else if t == r {
+            } else if t == *r {
                 literals += 1;
                 true
             } else {
@@ -99,8 +107,8 @@ pub fn find(method: &str, path: &str) -> Option<RouteMatch> {
         }
     }
     let (_, route) = best?;
-    let template: Vec<&str> = route.uri.trim_start_matches('/').split('/').collect();
-    let labels = template
+    let labels = route
+        .segments
         .iter()
         .zip(&raw)
         .filter(|(t, _)| t.starts_with('{'))

@@ -7,6 +7,11 @@
 /// Byte ranges of each token in `text`, in order.
 pub fn token_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
+    for_each_token(text, |span| spans.push(span));
+    spans
+}
+
+fn for_each_token(text: &str, mut emit: impl FnMut((usize, usize))) {
     let mut chars = text.char_indices().peekable();
     while let Some((start, c)) = chars.next() {
         if c.is_whitespace() {
@@ -21,7 +26,7 @@ pub fn token_spans(text: &str) -> Vec<(usize, usize)> {
                     break;
                 }
                 if run_len == 8 {
-                    spans.push((run_start, i));
+                    emit((run_start, i));
                     run_start = i;
                     run_len = 0;
                 }
@@ -29,17 +34,18 @@ pub fn token_spans(text: &str) -> Vec<(usize, usize)> {
                 end = i + n.len_utf8();
                 chars.next();
             }
-            spans.push((run_start, end));
+            emit((run_start, end));
         } else {
-            spans.push((start, start + c.len_utf8()));
+            emit((start, start + c.len_utf8()));
         }
     }
-    spans
 }
 
 /// How many tokens `text` counts.
 pub fn count(text: &str) -> u32 {
-    u32::try_from(token_spans(text).len()).unwrap_or(u32::MAX)
+    let mut n: u32 = 0;
+    for_each_token(text, |_| n = n.saturating_add(1));
+    n
 }
 
 /// The prefix of `text` holding at most `max` tokens (cut at the end of the last whole token).
