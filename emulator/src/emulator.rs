@@ -2,6 +2,7 @@
 //! the way Rust users embed a test double (cf. `wiremock::MockServer`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,9 @@ use tokio::task::JoinHandle;
 
 use crate::api::Services;
 use crate::backend::catalog::Catalog;
+use crate::scenario::format::LoadError;
+use crate::scenario::{loader, Engine, Match, Rule, Times};
+use crate::server::journal::{Journal, JournalEntry, Verification, DEFAULT_CAPACITY};
 use crate::server::{serve, ServerState};
 use crate::synthetic::SyntheticModel;
 
@@ -23,9 +27,18 @@ pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 pub struct Emulator;
 
 impl Emulator {
-    /// A builder with the built-in defaults: loopback, a free port, seed 0.
+    /// A builder with the built-in defaults: loopback, a free port, seed 0, no scenarios.
     pub fn builder() -> EmulatorBuilder {
-        EmulatorBuilder { host: "127.0.0.1".into(), port: 0, seed: 0, account_id: DEFAULT_ACCOUNT_ID.into() }
+        EmulatorBuilder {
+            host: "127.0.0.1".into(),
+            port: 0,
+            seed: 0,
+            account_id: DEFAULT_ACCOUNT_ID.into(),
+            scenarios: Vec::new(),
+            watch: false,
+            strict: false,
+            journal_capacity: DEFAULT_CAPACITY,
+        }
     }
 }
 
@@ -36,6 +49,21 @@ pub struct EmulatorBuilder {
     port: u16,
     seed: u64,
     account_id: String,
+    scenarios: Vec<PathBuf>,
+    watch: bool,
+    strict: bool,
+    journal_capacity: usize,
+}
+
+/// Why an emulator did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Binding the listener failed.
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+    /// A scenario file is invalid (every error is listed).
+    #[error("invalid scenarios:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Scenarios(Vec<LoadError>),
 }
 
 impl EmulatorBuilder {
@@ -63,8 +91,36 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Binds and starts serving in the current Tokio runtime.
-    pub async fn start(self) -> std::io::Result<EmulatorHandle> {
+    /// Loads scenario files from a file or directory (repeatable).
+    pub fn scenarios(mut self, path: impl Into<PathBuf>) -> Self {
+        self.scenarios.push(path.into());
+        self
+    }
+
+    /// Reloads scenario files when they change (keeping the previous rules if a reload fails).
+    pub fn watch_scenarios(mut self, watch: bool) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// Refuse inference requests no scenario rule matches instead of answering synthetically.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// How many requests the journal keeps (oldest dropped first).
+    pub fn journal_capacity(mut self, capacity: usize) -> Self {
+        self.journal_capacity = capacity;
+        self
+    }
+
+    /// Loads scenarios, binds and starts serving in the current Tokio runtime.
+    pub async fn start(self) -> Result<EmulatorHandle, StartError> {
+        let engine = Arc::new(Engine::default());
+        if !self.scenarios.is_empty() {
+            engine.set_file_sources(loader::load(&self.scenarios).map_err(StartError::Scenarios)?);
+        }
         let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(ServerState {
@@ -72,14 +128,18 @@ impl EmulatorBuilder {
                 catalog: Catalog::builtin(),
                 synthetic: SyntheticModel::new(self.seed),
                 seed: self.seed,
+                scenarios: engine.clone(),
+                strict: self.strict,
             },
             account: self.account_id,
             started: Instant::now(),
             requests: AtomicU64::new(0),
+            journal: Journal::new(self.journal_capacity),
         });
+        let watcher = (self.watch && !self.scenarios.is_empty()).then(|| loader::watch(self.scenarios.clone(), engine));
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, state, rx));
-        Ok(EmulatorHandle { addr, shutdown: tx, task: Some(task) })
+        let task = tokio::spawn(serve(listener, state.clone(), rx));
+        Ok(EmulatorHandle { addr, shutdown: tx, task: Some(task), watcher, state })
     }
 }
 
@@ -89,6 +149,18 @@ pub struct EmulatorHandle {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    watcher: Option<JoinHandle<()>>,
+    state: Arc<ServerState>,
+}
+
+/// A verification failed: the count was off; the message lists the near misses.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct VerifyError {
+    /// Human explanation with near misses.
+    pub message: String,
+    /// The raw result.
+    pub verification: Verification,
 }
 
 impl EmulatorHandle {
@@ -102,9 +174,50 @@ impl EmulatorHandle {
         self.addr
     }
 
+    /// Adds a rule (rules mounted from code form the source `code`, in mount order).
+    pub fn mount(&self, rule: Rule) {
+        self.state.services.scenarios.push_rule("code", rule.0);
+    }
+
+    /// Every journalled request, oldest first.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.state.journal.entries()
+    }
+
+    /// Checks how many journalled requests `m` matches; the error explains near misses.
+    pub fn verify(&self, m: Match, times: Times) -> Result<(), VerifyError> {
+        let v = self.state.journal.verify(&m.0, &times.0);
+        if v.ok {
+            return Ok(());
+        }
+        let mut message = format!(
+            "expected {} matching request(s), found {}",
+            serde_json::to_string(&times.0).unwrap_or_default(),
+            v.matched
+        );
+        for miss in &v.near_misses {
+            message.push_str(&format!(
+                "\n  near miss #{} ({}): {}",
+                miss.seq,
+                miss.operation,
+                miss.failures.join("; ")
+            ));
+        }
+        Err(VerifyError { message, verification: v })
+    }
+
+    /// Clears the journal and resets scenario counters and states.
+    pub fn reset(&self) {
+        self.state.services.scenarios.reset();
+        self.state.journal.clear();
+    }
+
     /// Stops accepting, waits for open connections to finish, and returns.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
+        if let Some(w) = self.watcher.take() {
+            w.abort();
+        }
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -113,6 +226,9 @@ impl EmulatorHandle {
 
 impl Drop for EmulatorHandle {
     fn drop(&mut self) {
+        if let Some(w) = self.watcher.take() {
+            w.abort();
+        }
         if let Some(task) = self.task.take() {
             task.abort();
         }

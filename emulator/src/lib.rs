@@ -6,6 +6,7 @@
 //! * [`server`] — listener, routing table (`server::router`), admin API (`server::admin`).
 //! * [`api`] — one module per operation: parsing, validation, output bodies.
 //! * [`families`] — native InvokeModel formats per model family (parse, render, chunks).
+//! * [`scenario`] — scripted rules (files, admin API, Rust builder) consulted before the synthetic model.
 //! * [`backend`] — service state: the model catalog and id resolution.
 //! * [`synthetic`] — the deterministic built-in model (tokenizer, schema instances).
 //! * [`canonical`] — the conversation/reply types every format maps onto.
@@ -20,6 +21,7 @@ pub mod emulator;
 pub mod families;
 pub mod plan;
 pub mod rng;
+pub mod scenario;
 pub mod server;
 pub mod synthetic;
 pub mod wire;

@@ -32,6 +32,19 @@ enum Command {
         /// Account id used in ARNs the emulator returns.
         #[arg(long, default_value = bedrock_emulator::emulator::DEFAULT_ACCOUNT_ID)]
         account_id: String,
+        /// Scenario file or directory (YAML/JSON; repeatable). Reloaded when it changes.
+        #[arg(long = "scenarios", value_name = "PATH")]
+        scenarios: Vec<std::path::PathBuf>,
+        /// Answer inference requests that no scenario rule matches with an error naming the
+        /// closest rule, instead of the synthetic model.
+        #[arg(long)]
+        strict: bool,
+        /// How many requests the journal keeps (GET /_emulator/journal); older ones are dropped.
+        #[arg(long, default_value_t = bedrock_emulator::server::journal::DEFAULT_CAPACITY)]
+        journal_capacity: usize,
+        /// Do not reload scenario files when they change.
+        #[arg(long)]
+        no_watch: bool,
         /// Log each request (to stderr).
         #[arg(long)]
         verbose: bool,
@@ -44,10 +57,27 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { host, port, seed, account_id, verbose } => {
+        Command::Serve { host, port, seed, account_id, scenarios, strict, journal_capacity, no_watch, verbose } => {
             let level = if verbose { tracing::Level::DEBUG } else { tracing::Level::INFO };
             tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
-            let handle = Emulator::builder().host(host).port(port).seed(seed).account_id(account_id).start().await?;
+            let mut builder = Emulator::builder()
+                .host(host)
+                .port(port)
+                .seed(seed)
+                .account_id(account_id)
+                .strict(strict)
+                .journal_capacity(journal_capacity)
+                .watch_scenarios(!no_watch);
+            for path in scenarios {
+                builder = builder.scenarios(path);
+            }
+            let handle = match builder.start().await {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("bedrock-emulator: {e}");
+                    std::process::exit(2);
+                }
+            };
             let mut out = std::io::stdout();
             writeln!(out, "listening on {}", handle.endpoint_url())?;
             out.flush()?;

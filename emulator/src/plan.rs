@@ -23,6 +23,9 @@ pub struct Plan {
     pub body: PlanBody,
     /// Delay before the response head is sent (latency faults, model think time).
     pub delay: Duration,
+    /// Which responder produced it (`synthetic`, `scenario:<file>/<rule>`, `catalog`…), for
+    /// the journal. Not sent to the client.
+    pub answered_by: Option<String>,
 }
 
 /// The body of a [`Plan`].
@@ -69,17 +72,46 @@ impl Plan {
 
     /// A JSON body with a given success status (control-plane 201/202).
     pub fn with_status(status: u16, body: Value) -> Self {
-        Plan { status, headers: Vec::new(), body: PlanBody::Json(body), delay: Duration::ZERO }
+        Plan { status, headers: Vec::new(), body: PlanBody::Json(body), delay: Duration::ZERO, answered_by: None }
     }
 
     /// An AWS error.
     pub fn error(error: BedrockError) -> Self {
-        Plan { status: error.code.status(), headers: Vec::new(), body: PlanBody::Error(error), delay: Duration::ZERO }
+        Plan {
+            status: error.code.status(),
+            headers: Vec::new(),
+            body: PlanBody::Error(error),
+            delay: Duration::ZERO,
+            answered_by: None,
+        }
+    }
+
+    /// 200 with raw bytes of a content type (InvokeModel bodies).
+    pub fn raw(content_type: &str, bytes: Bytes) -> Self {
+        Plan {
+            status: 200,
+            headers: Vec::new(),
+            body: PlanBody::Raw { content_type: content_type.to_string(), bytes },
+            delay: Duration::ZERO,
+            answered_by: None,
+        }
     }
 
     /// 200 with an event stream.
     pub fn stream(steps: Vec<StreamStep>) -> Self {
-        Plan { status: 200, headers: Vec::new(), body: PlanBody::Stream(steps), delay: Duration::ZERO }
+        Plan {
+            status: 200,
+            headers: Vec::new(),
+            body: PlanBody::Stream(steps),
+            delay: Duration::ZERO,
+            answered_by: None,
+        }
+    }
+
+    /// Records which responder produced the plan.
+    pub fn answered_by(mut self, by: impl Into<String>) -> Self {
+        self.answered_by = Some(by.into());
+        self
     }
 
     /// Adds a response header.

@@ -5,15 +5,17 @@
 use base64::Engine;
 use serde_json::json;
 
+use super::respond::{self, Responder};
 use super::validate::{body_object, constraint, union_member, wrong_type};
 use super::{converse, Request, Services};
 use crate::families::{self, native_schema, Family};
 use crate::plan::Plan;
+use crate::scenario::MatchInput;
 use crate::synthetic::input_tokens;
 use crate::wire::error::BedrockError;
 
 /// `POST /model/{modelId}/count-tokens`.
-pub fn count(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
+pub fn count(req: &Request, services: &Services, seen: &mut MatchInput) -> Result<Plan, BedrockError> {
     let model = services.catalog.resolve(req.label("modelId"), &req.region)?.model;
     let body = body_object(&req.body)?;
     let input = body.get("input").ok_or_else(|| constraint(&serde_json::Value::Null, "input", "not be null"))?;
@@ -40,5 +42,9 @@ pub fn count(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
         }
         other => return Err(wrong_type(&format!("input.{other}"), "converse or invokeModel")),
     };
-    Ok(Plan::json(json!({"inputTokens": input_tokens(&conversation)})))
+    seen.with_conversation(&model.model_id, &conversation);
+    if let Responder::Scenario { rule, reply } = respond::choose(services, seen, false)? {
+        return super::scripted_raw(&rule, &reply, req.operation());
+    }
+    Ok(Plan::json(json!({"inputTokens": input_tokens(&conversation)})).answered_by("synthetic"))
 }

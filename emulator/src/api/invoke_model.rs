@@ -6,10 +6,15 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::converse_stream::{steps, StreamEvent};
+use super::respond::{self, Responder};
 use super::{Request, Services};
-use crate::families::{self, native_schema, Family, RenderMeta};
-use crate::plan::{Plan, PlanBody};
+use crate::canonical::{Reply, ReplyBlock, StopReason, Usage};
+use crate::families::{self, native_schema, Family, RenderMeta, TextFamily};
+use crate::plan::Plan;
 use crate::rng::stable_hash;
+use crate::scenario::format::{ReplyKind, Timing};
+use crate::scenario::MatchInput;
+use crate::synthetic::tokenizer;
 use crate::wire::error::BedrockError;
 
 /// InvokeModel's body limit in the service model.
@@ -72,8 +77,73 @@ fn check_guardrail_headers(req: &Request, body: &Value) -> Result<(), BedrockErr
     }
 }
 
+/// The native body and headers of a text reply (InvokeModel), or its chunk stream (IMWRS).
+fn render_text(f: &dyn TextFamily, reply: &Reply, meta: &RenderMeta<'_>, mode: Mode, timing: Option<&Timing>) -> Plan {
+    match mode {
+        Mode::Unary => {
+            let rendered = f.render(reply, meta);
+            let mut plan = Plan::raw("application/json", serde_json::to_vec(&rendered).unwrap_or_default().into())
+                .header("X-Amzn-Bedrock-Invocation-Latency", reply.latency_ms.to_string())
+                .header("X-Amzn-Bedrock-Output-Token-Count", reply.usage.output_tokens.to_string())
+                .header("X-Amzn-Bedrock-Input-Token-Count", reply.usage.input_tokens.to_string());
+            for (k, v) in f.extra_headers() {
+                plan = plan.header(k, *v);
+            }
+            plan
+        }
+        Mode::Stream => {
+            let mut chunks = f.chunks(reply, meta);
+            let cache = !f.extra_headers().is_empty();
+            if let Some(last) = chunks.last_mut().and_then(Value::as_object_mut) {
+                let mut metrics = json!({
+                    "inputTokenCount": reply.usage.input_tokens,
+                    "outputTokenCount": reply.usage.output_tokens,
+                    "invocationLatency": reply.latency_ms,
+                    "firstByteLatency": reply.latency_ms / 3,
+                });
+                if cache {
+                    metrics["cacheReadInputTokenCount"] = json!(0);
+                    metrics["cacheWriteInputTokenCount"] = json!(0);
+                }
+                last.insert("amazon-bedrock-invocationMetrics".into(), metrics);
+            }
+            let events: Vec<StreamEvent> = chunks
+                .iter()
+                .map(|c| StreamEvent {
+                    event_type: "chunk",
+                    payload: json!({"bytes": base64::engine::general_purpose::STANDARD.encode(c.to_string())}),
+                })
+                .collect();
+            let mut steps = steps(&events, meta.hash);
+            if let Some(t) = timing {
+                respond::pace(&mut steps, &respond::event_payloads(&events), t);
+            }
+            Plan::stream(steps).header("X-Amzn-Bedrock-Content-Type", "application/json")
+        }
+    }
+}
+
+/// A canonical reply from a scripted native body, read back through the family.
+fn reply_from_native(f: &dyn TextFamily, body: &Value) -> Reply {
+    let read = f.read(body);
+    let stop = read.as_ref().and_then(|r| r.stop_reason.as_deref());
+    let stop_reason = [StopReason::EndTurn, StopReason::ToolUse, StopReason::MaxTokens, StopReason::StopSequence]
+        .into_iter()
+        .find(|s| Some(f.native_stop(*s)) == stop)
+        .unwrap_or(StopReason::EndTurn);
+    let text = read.as_ref().map(|r| r.text.clone()).unwrap_or_default();
+    let output = read.as_ref().and_then(|r| r.output_tokens).unwrap_or_else(|| tokenizer::count(&text));
+    Reply {
+        content: vec![ReplyBlock::Text(text)],
+        stop_reason,
+        stop_sequence: None,
+        usage: Usage { input_tokens: read.as_ref().and_then(|r| r.input_tokens).unwrap_or(0), output_tokens: output },
+        latency_ms: 180 + 9 * u64::from(output),
+    }
+}
+
 /// Runs InvokeModel or InvokeModelWithResponseStream.
-pub fn invoke(req: &Request, services: &Services, mode: Mode) -> Result<Plan, BedrockError> {
+pub fn invoke(req: &Request, services: &Services, input: &mut MatchInput, mode: Mode) -> Result<Plan, BedrockError> {
     let resolved = services.catalog.resolve(req.label("modelId"), &req.region)?;
     let model = resolved.model;
     if req.body.len() > MAX_BODY_BYTES {
@@ -95,73 +165,74 @@ pub fn invoke(req: &Request, services: &Services, mode: Mode) -> Result<Plan, Be
     if let Some(obj) = native.as_object_mut() {
         obj.remove("amazon-bedrock-guardrailConfig");
     }
+    let operation = req.operation();
     match family {
         Family::Embedding(f) => {
+            input.resolved_model = Some(model.model_id.clone());
+            let responder = respond::choose(services, input, true)?;
+            if let Responder::Scenario { rule, reply } = responder {
+                return match &reply.kind {
+                    ReplyKind::Body(b) => {
+                        let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
+                        Ok(super::finish_scripted(plan, &rule, &reply, 0))
+                    }
+                    _ => super::scripted_raw(&rule, &reply, operation),
+                };
+            }
             let embedded = f.embed(&native, model, services.seed)?;
             let latency = 20 + u64::from(embedded.input_tokens) / 4;
-            Ok(Plan {
-                status: 200,
-                headers: vec![
-                    ("X-Amzn-Bedrock-Invocation-Latency".into(), latency.to_string()),
-                    ("X-Amzn-Bedrock-Input-Token-Count".into(), embedded.input_tokens.to_string()),
-                ],
-                body: PlanBody::Raw {
-                    content_type: "application/json".into(),
-                    bytes: serde_json::to_vec(&embedded.body).unwrap_or_default().into(),
-                },
-                delay: Default::default(),
-            })
+            Ok(Plan::raw("application/json", serde_json::to_vec(&embedded.body).unwrap_or_default().into())
+                .header("X-Amzn-Bedrock-Invocation-Latency", latency.to_string())
+                .header("X-Amzn-Bedrock-Input-Token-Count", embedded.input_tokens.to_string())
+                .answered_by("synthetic"))
         }
         Family::Text(f) => {
             let conversation = f.parse(&native, model)?;
-            let reply = services.synthetic.reply(&model.model_id, &conversation, model.emulator.max_output_tokens);
+            input.with_conversation(&model.model_id, &conversation);
             let meta = RenderMeta { model, hash: stable_hash(services.seed, &req.body) };
-            match mode {
-                Mode::Unary => {
-                    let rendered = f.render(&reply, &meta);
-                    let mut plan = Plan {
-                        status: 200,
-                        headers: vec![
-                            ("X-Amzn-Bedrock-Invocation-Latency".into(), reply.latency_ms.to_string()),
-                            ("X-Amzn-Bedrock-Output-Token-Count".into(), reply.usage.output_tokens.to_string()),
-                            ("X-Amzn-Bedrock-Input-Token-Count".into(), reply.usage.input_tokens.to_string()),
-                        ],
-                        body: PlanBody::Raw {
-                            content_type: "application/json".into(),
-                            bytes: serde_json::to_vec(&rendered).unwrap_or_default().into(),
-                        },
-                        delay: Default::default(),
-                    };
-                    for (k, v) in f.extra_headers() {
-                        plan.headers.push(((*k).to_string(), (*v).to_string()));
-                    }
-                    Ok(plan)
+            match respond::choose(services, input, true)? {
+                Responder::Builtin => {
+                    let reply =
+                        services.synthetic.reply(&model.model_id, &conversation, model.emulator.max_output_tokens);
+                    Ok(render_text(f, &reply, &meta, mode, None).answered_by("synthetic"))
                 }
-                Mode::Stream => {
-                    let mut chunks = f.chunks(&reply, &meta);
-                    let cache = !f.extra_headers().is_empty();
-                    if let Some(last) = chunks.last_mut().and_then(Value::as_object_mut) {
-                        let mut metrics = json!({
-                            "inputTokenCount": reply.usage.input_tokens,
-                            "outputTokenCount": reply.usage.output_tokens,
-                            "invocationLatency": reply.latency_ms,
-                            "firstByteLatency": reply.latency_ms / 3,
-                        });
-                        if cache {
-                            metrics["cacheReadInputTokenCount"] = json!(0);
-                            metrics["cacheWriteInputTokenCount"] = json!(0);
+                Responder::Scenario { rule, reply: spec } => {
+                    let (plan, tokens) = match (&spec.kind, mode) {
+                        (ReplyKind::Content { text, tool_uses }, _) => {
+                            let reply =
+                                respond::content_reply(&spec, text.as_deref(), tool_uses, &conversation, services.seed);
+                            (render_text(f, &reply, &meta, mode, spec.timing.as_ref()), reply.usage.output_tokens)
                         }
-                        last.insert("amazon-bedrock-invocationMetrics".into(), metrics);
-                    }
-                    let events: Vec<StreamEvent> = chunks
-                        .iter()
-                        .map(|c| StreamEvent {
-                            event_type: "chunk",
-                            payload: json!({"bytes": base64::engine::general_purpose::STANDARD.encode(c.to_string())}),
-                        })
-                        .collect();
-                    Ok(Plan::stream(steps(&events, meta.hash))
-                        .header("X-Amzn-Bedrock-Content-Type", "application/json"))
+                        (ReplyKind::Body(b), Mode::Unary) => {
+                            let reply = reply_from_native(f, b);
+                            let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into())
+                                .header("X-Amzn-Bedrock-Invocation-Latency", reply.latency_ms.to_string())
+                                .header("X-Amzn-Bedrock-Output-Token-Count", reply.usage.output_tokens.to_string())
+                                .header("X-Amzn-Bedrock-Input-Token-Count", reply.usage.input_tokens.to_string());
+                            (plan, reply.usage.output_tokens)
+                        }
+                        (ReplyKind::Body(b), Mode::Stream) => {
+                            let reply = reply_from_native(f, b);
+                            (render_text(f, &reply, &meta, mode, spec.timing.as_ref()), reply.usage.output_tokens)
+                        }
+                        (ReplyKind::Stream(events), Mode::Stream) => {
+                            let mut steps = respond::scripted_stream(events);
+                            if let Some(t) = &spec.timing {
+                                let payloads: Vec<Value> = events
+                                    .iter()
+                                    .filter_map(|e| e.as_object().and_then(|o| o.values().next()).cloned())
+                                    .collect();
+                                respond::pace(&mut steps, &payloads, t);
+                            }
+                            (Plan::stream(steps).header("X-Amzn-Bedrock-Content-Type", "application/json"), 0)
+                        }
+                        (ReplyKind::Stream(_), Mode::Unary) => return Err(respond::misfit(&rule, "stream", operation)),
+                        (ReplyKind::Output(_), _) => return Err(respond::misfit(&rule, "output", operation)),
+                        (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => {
+                            return super::scripted_raw(&rule, &spec, operation)
+                        }
+                    };
+                    Ok(super::finish_scripted(plan, &rule, &spec, tokens))
                 }
             }
         }

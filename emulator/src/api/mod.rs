@@ -7,16 +7,23 @@ pub mod count_tokens;
 pub mod foundation_models;
 pub mod inference_profiles;
 pub mod invoke_model;
+pub mod respond;
 pub mod validate;
 
 use bytes::Bytes;
 use http::HeaderMap;
 
+use std::sync::Arc;
+
 use crate::backend::catalog::Catalog;
+use crate::canonical::Reply;
 use crate::plan::Plan;
+use crate::scenario::format::{ReplyKind, ReplySpec, Timing};
+use crate::scenario::{Engine, MatchInput};
 use crate::server::router::RouteMatch;
 use crate::synthetic::SyntheticModel;
 use crate::wire::error::BedrockError;
+use respond::Responder;
 
 /// A request routed to an operation, with everything handlers need.
 #[derive(Debug)]
@@ -52,8 +59,8 @@ impl Request {
     }
 }
 
-/// Shared, immutable state the operations read.
-#[derive(Debug, Clone, Copy)]
+/// Shared state the operations read.
+#[derive(Debug, Clone)]
 pub struct Services {
     /// The model catalog.
     pub catalog: &'static Catalog,
@@ -61,6 +68,10 @@ pub struct Services {
     pub synthetic: SyntheticModel,
     /// Seed for padding and ids.
     pub seed: u64,
+    /// Scripted rules, consulted before the synthetic model.
+    pub scenarios: Arc<Engine>,
+    /// Refuse inference requests no rule matches instead of answering synthetically.
+    pub strict: bool,
 }
 
 /// The operations this build implements (the README coverage table lists them).
@@ -76,14 +87,29 @@ pub const IMPLEMENTED: &[&str] = &[
     "GetInferenceProfile",
 ];
 
-/// Runs the operation and returns its Plan.
-pub fn dispatch(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
+/// Runs the operation and returns its Plan. `input` starts with what the server knows
+/// (operation, model id, body, headers); operations add what parsing tells (resolved model,
+/// conversation) before consulting the scenario rules, and the server journals it.
+pub fn dispatch(req: &Request, services: &Services, input: &mut MatchInput) -> Result<Plan, BedrockError> {
     match req.operation() {
-        "Converse" => converse_op(req, services, converse::Mode::Unary),
-        "ConverseStream" => converse_op(req, services, converse::Mode::Stream),
-        "CountTokens" => count_tokens::count(req, services),
-        "InvokeModel" => invoke_model::invoke(req, services, invoke_model::Mode::Unary),
-        "InvokeModelWithResponseStream" => invoke_model::invoke(req, services, invoke_model::Mode::Stream),
+        "Converse" => converse_op(req, services, input, converse::Mode::Unary),
+        "ConverseStream" => converse_op(req, services, input, converse::Mode::Stream),
+        "CountTokens" => count_tokens::count(req, services, input),
+        "InvokeModel" => invoke_model::invoke(req, services, input, invoke_model::Mode::Unary),
+        "InvokeModelWithResponseStream" => invoke_model::invoke(req, services, input, invoke_model::Mode::Stream),
+        other => {
+            // Control-plane and unimplemented operations: a rule may script them (`json` or
+            // `error` replies); otherwise the built-in operation answers.
+            if let Responder::Scenario { rule, reply } = respond::choose(services, input, false)? {
+                return scripted_raw(&rule, &reply, other);
+            }
+            builtin_control(req, services, other).map(|p| p.answered_by("builtin"))
+        }
+    }
+}
+
+fn builtin_control(req: &Request, services: &Services, operation: &str) -> Result<Plan, BedrockError> {
+    match operation {
         "ListFoundationModels" => foundation_models::list(req, services.catalog),
         "GetFoundationModel" => foundation_models::get(req, services.catalog),
         "ListInferenceProfiles" => inference_profiles::list(req, services.catalog),
@@ -96,18 +122,99 @@ pub fn dispatch(req: &Request, services: &Services) -> Result<Plan, BedrockError
     }
 }
 
-fn converse_op(req: &Request, services: &Services, mode: converse::Mode) -> Result<Plan, BedrockError> {
+/// `json` and `error` replies, the kinds every operation can send.
+pub fn scripted_raw(rule: &str, reply: &ReplySpec, operation: &str) -> Result<Plan, BedrockError> {
+    let plan = match &reply.kind {
+        ReplyKind::Json { body, status } => Plan::with_status(*status, body.clone()),
+        ReplyKind::Error(e) => Plan::error(respond::scenario_error(e)),
+        ReplyKind::Content { .. } => return Err(respond::misfit(rule, "text/toolUse", operation)),
+        ReplyKind::Output(_) => return Err(respond::misfit(rule, "output", operation)),
+        ReplyKind::Body(_) => return Err(respond::misfit(rule, "body", operation)),
+        ReplyKind::Stream(_) => return Err(respond::misfit(rule, "stream", operation)),
+    };
+    Ok(finish_scripted(plan, rule, reply, 0))
+}
+
+/// Adds a scripted reply's headers, unary pacing and provenance.
+pub fn finish_scripted(mut plan: Plan, rule: &str, reply: &ReplySpec, output_tokens: u32) -> Plan {
+    for (k, v) in &reply.headers {
+        plan.headers.push((k.clone(), v.clone()));
+    }
+    if let (Some(t), false) = (&reply.timing, matches!(plan.body, crate::plan::PlanBody::Stream(_))) {
+        plan.delay = respond::unary_delay(t, output_tokens);
+    }
+    plan.answered_by(respond::scenario_label(rule))
+}
+
+fn render_converse(
+    reply: &Reply,
+    parsed: &converse::ConverseRequest,
+    mode: converse::Mode,
+    services: &Services,
+    timing: Option<&Timing>,
+) -> Plan {
+    match mode {
+        converse::Mode::Unary => Plan::json(converse::response_json(reply, parsed)),
+        converse::Mode::Stream => {
+            let events = converse_stream::events(reply, parsed);
+            let mut steps = converse_stream::steps(&events, services.seed ^ u64::from(reply.usage.output_tokens));
+            if let Some(t) = timing {
+                respond::pace(&mut steps, &respond::event_payloads(&events), t);
+            }
+            Plan::stream(steps)
+        }
+    }
+}
+
+fn converse_op(
+    req: &Request,
+    services: &Services,
+    input: &mut MatchInput,
+    mode: converse::Mode,
+) -> Result<Plan, BedrockError> {
     let resolved = services.catalog.resolve(req.label("modelId"), &req.region)?;
     let model = resolved.model;
     let parsed = converse::parse(&req.body, model, mode)?;
-    let reply = services.synthetic.reply(&model.model_id, &parsed.conversation, model.emulator.max_output_tokens);
-    Ok(match mode {
-        converse::Mode::Unary => Plan::json(converse::response_json(&reply, &parsed)),
-        converse::Mode::Stream => {
-            let events = converse_stream::events(&reply, &parsed);
-            Plan::stream(converse_stream::steps(&events, services.seed ^ u64::from(reply.usage.output_tokens)))
+    input.with_conversation(&model.model_id, &parsed.conversation);
+    match respond::choose(services, input, true)? {
+        Responder::Builtin => {
+            let reply =
+                services.synthetic.reply(&model.model_id, &parsed.conversation, model.emulator.max_output_tokens);
+            Ok(render_converse(&reply, &parsed, mode, services, None).answered_by("synthetic"))
         }
-    })
+        Responder::Scenario { rule, reply: spec } => {
+            let operation = req.operation();
+            let (plan, tokens) = match (&spec.kind, mode) {
+                (ReplyKind::Content { text, tool_uses }, _) => {
+                    let reply =
+                        respond::content_reply(&spec, text.as_deref(), tool_uses, &parsed.conversation, services.seed);
+                    (render_converse(&reply, &parsed, mode, services, spec.timing.as_ref()), reply.usage.output_tokens)
+                }
+                (ReplyKind::Output(body), converse::Mode::Unary) => (Plan::json(body.clone()), 0),
+                (ReplyKind::Output(body), converse::Mode::Stream) => {
+                    let reply = respond::reply_from_converse_output(body);
+                    (render_converse(&reply, &parsed, mode, services, spec.timing.as_ref()), reply.usage.output_tokens)
+                }
+                (ReplyKind::Stream(events), converse::Mode::Stream) => {
+                    let mut steps = respond::scripted_stream(events);
+                    if let Some(t) = &spec.timing {
+                        let payloads: Vec<serde_json::Value> = events
+                            .iter()
+                            .filter_map(|e| e.as_object().and_then(|o| o.values().next()).cloned())
+                            .collect();
+                        respond::pace(&mut steps, &payloads, t);
+                    }
+                    (Plan::stream(steps), 0)
+                }
+                (ReplyKind::Stream(_), converse::Mode::Unary) => {
+                    return Err(respond::misfit(&rule, "stream", operation))
+                }
+                (ReplyKind::Body(_), _) => return Err(respond::misfit(&rule, "body", operation)),
+                (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => return scripted_raw(&rule, &spec, operation),
+            };
+            Ok(finish_scripted(plan, &rule, &spec, tokens))
+        }
+    }
 }
 
 /// The README's coverage table, generated from the route table and [`IMPLEMENTED`] (a test

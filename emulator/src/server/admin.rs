@@ -1,26 +1,138 @@
-//! The `/_emulator/` admin API. For now: `GET /_emulator/health`.
+//! The `/_emulator/` admin API (JSON). See README "Admin API".
 
-use http::Response;
-use serde_json::json;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use super::ServerState;
 use crate::plan::Plan;
+use crate::scenario::format::{parse, CountMatch};
+use crate::scenario::MatchSpec;
 use crate::wire::error::{BedrockError, ErrorCode};
-use crate::wire::response::{encode, ResponseBody};
+
+const ENDPOINTS: &str =
+    "GET health; GET|POST|DELETE scenarios; DELETE scenarios/{name}; POST reset; GET|DELETE journal; POST verify";
+
+fn query<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The expected count of a verify request: a number (exactly) or `{equals, atLeast, atMost}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Expected {
+    Exactly(u64),
+    Bounds(CountMatch),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyRequest {
+    #[serde(rename = "match", default)]
+    matcher: MatchSpec,
+    #[serde(default)]
+    count: Option<Expected>,
+}
+
+fn bad_request(message: impl Into<String>) -> Plan {
+    Plan::error(BedrockError::validation(message))
+}
 
 /// Answers an admin request (`path` is what follows `/_emulator/`).
-pub fn handle(state: &ServerState, method: &str, path: &str, request_id: &str) -> Response<ResponseBody> {
-    let plan = match (method, path) {
+pub fn handle(
+    state: &ServerState,
+    method: &str,
+    path: &str,
+    q: &[(String, String)],
+    _headers: &http::HeaderMap,
+    body: &Bytes,
+) -> Plan {
+    let engine = &state.services.scenarios;
+    match (method, path.trim_end_matches('/')) {
         ("GET", "health") => Plan::json(json!({
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
             "uptimeSeconds": state.started.elapsed().as_secs_f64(),
             "requests": state.requests.load(std::sync::atomic::Ordering::Relaxed),
+            "scenarioRules": engine.rule_count(),
         })),
+        ("GET", "scenarios") => Plan::json(engine.listing()),
+        ("POST", "scenarios") => {
+            let Ok(text) = std::str::from_utf8(body) else {
+                return bad_request("The scenario document is not UTF-8 text.");
+            };
+            let name =
+                query(q, "name").map(str::to_string).unwrap_or_else(|| format!("api-{}", engine.rule_count() + 1));
+            match parse(&name, text) {
+                Ok(file) => {
+                    let name = file.name.clone().filter(|_| query(q, "name").is_none()).unwrap_or(name);
+                    let rules = file.rules.len();
+                    engine.add_source(&name, file);
+                    Plan::with_status(201, json!({"name": name, "rules": rules}))
+                }
+                Err(e) => {
+                    let mut err = BedrockError::validation(e.to_string()).with_extra("file", json!(e.file));
+                    if let (Some(l), Some(c)) = (e.line, e.column) {
+                        err = err.with_extra("line", json!(l)).with_extra("column", json!(c));
+                    }
+                    Plan::error(err)
+                }
+            }
+        }
+        ("DELETE", "scenarios") => {
+            engine.clear();
+            Plan::json(json!({"deleted": "all"}))
+        }
+        ("DELETE", p) if p.starts_with("scenarios/") => {
+            let name = percent_encoding::percent_decode_str(&p["scenarios/".len()..]).decode_utf8_lossy().into_owned();
+            if engine.remove_source(&name) {
+                Plan::json(json!({"deleted": name}))
+            } else {
+                Plan::error(BedrockError::not_found(format!("No scenario source named {name} is loaded.")))
+            }
+        }
+        ("POST", "reset") => {
+            engine.reset();
+            state.journal.clear();
+            Plan::json(json!({"reset": true}))
+        }
+        ("GET", "journal") => {
+            let limit = match query(q, "limit").map(str::parse::<usize>) {
+                None => None,
+                Some(Ok(n)) => Some(n),
+                Some(Err(_)) => return bad_request("The limit query parameter must be a whole number."),
+            };
+            Plan::json(state.journal.listing(query(q, "operation"), query(q, "model"), limit))
+        }
+        ("DELETE", "journal") => {
+            state.journal.clear();
+            Plan::json(json!({"cleared": true}))
+        }
+        ("POST", "verify") => {
+            let req: VerifyRequest = match serde_json::from_slice::<Value>(body)
+                .map_err(|e| e.to_string())
+                .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    return bad_request(format!(
+                        "The verify request must be {{\"match\": {{…matcher…}}, \"count\": N | {{\"atLeast\": N, \"atMost\": N}}}}: {e}"
+                    ))
+                }
+            };
+            let expected = match req.count {
+                Some(Expected::Exactly(n)) => CountMatch { equals: Some(n), ..Default::default() },
+                Some(Expected::Bounds(b)) => b,
+                None => CountMatch { at_least: Some(1), ..Default::default() },
+            };
+            let v = state.journal.verify(&req.matcher, &expected);
+            Plan::json(
+                json!({"ok": v.ok, "matched": v.matched, "expected": expected, "nearMisses": v.near_misses, "dropped": v.dropped}),
+            )
+        }
         _ => Plan::error(BedrockError::new(
             ErrorCode::UnknownOperationException,
-            format!("No admin endpoint {method} /_emulator/{path}. Available: GET /_emulator/health."),
+            format!("No admin endpoint {method} /_emulator/{path}. Available under /_emulator/: {ENDPOINTS}."),
         )),
-    };
-    encode(plan, request_id)
+    }
 }

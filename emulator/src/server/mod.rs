@@ -5,6 +5,7 @@
 //! formats.
 
 pub mod admin;
+pub mod journal;
 pub mod router;
 
 use std::convert::Infallible;
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 use crate::api::{self, Request, Services};
 use crate::plan::Plan;
 use crate::rng::SplitMix64;
+use crate::scenario::MatchInput;
 use crate::wire::error::{BedrockError, ErrorCode};
 use crate::wire::response::{encode, ResponseBody};
 
@@ -44,6 +46,8 @@ pub struct ServerState {
     pub started: Instant,
     /// Request counter, mixed with the seed to make request ids.
     pub requests: AtomicU64,
+    /// Every request, bounded.
+    pub journal: journal::Journal,
 }
 
 impl ServerState {
@@ -75,21 +79,45 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 }
 
 async fn handle(state: Arc<ServerState>, req: HttpRequest<Incoming>) -> Result<Response<ResponseBody>, Infallible> {
+    let started = std::time::Instant::now();
+    let time = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default();
     let request_id = state.next_request_id();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    if let Some(admin_path) = path.strip_prefix("/_emulator/") {
-        return Ok(admin::handle(&state, &method, admin_path, &request_id));
-    }
     let query = parse_query(req.uri().query());
     let headers = req.headers().clone();
-    let plan = match Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await {
+    let body = Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes());
+    if let Some(admin_path) = path.strip_prefix("/_emulator/") {
+        let plan = match body {
+            Ok(body) => admin::handle(&state, &method, admin_path, &query, &headers, &body),
+            Err(_) => Plan::error(BedrockError::validation("The admin request body could not be read.")),
+        };
+        return Ok(encode(plan, &request_id));
+    }
+    let mut input = MatchInput { headers: journal::redact(&headers), ..Default::default() };
+    let plan = match body {
         Err(_) => Plan::error(BedrockError::validation(format!(
             "The request body is larger than the {MAX_BODY_BYTES} bytes bedrock-emulator accepts, or the connection failed while reading it."
         ))),
-        Ok(collected) => route_and_run(&state, &method, &path, query, headers, collected.to_bytes()),
+        Ok(body) => route_and_run(&state, &method, &path, query, headers, body, &mut input),
     };
-    tracing::debug!(%method, %path, status = plan.status, "request");
+    tracing::debug!(%method, %path, status = plan.status, answered_by = plan.answered_by.as_deref().unwrap_or("error"), "request");
+    state.journal.record(journal::JournalEntry {
+        seq: 0,
+        time,
+        request_id: request_id.clone(),
+        method,
+        path,
+        request: input,
+        answered_by: plan.answered_by.clone().unwrap_or_else(|| "error".to_string()),
+        status: match &plan.body {
+            crate::plan::PlanBody::Error(e) => e.code.status(),
+            _ => plan.status,
+        },
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0 + plan.delay.as_secs_f64() * 1000.0,
+    });
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
     }
@@ -103,13 +131,18 @@ fn route_and_run(
     query: Vec<(String, String)>,
     headers: http::HeaderMap,
     body: Bytes,
+    input: &mut MatchInput,
 ) -> Plan {
+    input.body = serde_json::from_slice(&body).ok();
     let Some(route) = router::find(method, path) else {
+        input.operation = "(unknown)".to_string();
         return Plan::error(BedrockError::new(
             ErrorCode::UnknownOperationException,
             format!("No operation of bedrock or bedrock-runtime matches {method} {path}."),
         ));
     };
+    input.operation = route.route.operation.clone();
+    input.model_id = route.labels.get("modelId").cloned();
     let region = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -117,7 +150,7 @@ fn route_and_run(
         .unwrap_or_else(|| "us-east-1".to_string());
     let request = Request { route, query, headers, body, region, account: state.account.clone() };
     let success_status = request.route.route.code;
-    match api::dispatch(&request, &state.services) {
+    match api::dispatch(&request, &state.services, input) {
         Ok(mut plan) => {
             if plan.status == 200 {
                 plan.status = success_status;

@@ -1,0 +1,294 @@
+//! Choosing the responder (scenario rule or synthetic model) and turning scenario replies into
+//! canonical replies, raw bodies or errors. Whatever answers, the operation renders it through
+//! the same renderers, so a scripted reply looks exactly like a synthetic one on the wire.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use super::converse_stream::StreamEvent;
+use super::Services;
+use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
+use crate::plan::{StreamAction, StreamStep};
+use crate::rng::{stable_hash, SplitMix64, BASE64URL_ALPHABET};
+use crate::scenario::format::{ErrorSpec, ReplySpec, StopReasonName, Timing, ToolUseSpec};
+use crate::scenario::{Decision, MatchInput};
+use crate::synthetic::{input_tokens, tokenizer};
+use crate::wire::error::{BedrockError, ErrorCode};
+use crate::wire::event_stream::Frame;
+
+/// Who answers a request.
+#[derive(Debug, Clone)]
+pub enum Responder {
+    /// The deterministic synthetic model (or the built-in operation).
+    Builtin,
+    /// A scenario rule.
+    Scenario {
+        /// `source/rule`.
+        rule: String,
+        /// The reply it chose.
+        reply: ReplySpec,
+    },
+}
+
+/// The `answeredBy` label of a scenario rule.
+pub fn scenario_label(rule: &str) -> String {
+    format!("scenario:{rule}")
+}
+
+/// Consults the scenario rules. In strict mode an unmatched request to an operation the
+/// synthetic model would answer (`strict_applies`) is refused, naming the closest rule.
+pub fn choose(services: &Services, input: &MatchInput, strict_applies: bool) -> Result<Responder, BedrockError> {
+    match services.scenarios.decide(input) {
+        Decision::Reply { rule, reply } => Ok(Responder::Scenario { rule, reply }),
+        Decision::NoMatch { closest } if services.strict && strict_applies => {
+            let detail = match closest {
+                Some((rule, failures)) => {
+                    format!(" The closest rule, {rule}, failed because: {}.", failures.join("; "))
+                }
+                None => " No scenario rules are loaded.".to_string(),
+            };
+            Err(BedrockError::validation(format!(
+                "bedrock-emulator runs in strict mode and no scenario rule matched this {} request.{detail}",
+                input.operation
+            )))
+        }
+        Decision::NoMatch { .. } => Ok(Responder::Builtin),
+    }
+}
+
+/// Bedrock's usual message for an error type, when a scenario gives none.
+pub fn default_message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::ThrottlingException => "Too many requests, please wait before trying again.",
+        ErrorCode::ModelNotReadyException => "Model is not ready to serve inference requests. Try again later.",
+        ErrorCode::ModelTimeoutException => "Model has timed out in processing the request. Try your request again.",
+        ErrorCode::ModelErrorException => "The model returned an error. Try your request again.",
+        ErrorCode::ModelStreamErrorException => "The model stream returned an error. Try your request again.",
+        ErrorCode::InternalServerException => "The server encountered an internal error while processing the request.",
+        ErrorCode::ServiceUnavailableException => "The service is unavailable. Try your request again later.",
+        ErrorCode::AccessDeniedException => "You don't have access to the model with the specified model ID.",
+        ErrorCode::ResourceNotFoundException => "The requested resource could not be found.",
+        ErrorCode::ServiceQuotaExceededException => "Your request exceeds the service quota for your account.",
+        ErrorCode::ValidationException => "The request is not valid.",
+        ErrorCode::ConflictException => "The request conflicts with the current state of the resource.",
+        ErrorCode::ResourceInUseException => "The resource is in use.",
+        ErrorCode::TooManyTagsException => "The request contains more tags than can be associated with a resource.",
+        ErrorCode::UnknownOperationException => "Unknown operation.",
+    }
+}
+
+/// The AWS error a scenario reply describes, with the members its type carries.
+pub fn scenario_error(spec: &ErrorSpec) -> BedrockError {
+    let code = spec.code.0;
+    let message = spec.message.clone().unwrap_or_else(|| default_message(code).to_string());
+    let error = BedrockError::new(code, message.clone());
+    match code {
+        ErrorCode::ModelErrorException => {
+            error.with_extra("originalStatusCode", json!(500)).with_extra("resourceName", json!("model"))
+        }
+        ErrorCode::ModelStreamErrorException => {
+            error.with_extra("originalStatusCode", json!(500)).with_extra("originalMessage", json!(message))
+        }
+        ErrorCode::TooManyTagsException => error.with_extra("resourceName", json!("resource")),
+        _ => error,
+    }
+}
+
+/// A scenario reply that does not fit the operation (a native `body` for Converse, …).
+pub fn misfit(rule: &str, what: &str, operation: &str) -> BedrockError {
+    BedrockError::validation(format!(
+        "Scenario rule {rule} answers {operation} with a `{what}` reply, which that operation cannot send. Use {}.",
+        match operation {
+            "Converse" => "`text`/`toolUse`, `output`, `json` or `error`",
+            "ConverseStream" => "`text`/`toolUse`, `output`, `stream`, `json` or `error`",
+            "InvokeModel" => "`text`/`toolUse`, `body`, `json` or `error`",
+            "InvokeModelWithResponseStream" => "`text`/`toolUse`, `body`, `stream`, `json` or `error`",
+            _ => "`json` or `error`",
+        }
+    ))
+}
+
+fn stop_from(name: StopReasonName) -> StopReason {
+    match name {
+        StopReasonName::EndTurn => StopReason::EndTurn,
+        StopReasonName::ToolUse => StopReason::ToolUse,
+        StopReasonName::MaxTokens => StopReason::MaxTokens,
+        StopReasonName::StopSequence => StopReason::StopSequence,
+    }
+}
+
+/// A canonical reply from scripted content: text then tool calls, usage from the shared
+/// tokenizer unless overridden.
+pub fn content_reply(
+    spec: &ReplySpec,
+    text: Option<&str>,
+    tool_uses: &[ToolUseSpec],
+    conversation: &Conversation,
+    seed: u64,
+) -> Reply {
+    let mut rng = SplitMix64::new(stable_hash(seed, format!("{text:?}{tool_uses:?}").as_bytes()));
+    let mut content = Vec::new();
+    let mut output = 0;
+    if let Some(t) = text.filter(|t| !t.is_empty()) {
+        output += tokenizer::count(t);
+        content.push(ReplyBlock::Text(t.to_string()));
+    }
+    for t in tool_uses {
+        output += tokenizer::count(&t.name) + tokenizer::count(&t.input.to_string());
+        content.push(ReplyBlock::ToolUse {
+            id: t.id.clone().unwrap_or_else(|| format!("tooluse_{}", rng.string_from(BASE64URL_ALPHABET, 22))),
+            name: t.name.clone(),
+            input: t.input.clone(),
+        });
+    }
+    let default_stop = if tool_uses.is_empty() { StopReason::EndTurn } else { StopReason::ToolUse };
+    let usage = spec.usage.clone().unwrap_or_default();
+    let usage = Usage {
+        input_tokens: usage.input_tokens.unwrap_or_else(|| input_tokens(conversation)),
+        output_tokens: usage.output_tokens.unwrap_or(output),
+    };
+    Reply {
+        content,
+        stop_reason: spec.stop_reason.map_or(default_stop, stop_from),
+        stop_sequence: None,
+        usage,
+        latency_ms: 180 + 9 * u64::from(usage.output_tokens),
+    }
+}
+
+/// Reads a Converse-shaped body (`output.message.content`, `stopReason`, `usage`) into a
+/// canonical reply, so one scripted `output` also serves ConverseStream.
+pub fn reply_from_converse_output(output: &Value) -> Reply {
+    let content = output
+        .pointer("/output/message/content")
+        .and_then(Value::as_array)
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter_map(|b| {
+                    if let Some(t) = b.get("text").and_then(Value::as_str) {
+                        Some(ReplyBlock::Text(t.to_string()))
+                    } else {
+                        b.get("toolUse").map(|t| ReplyBlock::ToolUse {
+                            id: t.get("toolUseId").and_then(Value::as_str).unwrap_or("tooluse_scripted").to_string(),
+                            name: t.get("name").and_then(Value::as_str).unwrap_or("tool").to_string(),
+                            input: t.get("input").cloned().unwrap_or_else(|| json!({})),
+                        })
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let stop_reason = match output.get("stopReason").and_then(Value::as_str) {
+        Some("tool_use") => StopReason::ToolUse,
+        Some("max_tokens") => StopReason::MaxTokens,
+        Some("stop_sequence") => StopReason::StopSequence,
+        _ => StopReason::EndTurn,
+    };
+    let count = |k: &str| output.pointer(&format!("/usage/{k}")).and_then(Value::as_u64).map_or(0, |n| n as u32);
+    Reply {
+        content,
+        stop_reason,
+        stop_sequence: None,
+        usage: Usage { input_tokens: count("inputTokens"), output_tokens: count("outputTokens") },
+        latency_ms: output.pointer("/metrics/latencyMs").and_then(Value::as_u64).unwrap_or(0),
+    }
+}
+
+/// Stream steps from scripted events: `{eventType: payload}` frames as given (a `chunk`
+/// whose `bytes` is a JSON value is base64-encoded for you), `{"exception": {type, message}}`
+/// exception frames.
+pub fn scripted_stream(events: &[Value]) -> Vec<StreamStep> {
+    events
+        .iter()
+        .filter_map(|e| e.as_object().and_then(|o| o.iter().next()))
+        .map(|(event_type, payload)| {
+            let frame = if event_type == "exception" {
+                let code = payload
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .and_then(ErrorCode::from_name)
+                    .unwrap_or(ErrorCode::InternalServerException);
+                let message = payload.get("message").and_then(Value::as_str).unwrap_or(default_message(code));
+                let spec =
+                    ErrorSpec { code: crate::scenario::format::ErrorName(code), message: Some(message.to_string()) };
+                Frame::Exception {
+                    exception_type: code.stream_member_name(),
+                    payload: Bytes::from(serde_json::to_vec(&scenario_error(&spec).body()).unwrap_or_default()),
+                }
+            } else {
+                let mut payload = payload.clone();
+                if event_type == "chunk" {
+                    if let Some(inner) = payload.get("bytes").filter(|b| !b.is_string()).cloned() {
+                        payload["bytes"] = json!(base64::engine::general_purpose::STANDARD.encode(inner.to_string()));
+                    }
+                }
+                Frame::Event {
+                    event_type: event_type.clone(),
+                    payload: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
+                }
+            };
+            StreamStep { delay: Duration::ZERO, action: StreamAction::Frame(frame) }
+        })
+        .collect()
+}
+
+/// Tokens of generated text inside an event payload (text deltas, native chunk text), for pacing.
+fn content_tokens(v: &Value) -> u32 {
+    const TEXT_KEYS: [&str; 8] =
+        ["text", "outputText", "generation", "completion", "partial_json", "input", "thinking", "content"];
+    match v {
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) if TEXT_KEYS.contains(&k.as_str()) => tokenizer::count(s),
+                Value::String(s) if k == "bytes" => base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .map_or(0, |inner| content_tokens(&inner)),
+                other => content_tokens(other),
+            })
+            .sum(),
+        Value::Array(a) => a.iter().map(content_tokens).sum(),
+        _ => 0,
+    }
+}
+
+/// Applies pacing to stream steps: `firstTokenMs` before the first event that carries
+/// generated text, then each such event waits for its tokens at `tokensPerSecond`.
+pub fn pace(steps: &mut [StreamStep], payloads: &[Value], timing: &Timing) {
+    let mut first = true;
+    for (step, payload) in steps.iter_mut().zip(payloads) {
+        let tokens = content_tokens(payload);
+        if tokens == 0 {
+            continue;
+        }
+        let mut ms = 0.0;
+        if first {
+            ms += timing.first_token_ms as f64;
+            first = false;
+        }
+        if timing.tokens_per_second > 0.0 {
+            ms += f64::from(tokens) * 1000.0 / timing.tokens_per_second;
+        }
+        step.delay = Duration::from_micros((ms * 1000.0) as u64);
+    }
+}
+
+/// The payloads of stream events, for [`pace`].
+pub fn event_payloads(events: &[StreamEvent]) -> Vec<Value> {
+    events.iter().map(|e| e.payload.clone()).collect()
+}
+
+/// The delay before a unary response: fixed latency + first token + output tokens at the rate.
+pub fn unary_delay(timing: &Timing, output_tokens: u32) -> Duration {
+    let mut ms = (timing.latency_ms + timing.first_token_ms) as f64;
+    if timing.tokens_per_second > 0.0 {
+        ms += f64::from(output_tokens) * 1000.0 / timing.tokens_per_second;
+    }
+    Duration::from_micros((ms * 1000.0) as u64)
+}

@@ -1,0 +1,358 @@
+//! The rule set and its runtime state.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::format::{LoadError, ReplySpec, RuleSpec, ScenarioFile, Then};
+use super::matcher::{failures, MatchInput};
+
+/// The initial state of every named scenario (as in WireMock).
+pub const STARTED: &str = "Started";
+
+/// Where a set of rules came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Origin {
+    /// A file or directory given with `--scenarios` (replaced on hot reload).
+    File,
+    /// Loaded through the admin API or the Rust API.
+    Api,
+}
+
+#[derive(Debug, Clone)]
+struct Source {
+    name: String,
+    origin: Origin,
+    file: ScenarioFile,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledRule {
+    label: String,
+    source: String,
+    spec: RuleSpec,
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Counters {
+    /// Requests that met the rule's conditions (requestCount's number).
+    matched: u64,
+    /// Requests the rule answered.
+    answered: u64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sources: Vec<Source>,
+    rules: Vec<CompiledRule>,
+    counters: HashMap<String, Counters>,
+    states: HashMap<String, String>,
+    errors: Vec<LoadError>,
+}
+
+/// What the rules decided for a request.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    /// A rule answers.
+    Reply {
+        /// `source/rule` label.
+        rule: String,
+        /// The reply to render.
+        reply: ReplySpec,
+    },
+    /// No rule answers; the closest one and why it failed, for strict mode.
+    NoMatch {
+        /// The rule that failed the fewest conditions, with its failures.
+        closest: Option<(String, Vec<String>)>,
+    },
+}
+
+/// The scenario engine: thread-safe, shared by all connections.
+#[derive(Debug, Default)]
+pub struct Engine {
+    inner: Mutex<Inner>,
+}
+
+fn rule_label(source: &str, index: usize, spec: &RuleSpec) -> String {
+    match &spec.name {
+        Some(n) => format!("{source}/{n}"),
+        None => format!("{source}/rule-{}", index + 1),
+    }
+}
+
+impl Inner {
+    fn recompile(&mut self) {
+        let mut rules: Vec<CompiledRule> = self
+            .sources
+            .iter()
+            .flat_map(|s| {
+                s.file.rules.iter().enumerate().map(move |(i, spec)| CompiledRule {
+                    label: rule_label(&s.name, i, spec),
+                    source: s.name.clone(),
+                    spec: spec.clone(),
+                })
+            })
+            .collect();
+        // Stable: equal priorities keep declaration (load) order.
+        rules.sort_by(|a, b| b.spec.priority.cmp(&a.spec.priority));
+        self.rules = rules;
+    }
+}
+
+impl Engine {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the state half-written in a way that
+        // matters more than refusing every later request, so a poisoned lock is reused.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces every file-origin source (startup and hot reload) and clears load errors.
+    pub fn set_file_sources(&self, files: Vec<(String, ScenarioFile)>) {
+        let mut inner = self.lock();
+        inner.sources.retain(|s| s.origin != Origin::File);
+        let api: Vec<Source> = std::mem::take(&mut inner.sources);
+        inner.sources = files.into_iter().map(|(name, file)| Source { name, origin: Origin::File, file }).collect();
+        inner.sources.extend(api);
+        inner.errors.clear();
+        inner.recompile();
+    }
+
+    /// Records load errors (a failed reload keeps the previous rules).
+    pub fn set_errors(&self, errors: Vec<LoadError>) {
+        self.lock().errors = errors;
+    }
+
+    /// Adds (or replaces, by name) an API-origin source.
+    pub fn add_source(&self, name: &str, file: ScenarioFile) {
+        let mut inner = self.lock();
+        inner.sources.retain(|s| s.name != name);
+        inner.sources.push(Source { name: name.to_string(), origin: Origin::Api, file });
+        inner.recompile();
+    }
+
+    /// Appends one rule to the API-origin source `name` (created if absent).
+    pub fn push_rule(&self, name: &str, rule: RuleSpec) {
+        let mut inner = self.lock();
+        match inner.sources.iter_mut().find(|s| s.name == name) {
+            Some(source) => source.file.rules.push(rule),
+            None => inner.sources.push(Source {
+                name: name.to_string(),
+                origin: Origin::Api,
+                file: ScenarioFile {
+                    version: super::format::Version(super::format::VERSION),
+                    name: Some(name.to_string()),
+                    description: None,
+                    rules: vec![rule],
+                },
+            }),
+        }
+        inner.recompile();
+    }
+
+    /// Removes a source by name; false if there was none.
+    pub fn remove_source(&self, name: &str) -> bool {
+        let mut inner = self.lock();
+        let before = inner.sources.len();
+        inner.sources.retain(|s| s.name != name);
+        let removed = inner.sources.len() != before;
+        inner.recompile();
+        removed
+    }
+
+    /// Removes every source.
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.sources.clear();
+        inner.recompile();
+    }
+
+    /// Resets counters and scenario states (the rules stay).
+    pub fn reset(&self) {
+        let mut inner = self.lock();
+        inner.counters.clear();
+        inner.states.clear();
+    }
+
+    /// Number of rules loaded.
+    pub fn rule_count(&self) -> usize {
+        self.lock().rules.len()
+    }
+
+    /// Decides which rule answers `input`, advancing counters, sequences and states.
+    pub fn decide(&self, input: &MatchInput) -> Decision {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let mut closest: Option<(String, Vec<String>)> = None;
+        for rule in &inner.rules {
+            let mut failed = failures(&rule.spec.matcher, input);
+            if let (Some(scenario), Some(want)) = (&rule.spec.scenario, &rule.spec.when_state) {
+                let current = inner.states.get(scenario).map(String::as_str).unwrap_or(STARTED);
+                if current != want {
+                    failed.push(format!("scenario {scenario} is in state {current} (wanted {want})"));
+                }
+            }
+            let counters = inner.counters.entry(rule.label.clone()).or_default();
+            if failed.is_empty() {
+                counters.matched += 1;
+                if let Some(count) = &rule.spec.matcher.request_count {
+                    if !count.matches(counters.matched) {
+                        failed.push(format!(
+                            "request count is {} (wanted {})",
+                            counters.matched,
+                            describe_count(count)
+                        ));
+                    }
+                }
+            }
+            if failed.is_empty() {
+                let n = rule.spec.replies.len();
+                let idx = counters.answered as usize;
+                let reply = if idx < n {
+                    Some(&rule.spec.replies[idx])
+                } else {
+                    match rule.spec.then {
+                        Then::RepeatLast => rule.spec.replies.last(),
+                        Then::Cycle => rule.spec.replies.get(idx % n.max(1)),
+                        Then::FallThrough => None,
+                    }
+                };
+                match reply {
+                    Some(reply) => {
+                        counters.answered += 1;
+                        if let (Some(scenario), Some(next)) = (&rule.spec.scenario, &rule.spec.set_state) {
+                            inner.states.insert(scenario.clone(), next.clone());
+                        }
+                        return Decision::Reply { rule: rule.label.clone(), reply: reply.clone() };
+                    }
+                    None => failed.push(format!("its {n} replies are used up (then: fallThrough)")),
+                }
+            }
+            if closest.as_ref().is_none_or(|(_, f)| failed.len() < f.len()) {
+                closest = Some((rule.label.clone(), failed));
+            }
+        }
+        Decision::NoMatch { closest }
+    }
+
+    /// The admin listing: sources, rules with counters, states and load errors.
+    pub fn listing(&self) -> Value {
+        let inner = self.lock();
+        let sources: Vec<Value> = inner
+            .sources
+            .iter()
+            .map(|s| {
+                let rules: Vec<Value> = inner
+                    .rules
+                    .iter()
+                    .filter(|r| r.source == s.name)
+                    .map(|r| {
+                        let c = inner.counters.get(&r.label).copied().unwrap_or_default();
+                        json!({"label": r.label, "priority": r.spec.priority, "matched": c.matched, "answered": c.answered, "rule": r.spec})
+                    })
+                    .collect();
+                json!({"name": s.name, "origin": s.origin, "rules": rules})
+            })
+            .collect();
+        json!({"sources": sources, "states": inner.states, "errors": inner.errors})
+    }
+}
+
+fn describe_count(c: &super::format::CountMatch) -> String {
+    let mut parts = Vec::new();
+    if let Some(e) = c.equals {
+        parts.push(format!("= {e}"));
+    }
+    if let Some(l) = c.at_least {
+        parts.push(format!(">= {l}"));
+    }
+    if let Some(m) = c.at_most {
+        parts.push(format!("<= {m}"));
+    }
+    parts.join(" and ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::format::parse;
+
+    fn engine(yaml: &str) -> Engine {
+        let e = Engine::default();
+        e.add_source("t", parse("t.yaml", yaml).expect("valid"));
+        e
+    }
+
+    fn input(op: &str, text: &str) -> MatchInput {
+        MatchInput { operation: op.into(), last_user_text: Some(text.into()), ..Default::default() }
+    }
+
+    fn answer(e: &Engine, i: &MatchInput) -> Option<String> {
+        match e.decide(i) {
+            Decision::Reply { reply, .. } => Some(serde_json::to_string(&reply.kind).unwrap_or_default()),
+            Decision::NoMatch { .. } => None,
+        }
+    }
+
+    #[test]
+    fn sequences_answer_in_order_then_repeat_the_last() {
+        let e = engine("version: 1\nrules:\n  - replies: [{text: one}, {text: two}]\n");
+        let i = input("Converse", "x");
+        assert!(answer(&e, &i).is_some_and(|a| a.contains("one")));
+        assert!(answer(&e, &i).is_some_and(|a| a.contains("two")));
+        assert!(answer(&e, &i).is_some_and(|a| a.contains("two")));
+    }
+
+    #[test]
+    fn fall_through_stops_matching_after_the_last_reply() {
+        let e = engine("version: 1\nrules:\n  - replies: [{text: one}]\n    then: fallThrough\n");
+        let i = input("Converse", "x");
+        assert!(answer(&e, &i).is_some());
+        assert!(answer(&e, &i).is_none());
+    }
+
+    #[test]
+    fn higher_priority_wins_and_equal_priorities_keep_order() {
+        let e = engine("version: 1\nrules:\n  - {name: a, reply: {text: a}}\n  - {name: b, reply: {text: b}}\n  - {name: c, priority: 5, reply: {text: c}}\n");
+        let i = input("Converse", "x");
+        assert!(answer(&e, &i).is_some_and(|a| a.contains("\"c\"")));
+        let e = engine("version: 1\nrules:\n  - {name: a, reply: {text: a}}\n  - {name: b, reply: {text: b}}\n");
+        assert!(answer(&e, &i).is_some_and(|a| a.contains("\"a\"")));
+    }
+
+    #[test]
+    fn scenario_states_gate_and_advance_rules() {
+        let e = engine(
+            "version: 1\nrules:\n  - {scenario: s, whenState: Started, setState: second, reply: {text: first}}\n  - {scenario: s, whenState: second, reply: {text: later}}\n",
+        );
+        let i = input("Converse", "x");
+        assert!(answer(&e, &i).is_some_and(|a| a.contains("first")));
+        assert!(answer(&e, &i).is_some_and(|a| a.contains("later")));
+        e.reset();
+        assert!(answer(&e, &i).is_some_and(|a| a.contains("first")));
+    }
+
+    #[test]
+    fn the_closest_rule_is_reported_when_nothing_matches() {
+        let e = engine("version: 1\nrules:\n  - {name: greet, match: {lastUserMessage: hello}, reply: {text: hi}}\n");
+        match e.decide(&input("Converse", "bye")) {
+            Decision::NoMatch { closest: Some((label, failures)) } => {
+                assert_eq!(label, "t/greet");
+                assert_eq!(failures.len(), 1, "{failures:?}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn request_count_counts_requests_meeting_the_other_conditions() {
+        let e = engine("version: 1\nrules:\n  - {match: {requestCount: {atLeast: 3}}, reply: {text: third}}\n");
+        let i = input("Converse", "x");
+        assert!(answer(&e, &i).is_none());
+        assert!(answer(&e, &i).is_none());
+        assert!(answer(&e, &i).is_some());
+    }
+}

@@ -1,0 +1,638 @@
+//! The scenario file format, version 1 (YAML or JSON; JSON Schema in
+//! `scenarios/scenario.schema.json`).
+//!
+//! Every check that can be made while reading is made inside deserialisation (newtypes with
+//! their own `Deserialize`, `try_from` on the rule), so a bad file is refused with the parser's
+//! own line and column and a sentence saying what was expected.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::server::router::routes;
+use crate::wire::error::ErrorCode;
+
+/// The only version this build reads.
+pub const VERSION: u32 = 1;
+
+/// A scenario document.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Format version; must be 1.
+    pub version: Version,
+    /// A name for listings and `answeredBy` (defaults to the file name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The rules, in declaration order.
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+/// The `version` field.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Version(pub u32);
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u32::deserialize(d)?;
+        if v == VERSION {
+            Ok(Version(v))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "unsupported scenario version {v}: this build reads version {VERSION}"
+            )))
+        }
+    }
+}
+
+/// What happens when a sequence of replies is used up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Then {
+    /// Keep answering with the last reply (default).
+    #[default]
+    RepeatLast,
+    /// Start again from the first reply.
+    Cycle,
+    /// Stop matching: later requests go to the next rule or the synthetic model.
+    FallThrough,
+}
+
+/// One rule: when `match` matches, answer with `reply` (or the next of `replies`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(try_from = "RawRule")]
+pub struct RuleSpec {
+    /// Name used in listings, the journal and strict-mode errors.
+    pub name: Option<String>,
+    /// Higher first; equal priorities keep declaration order.
+    pub priority: i64,
+    /// The matcher.
+    #[serde(rename = "match")]
+    pub matcher: MatchSpec,
+    /// Replies in order (a single `reply` is a sequence of one).
+    pub replies: Vec<ReplySpec>,
+    /// After the last reply.
+    pub then: Then,
+    /// Named scenario whose state this rule reads and writes.
+    pub scenario: Option<String>,
+    /// Only match while the scenario is in this state (initial state: `Started`).
+    pub when_state: Option<String>,
+    /// Move the scenario to this state after answering.
+    pub set_state: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRule {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    priority: i64,
+    #[serde(default, rename = "match")]
+    matcher: MatchSpec,
+    #[serde(default)]
+    reply: Option<ReplySpec>,
+    #[serde(default)]
+    replies: Option<Vec<ReplySpec>>,
+    #[serde(default)]
+    then: Then,
+    #[serde(default)]
+    scenario: Option<String>,
+    #[serde(default)]
+    when_state: Option<String>,
+    #[serde(default)]
+    set_state: Option<String>,
+}
+
+impl TryFrom<RawRule> for RuleSpec {
+    type Error = String;
+
+    fn try_from(raw: RawRule) -> Result<Self, String> {
+        let replies = match (raw.reply, raw.replies) {
+            (Some(r), None) => vec![r],
+            (None, Some(rs)) if !rs.is_empty() => rs,
+            (None, Some(_)) => return Err("rule `replies` must list at least one reply".into()),
+            (None, None) => return Err("rule needs a `reply` or a `replies` list".into()),
+            (Some(_), Some(_)) => return Err("rule has both `reply` and `replies`; use one".into()),
+        };
+        if (raw.when_state.is_some() || raw.set_state.is_some()) && raw.scenario.is_none() {
+            return Err("`whenState`/`setState` need a `scenario` name".into());
+        }
+        Ok(RuleSpec {
+            name: raw.name,
+            priority: raw.priority,
+            matcher: raw.matcher,
+            replies,
+            then: raw.then,
+            scenario: raw.scenario,
+            when_state: raw.when_state,
+            set_state: raw.set_state,
+        })
+    }
+}
+
+/// One or several values.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// A list.
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    /// As a slice-like iterator.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &T> + '_> {
+        match self {
+            OneOrMany::One(t) => Box::new(std::iter::once(t)),
+            OneOrMany::Many(v) => Box::new(v.iter()),
+        }
+    }
+}
+
+/// An operation name from the AWS models (`Converse`, `InvokeModel`, `ListFoundationModels`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperationName(pub String);
+
+impl<'de> Deserialize<'de> for OperationName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        if routes().iter().any(|r| r.operation == name) {
+            Ok(OperationName(name))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "unknown operation `{name}`: expected an operation of bedrock or bedrock-runtime such as Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream, ListFoundationModels"
+            )))
+        }
+    }
+}
+
+/// A text condition: a plain string means `contains`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextMatch {
+    /// Substring that must occur.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    /// Exact text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+    /// Regular expression (regex-lite syntax) that must match somewhere.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_regex")]
+    pub regex: Option<regex_lite::Regex>,
+    /// Compare case-insensitively (`contains` and `equals`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_case: bool,
+}
+
+fn serialize_regex<S: serde::Serializer>(r: &Option<regex_lite::Regex>, s: S) -> Result<S::Ok, S::Error> {
+    match r {
+        Some(r) => s.serialize_str(r.as_str()),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawTextMatch {
+    Plain(String),
+    Full(FullTextMatch),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FullTextMatch {
+    #[serde(default)]
+    contains: Option<String>,
+    #[serde(default)]
+    equals: Option<String>,
+    #[serde(default)]
+    regex: Option<String>,
+    #[serde(default)]
+    ignore_case: bool,
+}
+
+impl<'de> Deserialize<'de> for TextMatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawTextMatch::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "expected a text condition: a string (contains) or {contains, equals, regex, ignoreCase}",
+            )
+        })?;
+        match raw {
+            RawTextMatch::Plain(s) => {
+                Ok(TextMatch { contains: Some(s), equals: None, regex: None, ignore_case: false })
+            }
+            RawTextMatch::Full(f) => {
+                if f.contains.is_none() && f.equals.is_none() && f.regex.is_none() {
+                    return Err(serde::de::Error::custom("a text condition needs `contains`, `equals` or `regex`"));
+                }
+                let regex = f
+                    .regex
+                    .map(|r| {
+                        regex_lite::Regex::new(&r)
+                            .map_err(|e| serde::de::Error::custom(format!("invalid regex `{r}`: {e}")))
+                    })
+                    .transpose()?;
+                Ok(TextMatch { contains: f.contains, equals: f.equals, regex, ignore_case: f.ignore_case })
+            }
+        }
+    }
+}
+
+impl TextMatch {
+    /// Whether `text` satisfies every condition given.
+    pub fn matches(&self, text: &str) -> bool {
+        let fold = |s: &str| if self.ignore_case { s.to_lowercase() } else { s.to_string() };
+        let hay = fold(text);
+        self.contains.as_ref().is_none_or(|c| hay.contains(&fold(c)))
+            && self.equals.as_ref().is_none_or(|e| hay == fold(e))
+            && self.regex.as_ref().is_none_or(|r| r.is_match(text))
+    }
+
+    /// A short description for near-miss reports.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.contains {
+            parts.push(format!("contains {c:?}"));
+        }
+        if let Some(e) = &self.equals {
+            parts.push(format!("equals {e:?}"));
+        }
+        if let Some(r) = &self.regex {
+            parts.push(format!("matches /{}/", r.as_str()));
+        }
+        parts.join(" and ")
+    }
+}
+
+/// A condition on a value inside the JSON body, addressed by a JSON pointer (`/inferenceConfig/maxTokens`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JsonMatch {
+    /// JSON pointer; must start with `/`.
+    pub path: JsonPointer,
+    /// The value there must equal this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<Value>,
+    /// The value must (true) or must not (false) exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// The value, as text, must satisfy this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextMatch>,
+}
+
+/// A JSON pointer.
+#[derive(Debug, Clone, Serialize)]
+pub struct JsonPointer(pub String);
+
+impl<'de> Deserialize<'de> for JsonPointer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let p = String::deserialize(d)?;
+        if p.starts_with('/') {
+            Ok(JsonPointer(p))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "`path` must be a JSON pointer starting with `/`, e.g. /inferenceConfig/maxTokens (got `{p}`)"
+            )))
+        }
+    }
+}
+
+/// A count condition.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CountMatch {
+    /// Exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<u64>,
+    /// At least.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<u64>,
+    /// At most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<u64>,
+}
+
+impl CountMatch {
+    /// Whether `n` satisfies every bound given.
+    pub fn matches(&self, n: u64) -> bool {
+        self.equals.is_none_or(|e| n == e)
+            && self.at_least.is_none_or(|l| n >= l)
+            && self.at_most.is_none_or(|m| n <= m)
+    }
+}
+
+/// What a request must look like. Every condition given must hold; none given matches all.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MatchSpec {
+    /// Operation name(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OneOrMany<OperationName>>,
+    /// Model id glob (`*`, `?`), tested against the resolved foundation model id and the id as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Text of the last user message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_user_message: Option<TextMatch>,
+    /// System prompt text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<TextMatch>,
+    /// Tools offered (true) or not (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<bool>,
+    /// A tool with this name is offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// Conditions on the JSON body.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json: Vec<JsonMatch>,
+    /// Request headers (names case-insensitive).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, TextMatch>,
+    /// How many requests (this one included) have matched this rule's other conditions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_count: Option<CountMatch>,
+}
+
+/// A tool call in a reply.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ToolUseSpec {
+    /// Tool name.
+    pub name: String,
+    /// Input document (default `{}`).
+    #[serde(default = "empty_object")]
+    pub input: Value,
+    /// `toolUseId` (default: generated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// An AWS error reply.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ErrorSpec {
+    /// Modelled exception name, e.g. `ThrottlingException`.
+    #[serde(rename = "type")]
+    pub code: ErrorName,
+    /// Message (default: Bedrock's usual text for the type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A modelled exception name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorName(pub ErrorCode);
+
+impl Serialize for ErrorName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        ErrorCode::from_name(&name).map(ErrorName).ok_or_else(|| {
+            let all: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.name()).collect();
+            serde::de::Error::custom(format!("unknown error type `{name}`: expected one of {}", all.join(", ")))
+        })
+    }
+}
+
+/// Pacing of a reply.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Timing {
+    /// Streams: delay before the first content event. Unary: added to the response delay.
+    #[serde(default)]
+    pub first_token_ms: u64,
+    /// Streams: content events are spaced by their tokens at this rate. Unary: output tokens
+    /// at this rate are added to the response delay. 0 = no pacing.
+    #[serde(default)]
+    pub tokens_per_second: f64,
+    /// Unary: a fixed delay before the response (added to the above).
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+/// Token usage overrides.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UsageSpec {
+    /// Input tokens to report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u32>,
+    /// Output tokens to report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u32>,
+}
+
+/// A stop reason name (Converse spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReasonName {
+    /// `end_turn`.
+    EndTurn,
+    /// `tool_use`.
+    ToolUse,
+    /// `max_tokens`.
+    MaxTokens,
+    /// `stop_sequence`.
+    StopSequence,
+}
+
+/// One reply. Exactly one kind: content (`text` and/or `toolUse`), `output`, `body`,
+/// `stream`, `json` or `error`; plus optional `stopReason`, `usage`, `timing`, `headers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "RawReply")]
+pub struct ReplySpec {
+    /// The kind.
+    pub kind: ReplyKind,
+    /// Overrides the stop reason of content replies.
+    pub stop_reason: Option<StopReasonName>,
+    /// Overrides the token counts.
+    pub usage: Option<UsageSpec>,
+    /// Pacing.
+    pub timing: Option<Timing>,
+    /// Extra response headers.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// What a reply answers with.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReplyKind {
+    /// Assistant content, rendered by the operation (Converse, stream, or the model's native format).
+    Content {
+        /// Text (may be empty when only tools are called).
+        text: Option<String>,
+        /// Tool calls after the text.
+        tool_uses: Vec<ToolUseSpec>,
+    },
+    /// A full Converse-shaped response body.
+    Output(Value),
+    /// A native InvokeModel response body.
+    Body(Value),
+    /// Stream events, each `{eventType: payload}`, or `{"exception": {"type", "message"}}`.
+    Stream(Vec<Value>),
+    /// A raw JSON body (control-plane operations) with its status.
+    Json {
+        /// The body.
+        body: Value,
+        /// HTTP status (default 200).
+        status: u16,
+    },
+    /// An AWS error.
+    Error(ErrorSpec),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawReply {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    tool_use: Option<OneOrMany<ToolUseSpec>>,
+    #[serde(default)]
+    output: Option<Value>,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    stream: Option<Vec<Value>>,
+    #[serde(default)]
+    json: Option<Value>,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    error: Option<ErrorSpec>,
+    #[serde(default)]
+    stop_reason: Option<StopReasonName>,
+    #[serde(default)]
+    usage: Option<UsageSpec>,
+    #[serde(default)]
+    timing: Option<Timing>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+impl TryFrom<RawReply> for ReplySpec {
+    type Error = String;
+
+    fn try_from(raw: RawReply) -> Result<Self, String> {
+        let content = raw.text.is_some() || raw.tool_use.is_some();
+        let kinds = [
+            content,
+            raw.output.is_some(),
+            raw.body.is_some(),
+            raw.stream.is_some(),
+            raw.json.is_some(),
+            raw.error.is_some(),
+        ];
+        match kinds.iter().filter(|k| **k).count() {
+            0 => return Err("reply needs one of `text`/`toolUse`, `output`, `body`, `stream`, `json`, `error`".into()),
+            1 => {}
+            _ => {
+                return Err(
+                    "reply mixes kinds: use only one of `text`/`toolUse`, `output`, `body`, `stream`, `json`, `error`"
+                        .into(),
+                )
+            }
+        }
+        if raw.status.is_some() && raw.json.is_none() {
+            return Err("`status` goes with a `json` reply".into());
+        }
+        if let Some(stream) = &raw.stream {
+            for (i, e) in stream.iter().enumerate() {
+                let ok = e.as_object().is_some_and(|o| o.len() == 1);
+                if !ok {
+                    return Err(format!("stream event {i} must be an object with one key, the event type (e.g. {{messageStart: {{role: assistant}}}})"));
+                }
+                if let Some(ex) = e.get("exception") {
+                    let code = ex.get("type").and_then(Value::as_str).unwrap_or("");
+                    if ErrorCode::from_name(code).is_none() {
+                        return Err(format!("stream event {i}: unknown exception type `{code}`"));
+                    }
+                }
+            }
+        }
+        let kind = if content {
+            ReplyKind::Content {
+                text: raw.text,
+                tool_uses: raw.tool_use.map(|t| t.iter().cloned().collect()).unwrap_or_default(),
+            }
+        } else if let Some(o) = raw.output {
+            ReplyKind::Output(o)
+        } else if let Some(b) = raw.body {
+            ReplyKind::Body(b)
+        } else if let Some(s) = raw.stream {
+            ReplyKind::Stream(s)
+        } else if let Some(j) = raw.json {
+            ReplyKind::Json { body: j, status: raw.status.unwrap_or(200) }
+        } else if let Some(e) = raw.error {
+            ReplyKind::Error(e)
+        } else {
+            return Err("reply has no kind".into());
+        };
+        Ok(ReplySpec { kind, stop_reason: raw.stop_reason, usage: raw.usage, timing: raw.timing, headers: raw.headers })
+    }
+}
+
+/// A scenario file failed to load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{file}: {message}")]
+pub struct LoadError {
+    /// The file (or admin source) name.
+    pub file: String,
+    /// Line (1-based), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// Column (1-based), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// What went wrong, with the location when known.
+    pub message: String,
+}
+
+/// Parses a scenario document; `source` names it in errors. JSON when it starts with `{`,
+/// YAML otherwise (YAML is a superset, but JSON's own parser gives better messages).
+pub fn parse(source: &str, text: &str) -> Result<ScenarioFile, LoadError> {
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str::<ScenarioFile>(text).map_err(|e| LoadError {
+            file: source.to_string(),
+            line: Some(e.line()),
+            column: Some(e.column()),
+            message: format!("line {} column {}: {}", e.line(), e.column(), strip_location(&e.to_string())),
+        })
+    } else {
+        serde_yaml_ng::from_str::<ScenarioFile>(text).map_err(|e| {
+            let loc = e.location();
+            let (line, column) = (loc.as_ref().map(|l| l.line()), loc.as_ref().map(|l| l.column()));
+            let message = match (line, column) {
+                (Some(l), Some(c)) => format!("line {l} column {c}: {}", strip_location(&e.to_string())),
+                _ => e.to_string(),
+            };
+            LoadError { file: source.to_string(), line, column, message }
+        })
+    }
+}
+
+/// serde_json and serde_yaml append " at line L column C"; the message puts it first instead.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}

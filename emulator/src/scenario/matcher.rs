@@ -1,0 +1,170 @@
+//! Evaluating a `MatchSpec` against a request. The same evaluation serves scenario rules,
+//! the verify endpoint and the Rust API, and reports every failed condition so that near
+//! misses can be explained.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::format::MatchSpec;
+use crate::canonical::Conversation;
+
+/// What matchers can see of a request (also what the journal keeps of it).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchInput {
+    /// Operation name.
+    pub operation: String,
+    /// Model id as sent (runtime operations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// The foundation model it resolved to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_model: Option<String>,
+    /// Text of the last user message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_user_text: Option<String>,
+    /// System prompt text (blocks joined by a newline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_text: Option<String>,
+    /// Names of the tools offered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_names: Vec<String>,
+    /// The JSON body, when it is JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Headers (lower-case names; credentials redacted).
+    pub headers: Vec<(String, String)>,
+}
+
+impl MatchInput {
+    /// Adds what the canonical conversation tells.
+    pub fn with_conversation(&mut self, model: &str, conversation: &Conversation) {
+        self.resolved_model = Some(model.to_string());
+        self.last_user_text = Some(conversation.last_user_text());
+        self.system_text = (!conversation.system.is_empty()).then(|| conversation.system.join("\n"));
+        self.tool_names = conversation.tools.iter().map(|t| t.name.clone()).collect();
+    }
+}
+
+/// `*` matches any run of characters, `?` one character.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// Every condition of `spec` that `input` fails, described (empty = match). `requestCount`
+/// is not evaluated here: it depends on the rule's counters.
+pub fn failures(spec: &MatchSpec, input: &MatchInput) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(ops) = &spec.operation {
+        if !ops.iter().any(|o| o.0 == input.operation) {
+            let names: Vec<&str> = ops.iter().map(|o| o.0.as_str()).collect();
+            out.push(format!("operation is {} (wanted {})", input.operation, names.join(" or ")));
+        }
+    }
+    if let Some(pattern) = &spec.model {
+        let hit =
+            [&input.resolved_model, &input.model_id].iter().any(|m| m.as_deref().is_some_and(|m| glob(pattern, m)));
+        if !hit {
+            let shown = input.resolved_model.as_deref().or(input.model_id.as_deref()).unwrap_or("(none)");
+            out.push(format!("model is {shown} (wanted {pattern})"));
+        }
+    }
+    if let Some(m) = &spec.last_user_message {
+        let text = input.last_user_text.as_deref().unwrap_or("");
+        if !m.matches(text) {
+            out.push(format!("last user message {:?} does not satisfy: {}", shorten(text), m.describe()));
+        }
+    }
+    if let Some(m) = &spec.system {
+        let text = input.system_text.as_deref().unwrap_or("");
+        if !m.matches(text) {
+            out.push(format!("system prompt {:?} does not satisfy: {}", shorten(text), m.describe()));
+        }
+    }
+    if let Some(wanted) = spec.tools {
+        if wanted == input.tool_names.is_empty() {
+            out.push(if wanted { "no tools were offered".to_string() } else { "tools were offered".to_string() });
+        }
+    }
+    if let Some(name) = &spec.tool {
+        if !input.tool_names.iter().any(|t| t == name) {
+            out.push(format!("tool {name} was not offered (offered: {})", input.tool_names.join(", ")));
+        }
+    }
+    for j in &spec.json {
+        let found = input.body.as_ref().and_then(|b| b.pointer(&j.path.0));
+        if let Some(exists) = j.exists {
+            if exists != found.is_some() {
+                out.push(format!("body {} {}", j.path.0, if exists { "is missing" } else { "is present" }));
+            }
+        }
+        if let Some(want) = &j.equals {
+            if found != Some(want) {
+                out.push(format!(
+                    "body {} is {} (wanted {want})",
+                    j.path.0,
+                    found.map_or("missing".to_string(), Value::to_string)
+                ));
+            }
+        }
+        if let Some(t) = &j.text {
+            let text = found.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).unwrap_or_default();
+            if found.is_none() || !t.matches(&text) {
+                out.push(format!("body {} {:?} does not satisfy: {}", j.path.0, shorten(&text), t.describe()));
+            }
+        }
+    }
+    for (name, m) in &spec.headers {
+        let lower = name.to_ascii_lowercase();
+        let value = input.headers.iter().find(|(k, _)| *k == lower).map(|(_, v)| v.as_str());
+        if !value.is_some_and(|v| m.matches(v)) {
+            out.push(format!(
+                "header {lower} {} does not satisfy: {}",
+                value.map_or("missing".into(), |v| format!("{v:?}")),
+                m.describe()
+            ));
+        }
+    }
+    out
+}
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() > 60 {
+        format!("{}…", text.chars().take(60).collect::<String>())
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_stars_and_question_marks() {
+        assert!(glob("anthropic.claude-3*", "anthropic.claude-3-haiku-20240307-v1:0"));
+        assert!(glob("*haiku*", "anthropic.claude-3-haiku-20240307-v1:0"));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("anthropic.*", "amazon.nova-micro-v1:0"));
+        assert!(glob("*", ""));
+    }
+}

@@ -1,0 +1,22 @@
+//! Scripted replies: scenario files and rules built in code, matched against requests before
+//! the synthetic model answers.
+//!
+//! * [`format`] — the versioned file format (YAML/JSON) with located errors.
+//! * [`matcher`] — evaluating a match spec against a request, with failure reasons.
+//! * [`engine`] — the ordered rule set, sequences, named-scenario states and counters.
+//! * [`loader`] — reading files and directories, and hot reload by polling.
+//! * [`builder`] — the Rust API (`Rule::new(…).when(…).reply(…)`).
+//!
+//! This module knows nothing of HTTP or model formats: it decides *which* reply spec answers;
+//! `api::respond` renders it for the operation, through the same renderers as the synthetic model.
+
+pub mod builder;
+pub mod engine;
+pub mod format;
+pub mod loader;
+pub mod matcher;
+
+pub use builder::{Match, Reply, Rule, Times};
+pub use engine::{Decision, Engine};
+pub use format::{LoadError, MatchSpec, ReplySpec, RuleSpec, ScenarioFile};
+pub use matcher::MatchInput;

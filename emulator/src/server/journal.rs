@@ -1,0 +1,228 @@
+//! The request journal: what every request looked like, who answered it, and how.
+//!
+//! Bounded: a ring of `capacity` entries; the oldest are dropped (and counted) so that a long
+//! load test keeps constant memory.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::scenario::format::CountMatch;
+use crate::scenario::matcher::failures;
+use crate::scenario::{MatchInput, MatchSpec};
+
+/// Default number of entries kept.
+pub const DEFAULT_CAPACITY: usize = 1000;
+
+/// Headers whose values never reach the journal (or any listing).
+const SECRET_HEADERS: &[&str] =
+    &["authorization", "x-amz-security-token", "cookie", "x-api-key", "proxy-authorization"];
+
+/// One request.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalEntry {
+    /// Position since start (or the last clear), from 1.
+    pub seq: u64,
+    /// When it arrived (RFC 3339, UTC).
+    pub time: String,
+    /// The `x-amzn-RequestId` sent back.
+    pub request_id: String,
+    /// HTTP method.
+    pub method: String,
+    /// Raw path.
+    pub path: String,
+    /// What matchers see (operation, model, texts, body, redacted headers).
+    #[serde(flatten)]
+    pub request: MatchInput,
+    /// `synthetic`, `builtin`, `scenario:<file>/<rule>`, or `error` (validation/routing).
+    pub answered_by: String,
+    /// HTTP status sent.
+    pub status: u16,
+    /// Time to produce the response head, in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// Redacts credentials from a header list (names lower-cased).
+pub fn redact(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let name = k.as_str().to_ascii_lowercase();
+            let value = if SECRET_HEADERS.contains(&name.as_str()) {
+                "REDACTED".to_string()
+            } else {
+                v.to_str().unwrap_or("(binary)").to_string()
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    entries: VecDeque<JournalEntry>,
+    next_seq: u64,
+    dropped: u64,
+}
+
+/// The journal.
+#[derive(Debug)]
+pub struct Journal {
+    capacity: usize,
+    ring: Mutex<Ring>,
+}
+
+impl Journal {
+    /// A journal keeping at most `capacity` entries (0 keeps none but still counts).
+    pub fn new(capacity: usize) -> Self {
+        Journal { capacity, ring: Mutex::new(Ring::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends an entry (its `seq` is assigned here), dropping the oldest beyond capacity.
+    pub fn record(&self, mut entry: JournalEntry) {
+        let mut ring = self.lock();
+        ring.next_seq += 1;
+        entry.seq = ring.next_seq;
+        ring.entries.push_back(entry);
+        while ring.entries.len() > self.capacity {
+            ring.entries.pop_front();
+            ring.dropped += 1;
+        }
+    }
+
+    /// Entries, oldest first.
+    pub fn entries(&self) -> Vec<JournalEntry> {
+        self.lock().entries.iter().cloned().collect()
+    }
+
+    /// Empties the journal (counters too).
+    pub fn clear(&self) {
+        *self.lock() = Ring::default();
+    }
+
+    /// The admin listing, filtered by operation and model glob, newest `limit` entries.
+    pub fn listing(&self, operation: Option<&str>, model: Option<&str>, limit: Option<usize>) -> Value {
+        let ring = self.lock();
+        let mut selected: Vec<&JournalEntry> = ring
+            .entries
+            .iter()
+            .filter(|e| operation.is_none_or(|o| e.request.operation == o))
+            .filter(|e| {
+                model.is_none_or(|m| {
+                    [&e.request.resolved_model, &e.request.model_id]
+                        .iter()
+                        .any(|id| id.as_deref().is_some_and(|id| crate::scenario::matcher::glob(m, id)))
+                })
+            })
+            .collect();
+        if let Some(limit) = limit {
+            let skip = selected.len().saturating_sub(limit);
+            selected.drain(..skip);
+        }
+        json!({
+            "entries": selected,
+            "total": ring.entries.len(),
+            "recorded": ring.next_seq,
+            "dropped": ring.dropped,
+            "capacity": self.capacity,
+        })
+    }
+
+    /// Counts entries `spec` matches and explains near misses (fewest failed conditions first).
+    pub fn verify(&self, spec: &MatchSpec, expected: &CountMatch) -> Verification {
+        let ring = self.lock();
+        let mut matched = 0;
+        let mut misses: Vec<(usize, NearMiss)> = Vec::new();
+        for e in &ring.entries {
+            let failed = failures(spec, &e.request);
+            if failed.is_empty() {
+                matched += 1;
+            } else {
+                misses.push((
+                    failed.len(),
+                    NearMiss { seq: e.seq, operation: e.request.operation.clone(), failures: failed },
+                ));
+            }
+        }
+        misses.sort_by_key(|(n, m)| (*n, m.seq));
+        let ok = expected.matches(matched);
+        let near_misses = if ok { Vec::new() } else { misses.into_iter().take(5).map(|(_, m)| m).collect() };
+        Verification { ok, matched, near_misses, dropped: ring.dropped }
+    }
+}
+
+/// A journal entry that failed some conditions.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NearMiss {
+    /// Its journal position.
+    pub seq: u64,
+    /// Its operation.
+    pub operation: String,
+    /// The conditions it failed.
+    pub failures: Vec<String>,
+}
+
+/// The result of a verification.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// Whether the count satisfied the expectation.
+    pub ok: bool,
+    /// How many entries matched.
+    pub matched: u64,
+    /// When not ok: up to five closest entries and what they failed.
+    pub near_misses: Vec<NearMiss>,
+    /// Entries dropped from the journal (they could not be checked).
+    pub dropped: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(op: &str) -> JournalEntry {
+        JournalEntry {
+            seq: 0,
+            time: String::new(),
+            request_id: String::new(),
+            method: "POST".into(),
+            path: "/".into(),
+            request: MatchInput { operation: op.into(), ..Default::default() },
+            answered_by: "synthetic".into(),
+            status: 200,
+            duration_ms: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_journal_keeps_the_newest_entries_and_counts_the_dropped() {
+        let j = Journal::new(3);
+        for _ in 0..5 {
+            j.record(entry("Converse"));
+        }
+        let listing = j.listing(None, None, None);
+        assert_eq!(listing["total"], 3);
+        assert_eq!(listing["dropped"], 2);
+        assert_eq!(j.entries().first().map(|e| e.seq), Some(3));
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        let mut h = http::HeaderMap::new();
+        h.insert("authorization", http::HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=AKID/..."));
+        h.insert("x-amz-security-token", http::HeaderValue::from_static("secret"));
+        h.insert("user-agent", http::HeaderValue::from_static("boto3"));
+        let r = redact(&h);
+        assert!(r.contains(&("authorization".into(), "REDACTED".into())));
+        assert!(r.contains(&("x-amz-security-token".into(), "REDACTED".into())));
+        assert!(r.contains(&("user-agent".into(), "boto3".into())));
+    }
+}
