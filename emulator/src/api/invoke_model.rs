@@ -115,7 +115,7 @@ pub fn invoke(req: &Request, services: &Services, mode: Mode) -> Result<Plan, Be
         Family::Text(f) => {
             let conversation = f.parse(&native, model)?;
             let reply = services.synthetic.reply(&model.model_id, &conversation, model.emulator.max_output_tokens);
-            let meta = RenderMeta { model, hash: stable_hash(services.seed, &req.body) };
+            let meta = RenderMeta { model, request: &native, hash: stable_hash(services.seed, &req.body) };
             match mode {
                 Mode::Unary => {
                     let rendered = f.render(&reply, &meta);

@@ -366,7 +366,10 @@ mod tests {
         let id = "anthropic.claude-3-haiku-20240307-v1:0";
         assert_eq!(c.resolve(id, "us-east-1").expect("id").model.model_id, id);
         assert_eq!(
-            c.resolve(&format!("arn:aws:bedrock:us-east-1::foundation-model/{id}"), "us-east-1").expect("arn").model.model_id,
+            c.resolve(&format!("arn:aws:bedrock:us-east-1::foundation-model/{id}"), "us-east-1")
+                .expect("arn")
+                .model
+                .model_id,
             id
         );
         let p = c.resolve(&format!("us.{id}"), "us-east-1").expect("profile");
