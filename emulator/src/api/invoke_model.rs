@@ -189,7 +189,7 @@ pub fn invoke(req: &Request, services: &Services, input: &mut MatchInput, mode: 
         Family::Text(f) => {
             let conversation = f.parse(&native, model)?;
             input.with_conversation(&model.model_id, &conversation);
-            let meta = RenderMeta { model, hash: stable_hash(services.seed, &req.body) };
+            let meta = RenderMeta { model, request: &native, hash: stable_hash(services.seed, &req.body) };
             match respond::choose(services, input, true)? {
                 Responder::Builtin => {
                     let reply =
