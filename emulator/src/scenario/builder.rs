@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::format::{
-    CountMatch, ErrorName, ErrorSpec, MatchSpec, OneOrMany, OperationName, ReplyKind, ReplySpec, RuleSpec,
+    CountMatch, ErrorName, ErrorSpec, MatchSpec, OperationName, Operations, ReplyKind, ReplySpec, RuleSpec,
     StopReasonName, TextMatch, Then, Timing, ToolUseSpec, UsageSpec,
 };
 use crate::wire::error::ErrorCode;
@@ -42,14 +42,9 @@ impl Match {
     /// Adds an operation alternative.
     pub fn and_operation(mut self, name: &str) -> Self {
         let op = OperationName(name.to_string());
-        self.0.operation = Some(match self.0.operation.take() {
-            None => OneOrMany::One(op),
-            Some(OneOrMany::One(first)) => OneOrMany::Many(vec![first, op]),
-            Some(OneOrMany::Many(mut v)) => {
-                v.push(op);
-                OneOrMany::Many(v)
-            }
-        });
+        let mut ops = self.0.operation.take().unwrap_or(Operations(Vec::new()));
+        ops.0.push(op);
+        self.0.operation = Some(ops);
         self
     }
 

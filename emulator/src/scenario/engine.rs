@@ -98,7 +98,7 @@ impl Inner {
             })
             .collect();
         // Stable: equal priorities keep declaration (load) order.
-        rules.sort_by(|a, b| b.spec.priority.cmp(&a.spec.priority));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.spec.priority));
         self.rules = rules;
     }
 }

@@ -136,26 +136,6 @@ impl TryFrom<RawRule> for RuleSpec {
     }
 }
 
-/// One or several values.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum OneOrMany<T> {
-    /// A single value.
-    One(T),
-    /// A list.
-    Many(Vec<T>),
-}
-
-impl<T> OneOrMany<T> {
-    /// As a slice-like iterator.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = &T> + '_> {
-        match self {
-            OneOrMany::One(t) => Box::new(std::iter::once(t)),
-            OneOrMany::Many(v) => Box::new(v.iter()),
-        }
-    }
-}
-
 /// An operation name from the AWS models (`Converse`, `InvokeModel`, `ListFoundationModels`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OperationName(pub String);
@@ -163,13 +143,53 @@ pub struct OperationName(pub String);
 impl<'de> Deserialize<'de> for OperationName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        if routes().iter().any(|r| r.operation == name) {
-            Ok(OperationName(name))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "unknown operation `{name}`: expected an operation of bedrock or bedrock-runtime such as Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream, ListFoundationModels"
-            )))
+        check_operation(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One operation name or a list of them. Deserialised by hand (not `untagged`) so that a
+/// misspelt name is reported as such rather than as "did not match any variant".
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct Operations(pub Vec<OperationName>);
+
+impl Operations {
+    /// The names.
+    pub fn iter(&self) -> impl Iterator<Item = &OperationName> {
+        self.0.iter()
+    }
+}
+
+impl<'de> Deserialize<'de> for Operations {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Operations;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an operation name or a list of operation names")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Operations, E> {
+                check_operation(v).map(|o| Operations(vec![o])).map_err(E::custom)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Operations, A::Error> {
+                let mut out = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    out.push(check_operation(&name).map_err(serde::de::Error::custom)?);
+                }
+                Ok(Operations(out))
+            }
         }
+        d.deserialize_any(V)
+    }
+}
+
+fn check_operation(name: &str) -> Result<OperationName, String> {
+    if routes().iter().any(|r| r.operation == name) {
+        Ok(OperationName(name.to_string()))
+    } else {
+        Err(format!(
+            "unknown operation `{name}`: expected an operation of bedrock or bedrock-runtime such as Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream, ListFoundationModels"
+        ))
     }
 }
 
@@ -335,7 +355,7 @@ impl CountMatch {
 pub struct MatchSpec {
     /// Operation name(s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation: Option<OneOrMany<OperationName>>,
+    pub operation: Option<Operations>,
     /// Model id glob (`*`, `?`), tested against the resolved foundation model id and the id as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -378,6 +398,32 @@ pub struct ToolUseSpec {
 
 fn empty_object() -> Value {
     Value::Object(Default::default())
+}
+
+/// One tool call or a list (hand-written for precise errors, like [`Operations`]).
+struct ToolUses(Vec<ToolUseSpec>);
+
+impl<'de> Deserialize<'de> for ToolUses {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ToolUses;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a tool call {name, input, id} or a list of them")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ToolUses, A::Error> {
+                ToolUseSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(|t| ToolUses(vec![t]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ToolUses, A::Error> {
+                let mut out = Vec::new();
+                while let Some(t) = seq.next_element::<ToolUseSpec>()? {
+                    out.push(t);
+                }
+                Ok(ToolUses(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// An AWS error reply.
@@ -505,7 +551,7 @@ struct RawReply {
     #[serde(default)]
     text: Option<String>,
     #[serde(default)]
-    tool_use: Option<OneOrMany<ToolUseSpec>>,
+    tool_use: Option<ToolUses>,
     #[serde(default)]
     output: Option<Value>,
     #[serde(default)]
@@ -569,10 +615,7 @@ impl TryFrom<RawReply> for ReplySpec {
             }
         }
         let kind = if content {
-            ReplyKind::Content {
-                text: raw.text,
-                tool_uses: raw.tool_use.map(|t| t.iter().cloned().collect()).unwrap_or_default(),
-            }
+            ReplyKind::Content { text: raw.text, tool_uses: raw.tool_use.map(|t| t.0).unwrap_or_default() }
         } else if let Some(o) = raw.output {
             ReplyKind::Output(o)
         } else if let Some(b) = raw.body {
@@ -634,5 +677,81 @@ fn strip_location(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn error_of(name: &str, text: &str) -> String {
+        match parse(name, text) {
+            Ok(_) => "(parsed)".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_file_line_and_reason() {
+        let cases = [
+            ("wrong-version.yaml", "version: 2\nrules: []\n"),
+            ("missing-version.yaml", "rules: []\n"),
+            (
+                "unknown-operation.yaml",
+                "version: 1\nrules:\n  - match:\n      operation: Conversee\n    reply: {text: hi}\n",
+            ),
+            ("unknown-field.yaml", "version: 1\nrules:\n  - reply: {text: hi}\n    mtach: {}\n"),
+            ("no-reply.yaml", "version: 1\nrules:\n  - name: lonely\n"),
+            ("mixed-reply.yaml", "version: 1\nrules:\n  - reply: {text: hi, error: {type: ThrottlingException}}\n"),
+            ("unknown-error.yaml", "version: 1\nrules:\n  - reply: {error: {type: TooManyCooksException}}\n"),
+            (
+                "bad-regex.yaml",
+                "version: 1\nrules:\n  - match: {lastUserMessage: {regex: '('}}\n    reply: {text: x}\n",
+            ),
+            (
+                "bad-pointer.yaml",
+                "version: 1\nrules:\n  - match: {json: [{path: messages, exists: true}]}\n    reply: {text: x}\n",
+            ),
+            ("state-without-scenario.yaml", "version: 1\nrules:\n  - {whenState: a, reply: {text: x}}\n"),
+            ("bad-tool-use.yaml", "version: 1\nrules:\n  - reply:\n      toolUse: {nme: x}\n"),
+            ("bad-stream-event.yaml", "version: 1\nrules:\n  - reply:\n      stream: [{a: 1, b: 2}]\n"),
+            ("status-without-json.yaml", "version: 1\nrules:\n  - reply: {text: x, status: 500}\n"),
+            ("bad-then.yaml", "version: 1\nrules:\n  - {reply: {text: x}, then: loop}\n"),
+            ("not-yaml.yaml", "version: 1\nrules: [\n"),
+            ("bad.json", "{\"version\": 1, \"rules\": [{\"reply\": {\"txt\": \"x\"}}]}"),
+        ];
+        let report: Vec<String> = cases.iter().map(|(name, text)| error_of(name, text)).collect();
+        insta::assert_snapshot!(report.join("\n"));
+    }
+
+    #[test]
+    fn the_shipped_examples_parse() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/examples");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).expect("examples folder") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("readable");
+            parse(&path.display().to_string(), &text).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+        assert!(n >= 4);
+    }
+
+    proptest! {
+        #[test]
+        fn the_parser_never_panics_on_arbitrary_text(text in ".{0,400}") {
+            let _ = parse("fuzz.yaml", &text);
+        }
+
+        #[test]
+        fn the_parser_never_panics_on_near_valid_documents(
+            op in "[A-Za-z]{0,12}", key in "[a-zA-Z]{0,10}", value in "[ -~]{0,20}", n in 0u32..3,
+        ) {
+            let doc = format!("version: {n}\nrules:\n  - match: {{operation: {op}, {key}: {value:?}}}\n    reply: {{{key}: {value:?}}}\n");
+            let _ = parse("fuzz.yaml", &doc);
+            let json = format!("{{\"version\": {n}, \"rules\": [{{\"match\": {{\"{key}\": {value:?}}}, \"reply\": {{\"text\": {value:?}}}}}]}}");
+            let _ = parse("fuzz.json", &json);
+        }
     }
 }
