@@ -715,6 +715,24 @@ def recorded_json(it: Interaction):
     return body
 
 
+# Recordings where the real model *chose* differently from the synthetic model's documented
+# rules (README, "The synthetic model"): which content blocks to send, not how they are shaped.
+# The same model answered the same kind of request both ways in other recordings (Claude 3 Sonnet
+# spoke before its tool call in should-handle-streaming-responses-with-tool-calls), so no
+# deterministic rule can reproduce every one. Each is xfailed only while its difference exists.
+MODEL_CHOICE_DIVERGENCES = {
+    ("TestConverseStream.test_invoke_tool_message.yaml", 0):
+        "Claude 3 Haiku called the tool without a sentence first; the synthetic model says "
+        "'I will use the <tool> tool.' before an unforced tool call.",
+    ("test_converse_stream_tool_call_parsing_errors.yaml", 0):
+        "Claude 3 Sonnet called the tool without a sentence first; the synthetic model says "
+        "'I will use the <tool> tool.' before an unforced tool call.",
+    ("test_converse_stream_tool_call_parsing_errors.yaml", 1):
+        "After a toolResult the real model called the tool again (the recorded test fed it a "
+        "malformed result); the synthetic model always answers a tool result with text.",
+}
+
+
 # --------------------------------------------------------------------------------------------
 # Tests
 
@@ -759,6 +777,9 @@ def test_replayed_response_has_the_recorded_structure(real_traffic, endpoint_url
         diffs = structure_diff(recorded_json(it), json.loads(body))
     if it.operation.startswith("InvokeModel"):
         diffs += header_diff(it, headers)
+    divergence = MODEL_CHOICE_DIVERGENCES.get((Path(source).name, index))
+    if diffs and divergence:
+        pytest.xfail(f"{divergence} Differences: {'; '.join(diffs)}")
     assert diffs == [], f"{source}#{index} structure differs from real Bedrock:\n  " + "\n  ".join(diffs)
 
 

@@ -193,7 +193,7 @@ pub fn invoke(req: &Request, services: &Services, input: &mut MatchInput, mode: 
             match respond::choose(services, input, true)? {
                 Responder::Builtin => {
                     let reply =
-                        services.synthetic.reply(&model.model_id, &conversation, model.emulator.max_output_tokens);
+                        services.synthetic.reply_as(model, &conversation);
                     Ok(render_text(f, &reply, &meta, mode, None).answered_by("synthetic"))
                 }
                 Responder::Scenario { rule, reply: spec } => {

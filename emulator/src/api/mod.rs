@@ -179,7 +179,7 @@ fn converse_op(
     match respond::choose(services, input, true)? {
         Responder::Builtin => {
             let reply =
-                services.synthetic.reply(&model.model_id, &parsed.conversation, model.emulator.max_output_tokens);
+                services.synthetic.reply_as(model, &parsed.conversation);
             Ok(render_converse(&reply, &parsed, mode, services, None).answered_by("synthetic"))
         }
         Responder::Scenario { rule, reply: spec } => {

@@ -1,8 +1,8 @@
 //! Anthropic Claude, Messages API on Bedrock (`anthropic_version: bedrock-2023-05-31`), SPEC §7.1.
 //!
 //! Validation is two-layered like the real service: Bedrock's schema check (everit wording,
-//! `Malformed input request: …`), then Anthropic's own checks (`messages: roles must
-//! alternate …`, `max_tokens: N > M, which is the maximum allowed …`).
+//! `Malformed input request: …`), then Anthropic's own checks (`max_tokens: N > M, which is
+//! the maximum allowed …`, tool_use/tool_result pairing).
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -32,7 +32,9 @@ fn request_schema() -> Value {
         "additionalProperties": false,
         "required": ["anthropic_version", "max_tokens", "messages"],
         "properties": {
-            "anthropic_version": {"type": "string", "enum": ["bedrock-2023-05-31"]},
+            // `bedrock-2023-05-31` is the documented value; the official Anthropic SDKs 2.x send
+            // dated API versions (e.g. `2026-10-21`) to Bedrock, so any non-empty version passes.
+            "anthropic_version": {"type": "string", "minLength": 1},
             "anthropic_beta": {"type": "array", "items": {"type": "string"}},
             "max_tokens": {"type": "integer", "minimum": 1},
             "messages": {"type": "array", "items": {
@@ -253,12 +255,8 @@ impl TextFamily for Anthropic {
             };
             messages.push(Message { role, content });
         }
-        if let Some(w) = messages.windows(2).find(|w| w[0].role == w[1].role) {
-            let role = w[0].role.as_str();
-            return Err(anthropic_error(format!(
-                "messages: roles must alternate between \"user\" and \"assistant\", but found multiple \"{role}\" roles in a row"
-            )));
-        }
+        // Unlike Converse, the Messages API accepts consecutive turns of one role (it merges
+        // them), as a recorded IMWRS session with a tool_result turn followed by a user turn shows.
         check_tool_pairing(&messages)?;
         let system = match body.get("system") {
             Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],

@@ -8,7 +8,9 @@
 //!   drawn from a fixed vocabulary by a generator seeded with a hash of the request.
 //! * After a `toolResult`: `The <tool> tool returned: <first 20 words of the result>.`
 //! * Tools: `toolChoice` `any` calls the first tool, `tool` calls the named one; `auto` calls
-//!   a tool the last user text mentions (its name, or the stem of a word of its name).
+//!   a tool the last user text mentions (its name, or the stem of a word of its name), or —
+//!   when that text is a question — the tool whose name and description share most words
+//!   with it (the first on a tie); it says `I will use the <tool> tool.` first.
 //!   The input is built from the tool's JSON schema (`schema`).
 //! * Structured output (`outputConfig.textFormat`): the text is a JSON document built from
 //!   the given schema the same way.
@@ -124,6 +126,16 @@ fn mentions_tool(said: &str, name: &str) -> bool {
     words.iter().filter(|w| w.chars().count() >= 4).any(|w| said.contains(&w.chars().take(6).collect::<String>()))
 }
 
+/// Word stems (first 5 letters of 4+-letter words) of a tool's name and description.
+fn tool_stems(tool: &crate::canonical::ToolSpec) -> Vec<String> {
+    let text = format!("{} {}", tool.name.replace(['_', '-'], " "), tool.description.as_deref().unwrap_or(""));
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4)
+        .map(|w| w.chars().take(5).collect())
+        .collect()
+}
+
 fn chosen_tool(conv: &Conversation) -> Option<&crate::canonical::ToolSpec> {
     match &conv.tool_choice {
         ToolChoice::Any => conv.tools.first(),
@@ -133,7 +145,15 @@ fn chosen_tool(conv: &Conversation) -> Option<&crate::canonical::ToolSpec> {
                 return None;
             }
             let said = conv.last_user_text().to_lowercase();
-            conv.tools.iter().find(|t| mentions_tool(&said, &t.name))
+            if let Some(named) = conv.tools.iter().find(|t| mentions_tool(&said, &t.name)) {
+                return Some(named);
+            }
+            // A question, with tools at hand, is what real models answer with a tool call.
+            if !said.trim_end().ends_with('?') {
+                return None;
+            }
+            let overlap = |t: &crate::canonical::ToolSpec| tool_stems(t).iter().filter(|s| said.contains(s.as_str())).count();
+            conv.tools.iter().enumerate().max_by_key(|(i, t)| (overlap(t), std::cmp::Reverse(*i))).map(|(_, t)| t)
         }
     }
 }
@@ -148,6 +168,11 @@ impl SyntheticModel {
     /// A model whose filler text depends on `seed`.
     pub fn new(seed: u64) -> Self {
         SyntheticModel { seed }
+    }
+
+    /// Answers `conv` as `model` would, within its output limit.
+    pub fn reply_as(&self, model: &crate::backend::catalog::FoundationModel, conv: &Conversation) -> Reply {
+        self.reply(&model.model_id, conv, model.emulator.max_output_tokens)
     }
 
     /// Answers `conv` as model `model_id` would, within `max_output_tokens` when the request
@@ -338,6 +363,25 @@ mod tests {
         assert!(mentions_tool("please calculate 2+2", "calculator"));
         assert!(mentions_tool("list the cities", "getCitiesList"));
         assert!(!mentions_tool("hello there", "get_weather"));
+    }
+
+    #[test]
+    fn a_question_with_tools_at_hand_gets_a_tool_call() {
+        let mut c = ask("What is the most popular song on WZPZ?");
+        c.tools = vec![
+            ToolSpec { name: "get_time".into(), description: Some("Current time".into()), input_schema: json!({"type": "object"}) },
+            ToolSpec {
+                name: "top_song".into(),
+                description: Some("Get the most popular song played on a radio station.".into()),
+                input_schema: json!({"type": "object"}),
+            },
+        ];
+        let r = SyntheticModel::new(1).reply("x", &c, 4096);
+        assert_eq!(r.stop_reason, StopReason::ToolUse);
+        assert!(matches!(r.content.last(), Some(ReplyBlock::ToolUse { name, .. }) if name == "top_song"));
+        let statement = ask("Tell me a joke about rivers");
+        let r = SyntheticModel::new(1).reply("x", &Conversation { tools: c.tools.clone(), ..statement }, 4096);
+        assert_eq!(r.stop_reason, StopReason::EndTurn);
     }
 
     #[test]
