@@ -224,3 +224,16 @@ pub struct Reply {
     /// Reported model latency in milliseconds.
     pub latency_ms: u64,
 }
+
+impl Reply {
+    /// All text blocks, concatenated (reasoning and tool calls excluded).
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|b| match b {
+                ReplyBlock::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}

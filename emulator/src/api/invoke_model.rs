@@ -192,8 +192,7 @@ pub fn invoke(req: &Request, services: &Services, input: &mut MatchInput, mode: 
             let meta = RenderMeta { model, request: &native, hash: stable_hash(services.seed, &req.body) };
             match respond::choose(services, input, true)? {
                 Responder::Builtin => {
-                    let reply =
-                        services.synthetic.reply_as(model, &conversation);
+                    let reply = services.synthetic.reply_as(model, &conversation);
                     Ok(render_text(f, &reply, &meta, mode, None).answered_by("synthetic"))
                 }
                 Responder::Scenario { rule, reply: spec } => {

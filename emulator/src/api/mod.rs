@@ -178,8 +178,7 @@ fn converse_op(
     input.with_conversation(&model.model_id, &parsed.conversation);
     match respond::choose(services, input, true)? {
         Responder::Builtin => {
-            let reply =
-                services.synthetic.reply_as(model, &parsed.conversation);
+            let reply = services.synthetic.reply_as(model, &parsed.conversation);
             Ok(render_converse(&reply, &parsed, mode, services, None).answered_by("synthetic"))
         }
         Responder::Scenario { rule, reply: spec } => {

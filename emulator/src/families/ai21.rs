@@ -19,9 +19,7 @@ use super::cohere::token_deltas;
 use super::native_schema::{malformed, validate};
 use super::{NativeReply, RenderMeta, TextFamily};
 use crate::backend::catalog::FoundationModel;
-use crate::canonical::{
-    Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, StopReason, ToolChoice, ToolSpec,
-};
+use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, Role, StopReason, ToolChoice, ToolSpec};
 use crate::rng::SplitMix64;
 use crate::wire::error::BedrockError;
 
@@ -108,30 +106,8 @@ fn native_tool_id(canonical: &str) -> String {
     format!("call_{}", canonical.trim_start_matches("tooluse_"))
 }
 
-fn text_of(reply: &Reply) -> String {
-    reply
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            ReplyBlock::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn tool_calls(reply: &Reply) -> Vec<Value> {
-    reply
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            ReplyBlock::ToolUse { id, name, input } => Some(json!({
-                "id": native_tool_id(id),
-                "type": "function",
-                "function": {"name": name, "arguments": input.to_string()},
-            })),
-            _ => None,
-        })
-        .collect()
+    super::openai_tool_calls(reply, native_tool_id)
 }
 
 fn completion_id(meta: &RenderMeta<'_>) -> String {
@@ -226,7 +202,7 @@ impl TextFamily for Jamba {
     }
 
     fn render(&self, reply: &Reply, meta: &RenderMeta<'_>) -> Value {
-        let text = text_of(reply);
+        let text = reply.text();
         let calls = tool_calls(reply);
         let content = if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) };
         let calls = if calls.is_empty() { Value::Null } else { json!(calls) };
@@ -252,7 +228,7 @@ impl TextFamily for Jamba {
         let id = completion_id(meta);
         let n = choices(meta.request);
         let chunk = |index: usize, delta: Value, finish: Value| json!({"id": id, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]});
-        let text = text_of(reply);
+        let text = reply.text();
         let calls = tool_calls(reply);
         let mut out = Vec::new();
         for index in 0..n {
@@ -313,6 +289,7 @@ mod tests {
     use super::*;
     use crate::api::converse;
     use crate::backend::catalog::Catalog;
+    use crate::canonical::ReplyBlock;
     use crate::canonical::Usage;
     use crate::synthetic::SyntheticModel;
 
@@ -392,7 +369,7 @@ mod tests {
             ]
         );
         let reply = SyntheticModel::new(0).reply(MINI, &conv, 4096);
-        assert_eq!(text_of(&reply), "The get_weather tool returned: 21C and sunny.");
+        assert_eq!(reply.text(), "The get_weather tool returned: 21C and sunny.");
     }
 
     #[test]
@@ -426,7 +403,7 @@ mod tests {
         assert_eq!(finish["usage"], usage(&reply));
         assert_eq!(chunks.last(), Some(&json!({})));
         let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
-        assert_eq!(text, text_of(&reply));
+        assert_eq!(text, reply.text());
         assert!(chunks[..chunks.len() - 2].iter().all(|c| c["choices"][0]["finish_reason"].is_null()));
         insta::assert_json_snapshot!(chunks);
     }
@@ -499,7 +476,7 @@ mod tests {
         let reply = answer(
             &json!({"messages": [{"role": "user", "content": "Give me JSON"}], "response_format": {"type": "json_object"}}),
         );
-        let text = text_of(&reply);
+        let text = reply.text();
         assert!(serde_json::from_str::<Value>(&text).is_ok_and(|v| v.is_object()), "{text}");
     }
 }

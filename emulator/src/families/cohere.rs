@@ -70,18 +70,6 @@ fn uuid(meta: &RenderMeta<'_>, salt: u64) -> String {
     SplitMix64::new(meta.hash ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)).uuid()
 }
 
-/// The reply's text blocks, concatenated.
-fn reply_text(reply: &Reply) -> String {
-    reply
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            ReplyBlock::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Splits text into one piece per token (leading whitespace goes with the token, trailing
 /// whitespace with the last piece), so the pieces concatenate back to the text exactly.
 pub fn token_deltas(text: &str) -> Vec<String> {
@@ -147,7 +135,7 @@ fn command_schema(cap: u32) -> Value {
 
 impl CohereCommand {
     fn body(&self, reply: &Reply, meta: &RenderMeta<'_>, echo: &Echo) -> Value {
-        let text = reply_text(reply);
+        let text = reply.text();
         let generations: Vec<Value> = (0..echo.generations)
             .map(|i| {
                 json!({
@@ -197,7 +185,7 @@ impl TextFamily for CohereCommand {
             return vec![body];
         }
         let many = echo.generations > 1;
-        let text = reply_text(reply);
+        let text = reply.text();
         let mut out = Vec::new();
         for index in 0..echo.generations {
             for piece in token_deltas(&text) {
@@ -384,7 +372,7 @@ fn push_tool_results(messages: &mut Vec<Message>, results: &[Value]) {
 
 impl CohereCommandR {
     fn body(&self, reply: &Reply, meta: &RenderMeta<'_>, echo: &Echo) -> Value {
-        let text = reply_text(reply);
+        let text = reply.text();
         let tool_calls: Vec<Value> = reply
             .content
             .iter()
@@ -502,7 +490,7 @@ impl TextFamily for CohereCommandR {
         let body = self.body(reply, meta, &echo(meta.request));
         let mut out =
             vec![json!({"is_finished": false, "event_type": "stream-start", "generation_id": body["generation_id"]})];
-        for piece in token_deltas(&reply_text(reply)) {
+        for piece in token_deltas(&reply.text()) {
             out.push(json!({"is_finished": false, "event_type": "text-generation", "text": piece}));
         }
         if let Some(calls) = body.get("tool_calls") {
@@ -659,7 +647,7 @@ mod tests {
             ]
         );
         let reply = SyntheticModel::new(0).reply("cohere.command-r-plus-v1:0", &conv, 4000);
-        assert_eq!(reply_text(&reply), "The get_weather tool returned: {\"temp\":\"21C\"}.");
+        assert_eq!(reply.text(), "The get_weather tool returned: {\"temp\":\"21C\"}.");
         let rendered = CohereCommandR.render(&reply, &meta("cohere.command-r-plus-v1:0", &body));
         let roles: Vec<&str> =
             rendered["chat_history"].as_array().expect("history").iter().filter_map(|t| t["role"].as_str()).collect();
@@ -709,7 +697,7 @@ mod tests {
         let (last, pieces) = chunks.split_last().expect("chunks");
         assert!(pieces.iter().all(|c| c["is_finished"] == false && c["text"].is_string()));
         let text: String = pieces.iter().filter_map(|c| c["text"].as_str()).collect();
-        assert_eq!(text, reply_text(&reply));
+        assert_eq!(text, reply.text());
         assert_eq!(pieces.len() as u32, reply.usage.output_tokens);
         assert_eq!(last["is_finished"], true);
         assert_eq!(last["finish_reason"], "MAX_TOKENS");
@@ -729,7 +717,7 @@ mod tests {
         assert!(events[1..events.len() - 1].iter().all(|e| *e == "text-generation"));
         let text: String =
             chunks.iter().filter(|c| c["event_type"] == "text-generation").filter_map(|c| c["text"].as_str()).collect();
-        assert_eq!(text, reply_text(&reply));
+        assert_eq!(text, reply.text());
         assert_eq!(chunks[0]["generation_id"], chunks[chunks.len() - 1]["response"]["generation_id"]);
         insta::assert_json_snapshot!(chunks);
     }

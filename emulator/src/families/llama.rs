@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::native_schema::validate;
 use super::{NativeReply, RenderMeta, TextFamily};
 use crate::backend::catalog::FoundationModel;
-use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, StopReason};
+use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, Role, StopReason};
 use crate::synthetic::tokenizer;
 use crate::wire::error::BedrockError;
 
@@ -90,17 +90,6 @@ fn image_format(bytes: &[u8]) -> &'static str {
     }
 }
 
-fn reply_text(reply: &Reply) -> String {
-    reply
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            ReplyBlock::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// `text` cut into one piece per token, whitespace riding in front of the token it precedes.
 fn token_pieces(text: &str) -> Vec<&str> {
     let spans = tokenizer::token_spans(text);
@@ -162,7 +151,7 @@ impl TextFamily for Llama {
 
     fn render(&self, reply: &Reply, _meta: &RenderMeta<'_>) -> Value {
         json!({
-            "generation": reply_text(reply),
+            "generation": reply.text(),
             "prompt_token_count": reply.usage.input_tokens,
             "generation_token_count": reply.usage.output_tokens,
             "stop_reason": self.native_stop(reply.stop_reason),
@@ -170,7 +159,7 @@ impl TextFamily for Llama {
     }
 
     fn chunks(&self, reply: &Reply, _meta: &RenderMeta<'_>) -> Vec<Value> {
-        let text = reply_text(reply);
+        let text = reply.text();
         let pieces = token_pieces(&text);
         let last = pieces.len() - 1;
         pieces
@@ -210,6 +199,7 @@ impl TextFamily for Llama {
 mod tests {
     use super::*;
     use crate::backend::catalog::Catalog;
+    use crate::canonical::ReplyBlock;
     use crate::canonical::Usage;
     use crate::synthetic::SyntheticModel;
 
@@ -332,7 +322,7 @@ mod tests {
         assert_eq!(chunks.len(), 11);
         assert_eq!(chunks[1]["generation"], " is");
         let joined: String = chunks.iter().filter_map(|c| c["generation"].as_str()).collect();
-        assert_eq!(joined, reply_text(&reply));
+        assert_eq!(joined, reply.text());
         assert_eq!(chunks[0]["prompt_token_count"], 23);
         assert!(chunks[1]["prompt_token_count"].is_null());
         assert_eq!(chunks[10]["generation_token_count"], 11);
@@ -380,7 +370,7 @@ mod tests {
     fn read_parses_the_rendered_body() {
         let reply = reply_for(&json!({"prompt": "Hello"}));
         let read = Llama.read(&Llama.render(&reply, &meta())).expect("reads");
-        assert_eq!(read.text, reply_text(&reply));
+        assert_eq!(read.text, reply.text());
         assert_eq!(read.stop_reason.as_deref(), Some("stop"));
         assert_eq!(read.input_tokens, Some(reply.usage.input_tokens));
     }

@@ -15,9 +15,7 @@ use super::native_schema::validate;
 use super::nova::word_deltas;
 use super::{NativeReply, RenderMeta, TextFamily};
 use crate::backend::catalog::FoundationModel;
-use crate::canonical::{
-    Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, StopReason, ToolChoice, ToolSpec,
-};
+use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, Role, StopReason, ToolChoice, ToolSpec};
 use crate::wire::error::BedrockError;
 
 /// The text-completion family (`prompt`).
@@ -34,17 +32,6 @@ pub const DEFAULT_MAX_TOKENS: u32 = 512;
 /// The `created` timestamp of every chat completion (fixed, so answers are reproducible).
 pub const CREATED: u64 = 1_721_779_200;
 const HEX: &[u8] = b"0123456789abcdef";
-
-fn reply_text(reply: &Reply) -> String {
-    reply
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            ReplyBlock::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
-}
 
 fn stop_sequences(value: Option<&Value>) -> Vec<String> {
     value
@@ -130,11 +117,11 @@ impl TextFamily for Mistral {
     }
 
     fn render(&self, reply: &Reply, _meta: &RenderMeta<'_>) -> Value {
-        json!({"outputs": [{"text": reply_text(reply), "stop_reason": self.native_stop(reply.stop_reason)}]})
+        json!({"outputs": [{"text": reply.text(), "stop_reason": self.native_stop(reply.stop_reason)}]})
     }
 
     fn chunks(&self, reply: &Reply, _meta: &RenderMeta<'_>) -> Vec<Value> {
-        let mut pieces = word_deltas(&reply_text(reply));
+        let mut pieces = word_deltas(&reply.text());
         if pieces.is_empty() {
             pieces.push(String::new());
         }
@@ -307,18 +294,7 @@ fn chat_usage(reply: &Reply) -> Value {
 }
 
 fn tool_calls(reply: &Reply) -> Vec<Value> {
-    reply
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            ReplyBlock::ToolUse { id, name, input } => Some(json!({
-                "id": native_tool_id(id),
-                "type": "function",
-                "function": {"name": name, "arguments": input.to_string()},
-            })),
-            _ => None,
-        })
-        .collect()
+    super::openai_tool_calls(reply, native_tool_id)
 }
 
 impl MistralChat {
@@ -431,7 +407,7 @@ impl TextFamily for MistralChat {
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": reply_text(reply),
+                    "content": reply.text(),
                     "tool_calls": if calls.is_empty() { Value::Null } else { Value::Array(calls) },
                 },
                 "finish_reason": self.native_stop(reply.stop_reason),
@@ -442,7 +418,7 @@ impl TextFamily for MistralChat {
 
     fn chunks(&self, reply: &Reply, meta: &RenderMeta<'_>) -> Vec<Value> {
         let mut out = vec![Self::chunk(meta, json!({"role": "assistant", "content": ""}), Value::Null)];
-        for d in word_deltas(&reply_text(reply)) {
+        for d in word_deltas(&reply.text()) {
             out.push(Self::chunk(meta, json!({"content": d}), Value::Null));
         }
         for (index, mut call) in tool_calls(reply).into_iter().enumerate() {
@@ -481,6 +457,7 @@ impl TextFamily for MistralChat {
 mod tests {
     use super::*;
     use crate::backend::catalog::Catalog;
+    use crate::canonical::ReplyBlock;
     use crate::canonical::Usage;
     use crate::synthetic::SyntheticModel;
 
@@ -652,7 +629,7 @@ mod tests {
         );
         assert!(matches!(&conv.messages[2].content[0], Block::ToolResult { id, .. } if id == "v6RMMiRlT7ygYkT4uULjtg"));
         let reply = SyntheticModel::new(0).reply(&large2().model_id, &conv, 8192);
-        let text = reply_text(&reply);
+        let text = reply.text();
         assert!(text.starts_with("The top_song tool returned:"), "{text}");
     }
 

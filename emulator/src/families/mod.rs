@@ -22,6 +22,23 @@ use crate::canonical::{Conversation, Reply, StopReason};
 use crate::rng::SplitMix64;
 use crate::wire::error::BedrockError;
 
+/// OpenAI-style `tool_calls` (Mistral chat, Jamba) for the reply's tool uses, with the
+/// family's id spelling.
+pub fn openai_tool_calls(reply: &Reply, native_id: fn(&str) -> String) -> Vec<Value> {
+    reply
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            crate::canonical::ReplyBlock::ToolUse { id, name, input } => Some(serde_json::json!({
+                "id": native_id(id),
+                "type": "function",
+                "function": {"name": name, "arguments": input.to_string()},
+            })),
+            _ => None,
+        })
+        .collect()
+}
+
 /// What a family renderer may use besides the reply: the model, the request, and a request
 /// hash for ids.
 #[derive(Debug, Clone, Copy)]

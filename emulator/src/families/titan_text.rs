@@ -12,7 +12,7 @@ use super::native_schema::validate;
 use super::nova::word_deltas;
 use super::{NativeReply, RenderMeta, TextFamily};
 use crate::backend::catalog::FoundationModel;
-use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, StopReason};
+use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, Role, StopReason};
 use crate::wire::error::BedrockError;
 
 /// The Titan Text family.
@@ -43,17 +43,6 @@ fn request_schema(cap: u32) -> Value {
             }
         }
     })
-}
-
-fn reply_text(reply: &Reply) -> String {
-    reply
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            ReplyBlock::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The text split into Titan-sized stream pieces (at least one, possibly empty).
@@ -103,14 +92,14 @@ impl TextFamily for TitanText {
             "inputTextTokenCount": reply.usage.input_tokens,
             "results": [{
                 "tokenCount": reply.usage.output_tokens,
-                "outputText": reply_text(reply),
+                "outputText": reply.text(),
                 "completionReason": self.native_stop(reply.stop_reason),
             }]
         })
     }
 
     fn chunks(&self, reply: &Reply, _meta: &RenderMeta<'_>) -> Vec<Value> {
-        let pieces = pieces(&reply_text(reply));
+        let pieces = pieces(&reply.text());
         let last = pieces.len() - 1;
         pieces
             .into_iter()
@@ -150,6 +139,7 @@ impl TextFamily for TitanText {
 mod tests {
     use super::*;
     use crate::backend::catalog::Catalog;
+    use crate::canonical::ReplyBlock;
     use crate::synthetic::SyntheticModel;
 
     fn express() -> &'static FoundationModel {
@@ -226,7 +216,7 @@ mod tests {
         let chunks = TitanText.chunks(&reply, &meta());
         assert_eq!(chunks.len(), 2);
         let joined: String = chunks.iter().filter_map(|c| c["outputText"].as_str()).collect();
-        assert_eq!(joined, reply_text(&reply));
+        assert_eq!(joined, reply.text());
         insta::assert_json_snapshot!(chunks);
     }
 
@@ -284,7 +274,7 @@ mod tests {
     fn read_parses_the_rendered_body() {
         let reply = reply_for(&json!({"inputText": "Hello"}));
         let read = TitanText.read(&TitanText.render(&reply, &meta())).expect("reads");
-        assert_eq!(read.text, reply_text(&reply));
+        assert_eq!(read.text, reply.text());
         assert_eq!(read.input_tokens, Some(reply.usage.input_tokens));
         assert_eq!(read.stop_reason.as_deref(), Some("FINISH"));
     }

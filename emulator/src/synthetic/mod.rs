@@ -152,7 +152,8 @@ fn chosen_tool(conv: &Conversation) -> Option<&crate::canonical::ToolSpec> {
             if !said.trim_end().ends_with('?') {
                 return None;
             }
-            let overlap = |t: &crate::canonical::ToolSpec| tool_stems(t).iter().filter(|s| said.contains(s.as_str())).count();
+            let overlap =
+                |t: &crate::canonical::ToolSpec| tool_stems(t).iter().filter(|s| said.contains(s.as_str())).count();
             conv.tools.iter().enumerate().max_by_key(|(i, t)| (overlap(t), std::cmp::Reverse(*i))).map(|(_, t)| t)
         }
     }
@@ -369,7 +370,11 @@ mod tests {
     fn a_question_with_tools_at_hand_gets_a_tool_call() {
         let mut c = ask("What is the most popular song on WZPZ?");
         c.tools = vec![
-            ToolSpec { name: "get_time".into(), description: Some("Current time".into()), input_schema: json!({"type": "object"}) },
+            ToolSpec {
+                name: "get_time".into(),
+                description: Some("Current time".into()),
+                input_schema: json!({"type": "object"}),
+            },
             ToolSpec {
                 name: "top_song".into(),
                 description: Some("Get the most popular song played on a radio station.".into()),
