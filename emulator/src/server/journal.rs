@@ -13,6 +13,9 @@ use crate::scenario::format::CountMatch;
 use crate::scenario::matcher::failures;
 use crate::scenario::{MatchInput, MatchSpec};
 
+/// Largest request body kept in a journal entry (bigger ones become `{"_truncated": {"bytes": N}}`).
+pub const MAX_JOURNALED_BODY: usize = 256 * 1024;
+
 /// Default number of entries kept.
 pub const DEFAULT_CAPACITY: usize = 1000;
 

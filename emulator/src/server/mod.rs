@@ -89,6 +89,7 @@ async fn handle(state: Arc<ServerState>, req: HttpRequest<Incoming>) -> Result<R
     let query = parse_query(req.uri().query());
     let headers = req.headers().clone();
     let body = Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes());
+    let body_len = body.as_ref().map_or(0, Bytes::len);
     if let Some(admin_path) = path.strip_prefix("/_emulator/") {
         let plan = match body {
             Ok(body) => admin::handle(&state, &method, admin_path, &query, &headers, &body),
@@ -104,6 +105,11 @@ async fn handle(state: Arc<ServerState>, req: HttpRequest<Incoming>) -> Result<R
         Ok(body) => route_and_run(&state, &method, &path, query, headers, body, &mut input),
     };
     tracing::debug!(%method, %path, status = plan.status, answered_by = plan.answered_by.as_deref().unwrap_or("error"), "request");
+    if input.body.is_some() && body_len > journal::MAX_JOURNALED_BODY {
+        // Matching saw the whole body; the journal keeps a marker so a run of large requests
+        // cannot hold capacity × 25 MB.
+        input.body = Some(serde_json::json!({"_truncated": {"bytes": body_len}}));
+    }
     state.journal.record(journal::JournalEntry {
         seq: 0,
         time,
