@@ -13,7 +13,7 @@ use super::Services;
 use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
 use crate::plan::{StreamAction, StreamStep};
 use crate::rng::{stable_hash, SplitMix64, BASE64URL_ALPHABET};
-use crate::scenario::format::{ErrorSpec, ReplySpec, StopReasonName, Timing, ToolUseSpec};
+use crate::scenario::format::{ErrorSpec, ReplyKind, ReplySpec, StopReasonName, Timing, ToolUseSpec};
 use crate::scenario::{Decision, MatchInput};
 use crate::synthetic::{input_tokens, tokenizer};
 use crate::wire::error::{BedrockError, ErrorCode};
@@ -33,6 +33,19 @@ pub enum Responder {
     },
 }
 
+/// Whether `operation` can send a reply of this kind.
+pub fn fits(kind: &ReplyKind, operation: &str) -> bool {
+    match kind {
+        ReplyKind::Json { .. } | ReplyKind::Error(_) => true,
+        ReplyKind::Content { .. } => {
+            matches!(operation, "Converse" | "ConverseStream" | "InvokeModel" | "InvokeModelWithResponseStream")
+        }
+        ReplyKind::Output(_) => matches!(operation, "Converse" | "ConverseStream"),
+        ReplyKind::Body(_) => matches!(operation, "InvokeModel" | "InvokeModelWithResponseStream"),
+        ReplyKind::Stream(_) => matches!(operation, "ConverseStream" | "InvokeModelWithResponseStream"),
+    }
+}
+
 /// The `answeredBy` label of a scenario rule.
 pub fn scenario_label(rule: &str) -> String {
     format!("scenario:{rule}")
@@ -41,7 +54,8 @@ pub fn scenario_label(rule: &str) -> String {
 /// Consults the scenario rules. In strict mode an unmatched request to an operation the
 /// synthetic model would answer (`strict_applies`) is refused, naming the closest rule.
 pub fn choose(services: &Services, input: &MatchInput, strict_applies: bool) -> Result<Responder, BedrockError> {
-    match services.scenarios.decide(input) {
+    let operation = input.operation.as_str();
+    match services.scenarios.decide(input, &|reply| fits(&reply.kind, operation)) {
         Decision::Reply { rule, reply } => Ok(Responder::Scenario { rule, reply }),
         Decision::NoMatch { closest } if services.strict && strict_applies => {
             let detail = match closest {

@@ -183,10 +183,19 @@ impl Engine {
     }
 
     /// Decides which rule answers `input`, advancing counters, sequences and states.
-    pub fn decide(&self, input: &MatchInput) -> Decision {
+    ///
+    /// `fits` says whether a reply kind can be sent by the request's operation. A rule that
+    /// names no operation is skipped when its reply does not fit (a catch-all `text` rule does
+    /// not break control-plane calls); a rule that names the operation answers anyway, and the
+    /// operation reports the misfit.
+    ///
+    /// Every rule whose conditions hold counts the request (for `requestCount`), even when an
+    /// earlier rule answers it: "the Nth request like this" means the same whatever the order.
+    pub fn decide(&self, input: &MatchInput, fits: &dyn Fn(&ReplySpec) -> bool) -> Decision {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let mut closest: Option<(String, Vec<String>)> = None;
+        let mut answer: Option<Decision> = None;
         for rule in &inner.rules {
             let mut failed = failures(&rule.spec.matcher, input);
             if let (Some(scenario), Some(want)) = (&rule.spec.scenario, &rule.spec.when_state) {
@@ -198,6 +207,11 @@ impl Engine {
             let counters = inner.counters.entry(rule.label.clone()).or_default();
             if failed.is_empty() {
                 counters.matched += 1;
+            }
+            if answer.is_some() {
+                continue;
+            }
+            if failed.is_empty() {
                 if let Some(count) = &rule.spec.matcher.request_count {
                     if !count.matches(counters.matched) {
                         failed.push(format!(
@@ -221,12 +235,16 @@ impl Engine {
                     }
                 };
                 match reply {
+                    Some(reply) if rule.spec.matcher.operation.is_none() && !fits(reply) => {
+                        failed.push(format!("its reply cannot answer {} and it names no operation", input.operation));
+                    }
                     Some(reply) => {
                         counters.answered += 1;
                         if let (Some(scenario), Some(next)) = (&rule.spec.scenario, &rule.spec.set_state) {
                             inner.states.insert(scenario.clone(), next.clone());
                         }
-                        return Decision::Reply { rule: rule.label.clone(), reply: reply.clone() };
+                        answer = Some(Decision::Reply { rule: rule.label.clone(), reply: reply.clone() });
+                        continue;
                     }
                     None => failed.push(format!("its {n} replies are used up (then: fallThrough)")),
                 }
@@ -235,7 +253,7 @@ impl Engine {
                 closest = Some((rule.label.clone(), failed));
             }
         }
-        Decision::NoMatch { closest }
+        answer.unwrap_or(Decision::NoMatch { closest })
     }
 
     /// The admin listing: sources, rules with counters, states and load errors.
@@ -291,7 +309,7 @@ mod tests {
     }
 
     fn answer(e: &Engine, i: &MatchInput) -> Option<String> {
-        match e.decide(i) {
+        match e.decide(i, &|_| true) {
             Decision::Reply { reply, .. } => Some(serde_json::to_string(&reply.kind).unwrap_or_default()),
             Decision::NoMatch { .. } => None,
         }
@@ -338,13 +356,24 @@ mod tests {
     #[test]
     fn the_closest_rule_is_reported_when_nothing_matches() {
         let e = engine("version: 1\nrules:\n  - {name: greet, match: {lastUserMessage: hello}, reply: {text: hi}}\n");
-        match e.decide(&input("Converse", "bye")) {
+        match e.decide(&input("Converse", "bye"), &|_| true) {
             Decision::NoMatch { closest: Some((label, failures)) } => {
                 assert_eq!(label, "t/greet");
                 assert_eq!(failures.len(), 1, "{failures:?}");
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_catch_all_rule_steps_aside_when_its_reply_cannot_answer_the_operation() {
+        let e = engine("version: 1\nrules:\n  - {name: any, reply: {text: hi}}\n");
+        let control = MatchInput { operation: "ListFoundationModels".into(), ..Default::default() };
+        assert!(matches!(
+            e.decide(&control, &|r| !matches!(r.kind, super::super::format::ReplyKind::Content { .. })),
+            Decision::NoMatch { .. }
+        ));
+        assert!(answer(&e, &input("Converse", "x")).is_some());
     }
 
     #[test]

@@ -13,6 +13,17 @@ use serde_json::Value;
 use crate::server::router::routes;
 use crate::wire::error::ErrorCode;
 
+/// Exceptions the runtime's event-stream unions carry (ConverseStream's are all but
+/// `ModelTimeoutException`, which only InvokeModelWithResponseStream's union has).
+pub const STREAM_EXCEPTIONS: [&str; 6] = [
+    "InternalServerException",
+    "ModelStreamErrorException",
+    "ValidationException",
+    "ThrottlingException",
+    "ModelTimeoutException",
+    "ServiceUnavailableException",
+];
+
 /// The only version this build reads.
 pub const VERSION: u32 = 1;
 
@@ -608,8 +619,11 @@ impl TryFrom<RawReply> for ReplySpec {
                 }
                 if let Some(ex) = e.get("exception") {
                     let code = ex.get("type").and_then(Value::as_str).unwrap_or("");
-                    if ErrorCode::from_name(code).is_none() {
-                        return Err(format!("stream event {i}: unknown exception type `{code}`"));
+                    if !STREAM_EXCEPTIONS.contains(&ErrorCode::from_name(code).map(|c| c.name()).unwrap_or("")) {
+                        return Err(format!(
+                            "stream event {i}: `{code}` cannot be sent inside a stream; use one of {}",
+                            STREAM_EXCEPTIONS.join(", ")
+                        ));
                     }
                 }
             }

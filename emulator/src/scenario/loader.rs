@@ -68,7 +68,8 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<(String, ScenarioFile)>, Vec<LoadEr
         let name = f.display().to_string();
         match std::fs::read_to_string(&f) {
             Ok(text) => match parse(&name, &text) {
-                Ok(file) => loaded.push((name, file)),
+                // A file's `name` labels its rules (`answeredBy`, listings); else its path.
+                Ok(file) => loaded.push((file.name.clone().unwrap_or(name), file)),
                 Err(e) => errors.push(e),
             },
             Err(e) => errors.push(io_error(&f, &e)),

@@ -37,7 +37,11 @@ pub fn family_requests() -> Vec<(&'static str, Value, &'static str)> {
             json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 200, "messages": [{"role": "user", "content": prompt}]}),
             "/content/0/text",
         ),
-        ("amazon.titan-text-express-v1", json!({"inputText": prompt, "textGenerationConfig": {"maxTokenCount": 200}}), "/results/0/outputText"),
+        (
+            "amazon.titan-text-express-v1",
+            json!({"inputText": prompt, "textGenerationConfig": {"maxTokenCount": 200}}),
+            "/results/0/outputText",
+        ),
         (
             "amazon.nova-micro-v1:0",
             json!({"messages": [{"role": "user", "content": [{"text": prompt}]}], "inferenceConfig": {"max_new_tokens": 200}}),
@@ -48,7 +52,11 @@ pub fn family_requests() -> Vec<(&'static str, Value, &'static str)> {
             json!({"prompt": format!("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"), "max_gen_len": 200}),
             "/generation",
         ),
-        ("mistral.mistral-7b-instruct-v0:2", json!({"prompt": format!("<s>[INST] {prompt} [/INST]"), "max_tokens": 200}), "/outputs/0/text"),
+        (
+            "mistral.mistral-7b-instruct-v0:2",
+            json!({"prompt": format!("<s>[INST] {prompt} [/INST]"), "max_tokens": 200}),
+            "/outputs/0/text",
+        ),
         ("cohere.command-r-v1:0", json!({"message": prompt, "max_tokens": 200}), "/text"),
         (
             "ai21.jamba-1-5-mini-v1:0",
@@ -128,7 +136,10 @@ async fn invoke_model_with_response_stream_sends_anthropic_chunks_in_order(ctx: 
     for key in ["inputTokenCount", "outputTokenCount", "invocationLatency", "firstByteLatency"] {
         ensure!(metrics[key].is_u64(), "invocation metrics lack {key}: {metrics}");
     }
-    ensure!(chunks[..chunks.len() - 1].iter().all(|c| c.get("amazon-bedrock-invocationMetrics").is_none()), "metrics before the last chunk");
+    ensure!(
+        chunks[..chunks.len() - 1].iter().all(|c| c.get("amazon-bedrock-invocationMetrics").is_none()),
+        "metrics before the last chunk"
+    );
     Ok(())
 }
 
@@ -158,7 +169,12 @@ async fn invoke_model_rejects_a_malformed_native_body(ctx: Arc<Ctx>) -> CaseResu
 
 async fn invoke_model_accepts_a_missing_content_type(ctx: Arc<Ctx>) -> CaseResult {
     let out = sdk(
-        ctx.runtime().invoke_model().model_id(&ctx.text_model).body(Blob::new(anthropic_request("Hi").to_string())).send().await,
+        ctx.runtime()
+            .invoke_model()
+            .model_id(&ctx.text_model)
+            .body(Blob::new(anthropic_request("Hi").to_string()))
+            .send()
+            .await,
         "invoke_model without content type",
     )?;
     ensure!(!out.body().as_ref().is_empty(), "empty body");
@@ -173,14 +189,23 @@ async fn every_text_family_answers_invoke_model_and_its_stream(ctx: Arc<Ctx>) ->
         let chunks = stream_chunks(&ctx, model, &body).await?;
         ensure!(!chunks.is_empty(), "{model}: no chunks");
         let last = chunks.last().cloned().unwrap_or_default();
-        ensure!(last.get("amazon-bedrock-invocationMetrics").is_some(), "{model}: last chunk lacks invocation metrics: {last}");
+        ensure!(
+            last.get("amazon-bedrock-invocationMetrics").is_some(),
+            "{model}: last chunk lacks invocation metrics: {last}"
+        );
     }
     Ok(())
 }
 
 async fn titan_embeddings_have_the_requested_size_and_unit_length(ctx: Arc<Ctx>) -> CaseResult {
-    let body = invoke_json(&ctx, "amazon.titan-embed-text-v2:0", &json!({"inputText": "hello world", "dimensions": 256, "normalize": true})).await?;
-    let v: Vec<f64> = body["embedding"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+    let body = invoke_json(
+        &ctx,
+        "amazon.titan-embed-text-v2:0",
+        &json!({"inputText": "hello world", "dimensions": 256, "normalize": true}),
+    )
+    .await?;
+    let v: Vec<f64> =
+        body["embedding"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
     ensure_eq!(v.len(), 256, "dimensions");
     let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
     ensure!((norm - 1.0).abs() < 0.01, "norm {norm} is not 1");
