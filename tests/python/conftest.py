@@ -68,7 +68,8 @@ def make_client(service: str, endpoint_url: str):
         aws_access_key_id="AKIDEMULATOR",
         aws_secret_access_key="emulator-secret",
         # One attempt: errors are deterministic and a retry would hide what a test asserts.
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        # (botocore's `max_attempts` counts retries; `total_max_attempts` counts attempts.)
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
     )
 
 

@@ -7,11 +7,38 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import boto3
+from botocore.config import Config
+
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 HAIKU_PROFILE = f"us.{HAIKU}"
 SONNET_4 = "anthropic.claude-sonnet-4-20250514-v1:0"
 NOVA_MICRO = "amazon.nova-micro-v1:0"
 TITAN_TEXT = "amazon.titan-text-express-v1"
+
+
+ACCESS_KEY = "AKIDEMULATOR"
+SECRET_KEY = "emulator-secret"
+
+
+def client(service: str, url: str, session_token: str | None = None, **retries):
+    """A boto3 client for the emulator. By default it makes exactly one attempt: in botocore's
+    `retries` config `max_attempts` counts *retries* (total = max_attempts + 1), so conftest's
+    `make_client` (max_attempts=1) would retry a scripted throttle once and hide it."""
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        aws_session_token=session_token,
+        config=Config(retries=retries or {"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def retrying_client(url: str):
+    """A runtime client that retries the way applications configure boto3."""
+    return client("bedrock-runtime", url, max_attempts=3, mode="standard")
 
 
 class AdminResponse:
@@ -28,14 +55,19 @@ class AdminResponse:
 
 
 def admin(url: str, method: str, path: str, body=None, **query) -> AdminResponse:
-    """Calls `/_emulator/<path>`; `body` may be a str (sent as is) or a JSON-able value."""
+    """Calls `/_emulator/<path>`; `body` may be bytes or a str (sent as is) or a JSON-able value."""
     target = f"{url}/_emulator/{path}"
     query = {k: v for k, v in query.items() if v is not None}
     if query:
         target += "?" + urllib.parse.urlencode(query)
     data = None
     if body is not None:
-        data = body.encode("utf-8") if isinstance(body, str) else json.dumps(body).encode("utf-8")
+        if isinstance(body, bytes):
+            data = body
+        elif isinstance(body, str):
+            data = body.encode("utf-8")
+        else:
+            data = json.dumps(body).encode("utf-8")
     request = urllib.request.Request(target, data=data, method=method)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -75,6 +75,8 @@ pub enum Decision {
 #[derive(Debug, Default)]
 pub struct Engine {
     inner: Mutex<Inner>,
+    /// Numbers the default names of unnamed API sources (`api-1`, `api-2`, … never reused).
+    api_sources: std::sync::atomic::AtomicU64,
 }
 
 fn rule_label(source: &str, index: usize, spec: &RuleSpec) -> String {
@@ -132,6 +134,11 @@ impl Engine {
         inner.sources.retain(|s| s.name != name);
         inner.sources.push(Source { name: name.to_string(), origin: Origin::Api, file });
         inner.recompile();
+    }
+
+    /// A fresh default name for an unnamed API source.
+    pub fn next_api_name(&self) -> String {
+        format!("api-{}", self.api_sources.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
     }
 
     /// Appends one rule to the API-origin source `name` (created if absent).

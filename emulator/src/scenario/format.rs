@@ -76,7 +76,7 @@ pub enum Then {
 
 /// One rule: when `match` matches, answer with `reply` (or the next of `replies`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(try_from = "RawRule")]
+#[serde(try_from = "RawRule", rename_all = "camelCase")]
 pub struct RuleSpec {
     /// Name used in listings, the journal and strict-mode errors.
     pub name: Option<String>,
@@ -514,7 +514,7 @@ pub enum StopReasonName {
 /// One reply. Exactly one kind: content (`text` and/or `toolUse`), `output`, `body`,
 /// `stream`, `json` or `error`; plus optional `stopReason`, `usage`, `timing`, `headers`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(try_from = "RawReply")]
+#[serde(try_from = "RawReply", rename_all = "camelCase")]
 pub struct ReplySpec {
     /// The kind.
     pub kind: ReplyKind,
@@ -530,7 +530,7 @@ pub struct ReplySpec {
 
 /// What a reply answers with.
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ReplyKind {
     /// Assistant content, rendered by the operation (Converse, stream, or the model's native format).
     Content {

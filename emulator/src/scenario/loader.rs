@@ -100,8 +100,10 @@ fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
 /// Watches `paths` and reloads the engine's file rules when anything changes. A failed reload
 /// keeps the previous rules and records the errors (visible in the admin listing).
 pub fn watch(paths: Vec<PathBuf>, engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
+    // Taken before the task starts (and so before the server announces itself): a change made
+    // right after startup must count as a change, not as the starting state.
+    let mut last = fingerprint(&paths);
     tokio::spawn(async move {
-        let mut last = fingerprint(&paths);
         let mut tick = tokio::time::interval(POLL_INTERVAL);
         loop {
             tick.tick().await;

@@ -61,11 +61,13 @@ pub fn handle(
             let Ok(text) = std::str::from_utf8(body) else {
                 return bad_request("The scenario document is not UTF-8 text.");
             };
-            let name =
-                query(q, "name").map(str::to_string).unwrap_or_else(|| format!("api-{}", engine.rule_count() + 1));
-            match parse(&name, text) {
+            let source = query(q, "name").unwrap_or("request body");
+            match parse(source, text) {
                 Ok(file) => {
-                    let name = file.name.clone().filter(|_| query(q, "name").is_none()).unwrap_or(name);
+                    let name = match query(q, "name") {
+                        Some(n) => n.to_string(),
+                        None => file.name.clone().unwrap_or_else(|| engine.next_api_name()),
+                    };
                     let rules = file.rules.len();
                     engine.add_source(&name, file);
                     Plan::with_status(201, json!({"name": name, "rules": rules}))
@@ -120,6 +122,11 @@ pub fn handle(
                     ))
                 }
             };
+            if req.matcher.request_count.is_some() {
+                return bad_request(
+                    "requestCount has no meaning in verify: give the expected number of requests in `count`.",
+                );
+            }
             let expected = match req.count {
                 Some(Expected::Exactly(n)) => CountMatch { equals: Some(n), ..Default::default() },
                 Some(Expected::Bounds(b)) => b,
