@@ -983,6 +983,32 @@ rules:
 }
 
 #[tokio::test]
+async fn a_scripted_abort_drops_the_connection_mid_stream() {
+    let yaml = r#"
+version: 1
+rules:
+  - name: dropped
+    match: {operation: ConverseStream}
+    reply:
+      stream:
+        - messageStart: {role: assistant}
+        - contentBlockDelta: {contentBlockIndex: 0, delta: {text: "Partial"}}
+        - abort: {}
+        - messageStop: {stopReason: end_turn}
+"#;
+    let env = from_yaml("stream-abort", yaml).await;
+    let mut out =
+        ok(env.ctx.runtime().converse_stream().model_id(HAIKU).messages(user("Hi")).send().await, "the stream opens");
+    let first = ok(within(out.stream.recv()).await, "first event");
+    assert!(matches!(first, Some(ConverseStreamOutput::MessageStart(_))), "{first:?}");
+    let second = ok(within(out.stream.recv()).await, "second event");
+    assert!(matches!(second, Some(ConverseStreamOutput::ContentBlockDelta(_))), "{second:?}");
+    // The connection is cut: the SDK reports a transport/response error, never the messageStop.
+    let third = within(out.stream.recv()).await;
+    assert!(third.is_err(), "expected the cut to surface as an error, got {third:?}");
+}
+
+#[tokio::test]
 async fn a_scripted_native_stream_sends_json_chunks_then_the_modelled_exception() {
     let yaml = r#"
 version: 1

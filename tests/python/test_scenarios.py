@@ -1182,3 +1182,26 @@ def test_answered_by_names_a_file_rule_by_the_files_declared_name(ex):
     rt = client("bedrock-runtime", ex.url)
     converse(rt, "Hello!", model=NOVA_MICRO)
     assert answered_by(ex) == "scenario:chat-app/greeting"
+
+
+def test_a_scripted_abort_cuts_the_stream_after_the_events_before_it(rt, script):
+    script("""
+version: 1
+rules:
+  - name: dropped
+    match: {operation: ConverseStream}
+    reply:
+      stream:
+        - messageStart: {role: assistant}
+        - contentBlockDelta: {contentBlockIndex: 0, delta: {text: "Partial"}}
+        - abort: {}
+        - messageStop: {stopReason: end_turn}
+""")
+    response = rt.converse_stream(modelId=HAIKU, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    seen = []
+    with pytest.raises(Exception) as cut:
+        for event in response["stream"]:
+            seen.append(next(iter(event)))
+    assert seen == ["messageStart", "contentBlockDelta"]
+    assert "messageStop" not in seen
+    assert cut.value is not None

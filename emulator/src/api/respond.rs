@@ -214,12 +214,15 @@ pub fn reply_from_converse_output(output: &Value) -> Reply {
 
 /// Stream steps from scripted events: `{eventType: payload}` frames as given (a `chunk`
 /// whose `bytes` is a JSON value is base64-encoded for you), `{"exception": {type, message}}`
-/// exception frames.
+/// exception frames, and `{"abort": {}}`, which drops the connection mid-body.
 pub fn scripted_stream(events: &[Value]) -> Vec<StreamStep> {
     events
         .iter()
         .filter_map(|e| e.as_object().and_then(|o| o.iter().next()))
         .map(|(event_type, payload)| {
+            if event_type == "abort" {
+                return StreamStep { delay: Duration::ZERO, action: StreamAction::Abort };
+            }
             let frame = if event_type == "exception" {
                 let code = payload
                     .get("type")
