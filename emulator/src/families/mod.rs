@@ -196,6 +196,138 @@ mod tests {
         )
     }
 
+    /// Arbitrary JSON biased towards the keys native formats use.
+    fn arb_native_body() -> impl Strategy<Value = Value> {
+        let text = prop_oneof![
+            Just("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>".to_string()),
+            Just("<s>[INST] hi [/INST] ok </s>[INST]".to_string()),
+            Just("user".to_string()),
+            Just("assistant".to_string()),
+            Just("text".to_string()),
+            Just("tool_use".to_string()),
+            Just("tool_result".to_string()),
+            Just("bedrock-2023-05-31".to_string()),
+            ".{0,16}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-5i64..5000).prop_map(|n| serde_json::json!(n)),
+            (-2.0f64..3.0).prop_map(|f| serde_json::json!(f)),
+            text.prop_map(Value::String),
+        ];
+        let keys = prop_oneof![
+            Just("prompt"),
+            Just("messages"),
+            Just("role"),
+            Just("content"),
+            Just("text"),
+            Just("type"),
+            Just("inputText"),
+            Just("message"),
+            Just("chat_history"),
+            Just("max_tokens"),
+            Just("anthropic_version"),
+            Just("system"),
+            Just("tools"),
+            Just("tool_choice"),
+            Just("toolUse"),
+            Just("toolResult"),
+            Just("input"),
+            Just("tool_use_id"),
+            Just("id"),
+            Just("name"),
+            Just("inferenceConfig"),
+            Just("textGenerationConfig"),
+            Just("texts"),
+            Just("input_type"),
+            Just("dimensions"),
+            Just("thinking"),
+            Just("budget_tokens"),
+            Just("preamble"),
+            Just("tool_results"),
+            Just("tool_calls"),
+            Just("image"),
+            Just("source"),
+            Just("data"),
+        ]
+        .prop_map(str::to_string);
+        leaf.prop_recursive(5, 64, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(keys.clone(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn arb_prompt() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("<|begin_of_text|>".to_string()),
+            Just("<|start_header_id|>".to_string()),
+            Just("<|end_header_id|>".to_string()),
+            Just("<|eot_id|>".to_string()),
+            Just("<|header_start|>".to_string()),
+            Just("<|header_end|>".to_string()),
+            Just("<|eot|>".to_string()),
+            Just("user".to_string()),
+            Just("assistant".to_string()),
+            Just("system".to_string()),
+            Just("<s>".to_string()),
+            Just("</s>".to_string()),
+            Just("[INST]".to_string()),
+            Just("[/INST]".to_string()),
+            Just("\n\n".to_string()),
+            ".{0,8}",
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn prompt_parsers_never_panic_on_template_soup(prompt in arb_prompt()) {
+            let bodies = [
+                ("meta.llama3-8b-instruct-v1:0", serde_json::json!({"prompt": prompt})),
+                ("meta.llama4-scout-17b-instruct-v1:0", serde_json::json!({"prompt": prompt})),
+                ("mistral.mistral-7b-instruct-v0:2", serde_json::json!({"prompt": prompt})),
+                ("amazon.titan-text-express-v1", serde_json::json!({"inputText": prompt})),
+                ("cohere.command-text-v14", serde_json::json!({"prompt": prompt})),
+                ("cohere.command-r-v1:0", serde_json::json!({"message": prompt})),
+                ("anthropic.claude-3-haiku-20240307-v1:0", serde_json::json!({
+                    "anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                    "messages": [{"role": "user", "content": prompt}]})),
+            ];
+            for (model_id, body) in bodies {
+                let model = Catalog::builtin().model(model_id).expect("model in catalog");
+                if let Ok(Family::Text(f)) = lookup(model) {
+                    if let Ok(conv) = f.parse(&body, model) {
+                        let reply = crate::synthetic::SyntheticModel::new(0).reply_as(model, &conv);
+                        let meta = RenderMeta { model, request: &body, hash: 1 };
+                        let _ = f.render(&reply, &meta);
+                        let _ = f.chunks(&reply, &meta);
+                    }
+                }
+            }
+        }
+
+
+        #[test]
+        fn no_native_parser_panics_on_arbitrary_bodies(body in arb_native_body()) {
+            for (family, model_id) in text_families() {
+                let model = Catalog::builtin().model(model_id).expect("model in catalog");
+                let _ = family.parse(&body, model);
+            }
+            for model_id in ["amazon.titan-embed-text-v1", "amazon.titan-embed-text-v2:0", "amazon.titan-embed-image-v1", "cohere.embed-english-v3", "cohere.embed-v4:0"] {
+                if let Some(model) = Catalog::builtin().model(model_id) {
+                    if let Ok(Family::Embedding(f)) = lookup(model) {
+                        let _ = f.embed(&body, model, 0);
+                    }
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn any_reply_rendered_natively_reads_back_the_same(reply in arb_reply()) {
