@@ -24,7 +24,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
         /// Port to bind; 0 picks a free port.
-        #[arg(long, default_value_t = 4566)]
+        #[arg(long, default_value_t = 4599)]
         port: u16,
         /// Seed for the synthetic model's text, tool-use ids and stream padding.
         #[arg(long, default_value_t = 0)]

@@ -29,8 +29,8 @@ enum Command {
         /// What to test.
         #[arg(long, value_enum, default_value = "emulator")]
         target: TargetKind,
-        /// Emulator endpoint URL, e.g. http://127.0.0.1:4566.
-        #[arg(long, default_value = "http://127.0.0.1:4566")]
+        /// Emulator endpoint URL, e.g. http://127.0.0.1:4599.
+        #[arg(long, default_value = "http://127.0.0.1:4599")]
         endpoint: String,
         /// AWS region for --target aws.
         #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]

@@ -10,7 +10,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 pub enum Target {
     /// A bedrock-emulator at this endpoint URL (fixed test credentials, region us-east-1).
     Emulator {
-        /// e.g. `http://127.0.0.1:4566`.
+        /// e.g. `http://127.0.0.1:4599`.
         endpoint: String,
     },
     /// Live AWS through the default credential chain.
