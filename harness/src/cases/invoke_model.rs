@@ -19,7 +19,15 @@ pub fn cases() -> Vec<Case> {
         case!("InvokeModel", invoke_model_text_equals_its_stream_and_converse, emulator_only),
         case!("InvokeModel", invoke_model_rejects_a_malformed_native_body),
         case!("InvokeModel", invoke_model_accepts_a_missing_content_type),
-        case!("InvokeModel", every_text_family_answers_invoke_model_and_its_stream),
+        case!("InvokeModel", anthropic_messages_answers_invoke_model_and_its_stream),
+        case!("InvokeModel", titan_text_answers_invoke_model_and_its_stream),
+        case!("InvokeModel", nova_answers_invoke_model_and_its_stream),
+        case!("InvokeModel", llama_answers_invoke_model_and_its_stream),
+        case!("InvokeModel", mistral_prompt_answers_invoke_model_and_its_stream),
+        case!("InvokeModel", mistral_chat_answers_invoke_model_and_its_stream),
+        case!("InvokeModel", cohere_command_answers_invoke_model_and_its_stream),
+        case!("InvokeModel", cohere_command_r_answers_invoke_model_and_its_stream),
+        case!("InvokeModel", jamba_answers_invoke_model_and_its_stream),
         case!("InvokeModel", titan_embeddings_have_the_requested_size_and_unit_length),
         case!("InvokeModel", cohere_embeddings_return_one_vector_per_text),
         case!("InvokeModel", streaming_an_embedding_model_is_refused),
@@ -57,6 +65,12 @@ pub fn family_requests() -> Vec<(&'static str, Value, &'static str)> {
             json!({"prompt": format!("<s>[INST] {prompt} [/INST]"), "max_tokens": 200}),
             "/outputs/0/text",
         ),
+        (
+            "mistral.mistral-large-2407-v1:0",
+            json!({"messages": [{"role": "user", "content": prompt}], "max_tokens": 200}),
+            "/choices/0/message/content",
+        ),
+        ("cohere.command-text-v14", json!({"prompt": prompt, "max_tokens": 200}), "/generations/0/text"),
         ("cohere.command-r-v1:0", json!({"message": prompt, "max_tokens": 200}), "/text"),
         (
             "ai21.jamba-1-5-mini-v1:0",
@@ -181,20 +195,48 @@ async fn invoke_model_accepts_a_missing_content_type(ctx: Arc<Ctx>) -> CaseResul
     Ok(())
 }
 
-async fn every_text_family_answers_invoke_model_and_its_stream(ctx: Arc<Ctx>) -> CaseResult {
-    for (model, body, text_pointer) in family_requests() {
-        let response = invoke_json(&ctx, model, &body).await?;
-        let text = response.pointer(text_pointer).and_then(Value::as_str).unwrap_or_default();
-        ensure!(!text.is_empty(), "{model}: no text at {text_pointer} in {response}");
-        let chunks = stream_chunks(&ctx, model, &body).await?;
-        ensure!(!chunks.is_empty(), "{model}: no chunks");
-        let last = chunks.last().cloned().unwrap_or_default();
-        ensure!(
-            last.get("amazon-bedrock-invocationMetrics").is_some(),
-            "{model}: last chunk lacks invocation metrics: {last}"
-        );
-    }
+/// The family's native request answers through InvokeModel (text where the format puts it)
+/// and through IMWRS (chunks, invocation metrics in the last one), with the same text.
+async fn family_answers_invoke_model_and_its_stream(ctx: &Ctx, model: &str) -> CaseResult {
+    let (_, body, text_pointer) =
+        family_requests().into_iter().find(|(m, _, _)| *m == model).ok_or(format!("no request for {model}"))?;
+    let response = invoke_json(ctx, model, &body).await?;
+    let text = response.pointer(text_pointer).and_then(Value::as_str).unwrap_or_default();
+    ensure!(!text.is_empty(), "{model}: no text at {text_pointer} in {response}");
+    let chunks = stream_chunks(ctx, model, &body).await?;
+    ensure!(!chunks.is_empty(), "{model}: no chunks");
+    let last = chunks.last().cloned().unwrap_or_default();
+    ensure!(
+        last.get("amazon-bedrock-invocationMetrics").is_some(),
+        "{model}: last chunk lacks invocation metrics: {last}"
+    );
+    ensure!(
+        chunks[..chunks.len() - 1].iter().all(|c| c.get("amazon-bedrock-invocationMetrics").is_none()),
+        "{model}: invocation metrics before the last chunk"
+    );
     Ok(())
+}
+
+macro_rules! family_cases {
+    ($($name:ident => $model:literal),* $(,)?) => {
+        $(
+            async fn $name(ctx: Arc<Ctx>) -> CaseResult {
+                family_answers_invoke_model_and_its_stream(&ctx, $model).await
+            }
+        )*
+    };
+}
+
+family_cases! {
+    anthropic_messages_answers_invoke_model_and_its_stream => "anthropic.claude-3-haiku-20240307-v1:0",
+    titan_text_answers_invoke_model_and_its_stream => "amazon.titan-text-express-v1",
+    nova_answers_invoke_model_and_its_stream => "amazon.nova-micro-v1:0",
+    llama_answers_invoke_model_and_its_stream => "meta.llama3-8b-instruct-v1:0",
+    mistral_prompt_answers_invoke_model_and_its_stream => "mistral.mistral-7b-instruct-v0:2",
+    mistral_chat_answers_invoke_model_and_its_stream => "mistral.mistral-large-2407-v1:0",
+    cohere_command_answers_invoke_model_and_its_stream => "cohere.command-text-v14",
+    cohere_command_r_answers_invoke_model_and_its_stream => "cohere.command-r-v1:0",
+    jamba_answers_invoke_model_and_its_stream => "ai21.jamba-1-5-mini-v1:0",
 }
 
 async fn titan_embeddings_have_the_requested_size_and_unit_length(ctx: Arc<Ctx>) -> CaseResult {
