@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: formatting and lints, the Rust unit and
-# conformance tests (real aws-sdk-rust clients against an in-process emulator), and the Python
-# suite (boto3 against the emulator binary) in its own virtualenv, created on first use.
+# conformance tests (real aws-sdk-rust clients against an in-process emulator), the JavaScript
+# suite (the AWS SDK for JavaScript v3 against the emulator binary, installed from
+# tests/js/package-lock.json), and the Python suite (boto3 against the emulator binary) in its
+# own virtualenv, created on first use.
 #
 #   ./scripts/test-all.sh
 #
@@ -19,6 +21,13 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test (unit, proptest, snapshot and SDK conformance tests)"
 cargo test --workspace --quiet
+
+step "JavaScript suite (AWS SDK for JavaScript v3, node --test)"
+npm ci --prefix tests/js --no-audit --no-fund
+cargo build --quiet -p bedrock-emulator
+# Files, not the folder: Node 20 searches a folder argument, Node 21+ would try to load it as a module.
+AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true \
+  BEDROCK_EMULATOR_BIN="$PWD/target/debug/bedrock-emulator" node --test tests/js/*.test.js
 
 step "Python suite (boto3) in ${BEDROCK_TEST_VENV:-.venv}"
 venv="${BEDROCK_TEST_VENV:-.venv}"

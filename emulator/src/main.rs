@@ -59,7 +59,11 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { host, port, seed, account_id, scenarios, strict, journal_capacity, no_watch, verbose } => {
             let level = if verbose { tracing::Level::DEBUG } else { tracing::Level::INFO };
-            tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
+            tracing_subscriber::fmt()
+                .with_max_level(level)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr)
+                .init();
             let mut builder = Emulator::builder()
                 .host(host)
                 .port(port)

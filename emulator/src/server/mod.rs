@@ -1,4 +1,5 @@
-//! The listener: one port serves `bedrock`, `bedrock-runtime` and the `/_emulator/` admin API.
+//! The listener: one port serves `bedrock`, `bedrock-runtime` and the `/_emulator/` admin API,
+//! over HTTP/1.1 and cleartext HTTP/2.
 //!
 //! Per request: read the body (bounded), route by method + raw path, dispatch to the
 //! operation, and hand the resulting Plan to the wire encoder. Nothing here knows model
@@ -183,9 +184,11 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown:
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let service = service_fn(move |req| handle(state.clone(), req));
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
+                // HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on the same port: the AWS SDK
+                // for JavaScript v3 sends every bedrock-runtime call over HTTP/2 by default.
+                let conn = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
