@@ -77,15 +77,22 @@ fn check_guardrail_headers(req: &Request, body: &Value) -> Result<(), BedrockErr
     }
 }
 
+/// InvokeModel's latency and token-count headers, consistent with the reply.
+fn with_token_headers(plan: Plan, reply: &Reply) -> Plan {
+    plan.header("X-Amzn-Bedrock-Invocation-Latency", reply.latency_ms.to_string())
+        .header("X-Amzn-Bedrock-Output-Token-Count", reply.usage.output_tokens.to_string())
+        .header("X-Amzn-Bedrock-Input-Token-Count", reply.usage.input_tokens.to_string())
+}
+
 /// The native body and headers of a text reply (InvokeModel), or its chunk stream (IMWRS).
 fn render_text(f: &dyn TextFamily, reply: &Reply, meta: &RenderMeta<'_>, mode: Mode, timing: Option<&Timing>) -> Plan {
     match mode {
         Mode::Unary => {
             let rendered = f.render(reply, meta);
-            let mut plan = Plan::raw("application/json", serde_json::to_vec(&rendered).unwrap_or_default().into())
-                .header("X-Amzn-Bedrock-Invocation-Latency", reply.latency_ms.to_string())
-                .header("X-Amzn-Bedrock-Output-Token-Count", reply.usage.output_tokens.to_string())
-                .header("X-Amzn-Bedrock-Input-Token-Count", reply.usage.input_tokens.to_string());
+            let mut plan = with_token_headers(
+                Plan::raw("application/json", serde_json::to_vec(&rendered).unwrap_or_default().into()),
+                reply,
+            );
             for (k, v) in f.extra_headers() {
                 plan = plan.header(k, *v);
             }
@@ -204,25 +211,15 @@ pub fn invoke(req: &Request, services: &Services, input: &mut MatchInput, mode: 
                         }
                         (ReplyKind::Body(b), Mode::Unary) => {
                             let reply = reply_from_native(f, b);
-                            let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into())
-                                .header("X-Amzn-Bedrock-Invocation-Latency", reply.latency_ms.to_string())
-                                .header("X-Amzn-Bedrock-Output-Token-Count", reply.usage.output_tokens.to_string())
-                                .header("X-Amzn-Bedrock-Input-Token-Count", reply.usage.input_tokens.to_string());
-                            (plan, reply.usage.output_tokens)
+                            let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
+                            (with_token_headers(plan, &reply), reply.usage.output_tokens)
                         }
                         (ReplyKind::Body(b), Mode::Stream) => {
                             let reply = reply_from_native(f, b);
                             (render_text(f, &reply, &meta, mode, spec.timing.as_ref()), reply.usage.output_tokens)
                         }
                         (ReplyKind::Stream(events), Mode::Stream) => {
-                            let mut steps = respond::scripted_stream(events);
-                            if let Some(t) = &spec.timing {
-                                let payloads: Vec<Value> = events
-                                    .iter()
-                                    .filter_map(|e| e.as_object().and_then(|o| o.values().next()).cloned())
-                                    .collect();
-                                respond::pace(&mut steps, &payloads, t);
-                            }
+                            let steps = respond::scripted_stream(events, spec.timing.as_ref());
                             (Plan::stream(steps).header("X-Amzn-Bedrock-Content-Type", "application/json"), 0)
                         }
                         (ReplyKind::Stream(_), Mode::Unary) => return Err(respond::misfit(&rule, "stream", operation)),

@@ -195,15 +195,7 @@ fn converse_op(
                     (render_converse(&reply, &parsed, mode, services, spec.timing.as_ref()), reply.usage.output_tokens)
                 }
                 (ReplyKind::Stream(events), converse::Mode::Stream) => {
-                    let mut steps = respond::scripted_stream(events);
-                    if let Some(t) = &spec.timing {
-                        let payloads: Vec<serde_json::Value> = events
-                            .iter()
-                            .filter_map(|e| e.as_object().and_then(|o| o.values().next()).cloned())
-                            .collect();
-                        respond::pace(&mut steps, &payloads, t);
-                    }
-                    (Plan::stream(steps), 0)
+                    (Plan::stream(respond::scripted_stream(events, spec.timing.as_ref())), 0)
                 }
                 (ReplyKind::Stream(_), converse::Mode::Unary) => {
                     return Err(respond::misfit(&rule, "stream", operation))

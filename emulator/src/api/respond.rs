@@ -215,7 +215,17 @@ pub fn reply_from_converse_output(output: &Value) -> Reply {
 /// Stream steps from scripted events: `{eventType: payload}` frames as given (a `chunk`
 /// whose `bytes` is a JSON value is base64-encoded for you), `{"exception": {type, message}}`
 /// exception frames, and `{"abort": {}}`, which drops the connection mid-body.
-pub fn scripted_stream(events: &[Value]) -> Vec<StreamStep> {
+pub fn scripted_stream(events: &[Value], timing: Option<&Timing>) -> Vec<StreamStep> {
+    let mut steps = scripted_frames(events);
+    if let Some(t) = timing {
+        let payloads: Vec<Value> =
+            events.iter().filter_map(|e| e.as_object().and_then(|o| o.values().next()).cloned()).collect();
+        pace(&mut steps, &payloads, t);
+    }
+    steps
+}
+
+fn scripted_frames(events: &[Value]) -> Vec<StreamStep> {
     events
         .iter()
         .filter_map(|e| e.as_object().and_then(|o| o.iter().next()))
