@@ -617,7 +617,16 @@ fn thinking_budget(
 
 /// Parses and validates a Converse / ConverseStream body against `model`.
 pub fn parse(body: &[u8], model: &FoundationModel, mode: Mode) -> Result<ConverseRequest, BedrockError> {
-    let body = body_object(body)?;
+    parse_object(&body_object(body)?, model, mode)
+}
+
+/// [`parse`] for a body already parsed as a JSON object (the server parses each JSON body
+/// once, for matching; CountTokens carries the request inside its own body).
+pub fn parse_object(
+    body: &Map<String, Value>,
+    model: &FoundationModel,
+    mode: Mode,
+) -> Result<ConverseRequest, BedrockError> {
     if !model.emulator.converse {
         return Err(BedrockError::validation(
             "This action doesn't support the model that you provided. Try again with a supported text or chat model.",
@@ -626,10 +635,10 @@ pub fn parse(body: &[u8], model: &FoundationModel, mode: Mode) -> Result<Convers
     if mode == Mode::Stream && !model.response_streaming_supported {
         return Err(BedrockError::validation("The model is unsupported for streaming."));
     }
-    let messages = parse_messages(&body, model)?;
-    let system = parse_system(&body, model)?;
-    let inference = parse_inference(&body, model)?;
-    let tools = parse_tools(&body, model, mode)?;
+    let messages = parse_messages(body, model)?;
+    let system = parse_system(body, model)?;
+    let inference = parse_inference(body, model)?;
+    let tools = parse_tools(body, model, mode)?;
     let uses_tool_blocks =
         messages.iter().flat_map(|m| &m.content).any(|b| matches!(b, Block::ToolUse { .. } | Block::ToolResult { .. }));
     if uses_tool_blocks && tools.is_none() {
@@ -638,10 +647,10 @@ pub fn parse(body: &[u8], model: &FoundationModel, mode: Mode) -> Result<Convers
         ));
     }
     check_tool_pairing(&messages)?;
-    let output_schema = parse_output_schema(&body)?;
-    let response_field_paths = check_other_members(&body)?;
+    let output_schema = parse_output_schema(body)?;
+    let response_field_paths = check_other_members(body)?;
     let (tools, tool_choice) = tools.unwrap_or_default();
-    let thinking_budget = thinking_budget(&body, model, inference.max_tokens)?;
+    let thinking_budget = thinking_budget(body, model, inference.max_tokens)?;
     Ok(ConverseRequest {
         conversation: Conversation { system, messages, inference, tools, tool_choice, output_schema, thinking_budget },
         response_field_paths,

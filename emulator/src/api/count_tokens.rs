@@ -22,8 +22,8 @@ pub fn count(req: &Request, services: &Services, seen: &mut MatchInput) -> Resul
     let (kind, value) = union_member(input, "input")?;
     let conversation = match kind {
         "converse" => {
-            let inner = serde_json::to_vec(value).map_err(|_| wrong_type("input.converse", "a structure"))?;
-            converse::parse(&inner, model, converse::Mode::Unary)?.conversation
+            let inner = value.as_object().ok_or_else(|| wrong_type("input.converse", "a structure"))?;
+            converse::parse_object(inner, model, converse::Mode::Unary)?.conversation
         }
         "invokeModel" => {
             let b64 = value

@@ -174,7 +174,12 @@ fn converse_op(
 ) -> Result<Plan, BedrockError> {
     let resolved = services.catalog.resolve(req.label("modelId"), &req.region)?;
     let model = resolved.model;
-    let parsed = converse::parse(&req.body, model, mode)?;
+    // The server already parsed a JSON body for matching; anything else (empty, not JSON, not
+    // an object) goes through `parse`, which answers it with the right error.
+    let parsed = match input.body.as_ref().and_then(serde_json::Value::as_object) {
+        Some(body) => converse::parse_object(body, model, mode)?,
+        None => converse::parse(&req.body, model, mode)?,
+    };
     input.with_conversation(&model.model_id, &parsed.conversation);
     match respond::choose(services, input, true)? {
         Responder::Builtin => {
