@@ -201,11 +201,7 @@ impl TextFamily for CohereCommand {
     }
 
     fn native_stop(&self, stop: StopReason) -> &'static str {
-        match stop {
-            StopReason::EndTurn | StopReason::ToolUse => "COMPLETE",
-            StopReason::MaxTokens => "MAX_TOKENS",
-            StopReason::StopSequence => "STOP_SEQUENCE",
-        }
+        finish_reason(stop)
     }
 
     fn read(&self, body: &Value) -> Option<NativeReply> {
@@ -216,6 +212,15 @@ impl TextFamily for CohereCommand {
             output_tokens: None,
             stop_reason: first.get("finish_reason").and_then(Value::as_str).map(str::to_string),
         })
+    }
+}
+
+/// Cohere's `finish_reason` for a stop reason (both Cohere APIs spell it the same way).
+fn finish_reason(stop: StopReason) -> &'static str {
+    match stop {
+        StopReason::EndTurn | StopReason::ToolUse => "COMPLETE",
+        StopReason::MaxTokens => "MAX_TOKENS",
+        StopReason::StopSequence => "STOP_SEQUENCE",
     }
 }
 
@@ -511,11 +516,7 @@ impl TextFamily for CohereCommandR {
     }
 
     fn native_stop(&self, stop: StopReason) -> &'static str {
-        match stop {
-            StopReason::EndTurn | StopReason::ToolUse => "COMPLETE",
-            StopReason::MaxTokens => "MAX_TOKENS",
-            StopReason::StopSequence => "STOP_SEQUENCE",
-        }
+        finish_reason(stop)
     }
 
     fn read(&self, body: &Value) -> Option<NativeReply> {
