@@ -237,3 +237,44 @@ impl Reply {
             .collect()
     }
 }
+
+/// Splits text into deltas of about two words, keeping whitespace so that the deltas
+/// concatenate back to the text exactly.
+pub fn text_deltas(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut words = 0;
+    for (i, ch) in text.char_indices() {
+        let starts_word = !ch.is_whitespace() && (i == 0 || text[..i].ends_with(char::is_whitespace));
+        if starts_word {
+            if words == 2 {
+                out.push(std::mem::take(&mut current));
+                words = 0;
+            }
+            words += 1;
+        }
+        current.push(ch);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod text_delta_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn text_is_split_into_two_word_deltas() {
+        assert_eq!(text_deltas("You said: \"hi\". Bye now."), vec!["You said: ", "\"hi\". Bye ", "now."]);
+    }
+
+    proptest! {
+        #[test]
+        fn deltas_concatenate_back_to_the_text(text in ".{0,300}") {
+            prop_assert_eq!(text_deltas(&text).concat(), text);
+        }
+    }
+}

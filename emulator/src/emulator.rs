@@ -13,7 +13,11 @@ use tokio::task::JoinHandle;
 
 use crate::api::Services;
 use crate::backend::catalog::Catalog;
-use crate::scenario::format::LoadError;
+use crate::clock::Clock;
+use crate::fault::{FaultSet, Origin};
+use crate::scenario::fault_format::{FaultSpec, QuotaSpec};
+use crate::scenario::format::{LoadError, ScenarioFile};
+use crate::scenario::loader::ReloadSink;
 use crate::scenario::{loader, Engine, Match, Rule, Times};
 use crate::server::journal::{Journal, JournalEntry, Verification, DEFAULT_CAPACITY};
 use crate::server::{serve, ServerState};
@@ -38,6 +42,9 @@ impl Emulator {
             watch: false,
             strict: false,
             journal_capacity: DEFAULT_CAPACITY,
+            faults: Vec::new(),
+            quotas: Vec::new(),
+            clock: Clock::system(),
         }
     }
 }
@@ -53,6 +60,9 @@ pub struct EmulatorBuilder {
     watch: bool,
     strict: bool,
     journal_capacity: usize,
+    faults: Vec<FaultSpec>,
+    quotas: Vec<QuotaSpec>,
+    clock: Clock,
 }
 
 /// Why an emulator did not start.
@@ -115,14 +125,40 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Adds a fault rule (like `--fault`; repeatable).
+    pub fn fault(mut self, spec: FaultSpec) -> Self {
+        self.faults.push(spec);
+        self
+    }
+
+    /// Adds quotas (like `--quotas FILE`).
+    pub fn quotas(mut self, quotas: impl IntoIterator<Item = QuotaSpec>) -> Self {
+        self.quotas.extend(quotas);
+        self
+    }
+
+    /// The clock fault windows and quota buckets read (default: the system clock; tests can
+    /// pass [`Clock::manual`] and move it by hand).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Loads scenarios, binds and starts serving in the current Tokio runtime.
     pub async fn start(self) -> Result<EmulatorHandle, StartError> {
         let engine = Arc::new(Engine::default());
-        if !self.scenarios.is_empty() {
-            engine.set_file_sources(loader::load(&self.scenarios).map_err(StartError::Scenarios)?);
-        }
+        let files = if self.scenarios.is_empty() {
+            Vec::new()
+        } else {
+            loader::load(&self.scenarios).map_err(StartError::Scenarios)?
+        };
         let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
         let addr = listener.local_addr()?;
+        let faults = FaultSet::new(self.seed, self.clock.clone());
+        for spec in self.faults {
+            faults.add(Origin::Flag, spec);
+        }
+        faults.quotas.set("flag", self.quotas);
         let state = Arc::new(ServerState {
             services: Services {
                 catalog: Catalog::builtin(),
@@ -131,15 +167,43 @@ impl EmulatorBuilder {
                 scenarios: engine.clone(),
                 strict: self.strict,
             },
+            faults,
             account: self.account_id,
             started: Instant::now(),
             requests: AtomicU64::new(0),
             journal: Journal::new(self.journal_capacity),
         });
-        let watcher = (self.watch && !self.scenarios.is_empty()).then(|| loader::watch(self.scenarios.clone(), engine));
+        let sink = Arc::new(Installer(state.clone()));
+        sink.loaded(files);
+        let watcher = (self.watch && !self.scenarios.is_empty()).then(|| loader::watch(self.scenarios.clone(), sink));
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(serve(listener, state.clone(), rx));
         Ok(EmulatorHandle { addr, shutdown: tx, task: Some(task), watcher, state })
+    }
+}
+
+/// Installs loaded scenario files: rules into the engine, faults and quotas into the fault set.
+struct Installer(Arc<ServerState>);
+
+impl ReloadSink for Installer {
+    fn loaded(&self, files: Vec<(String, ScenarioFile)>) {
+        let mut faults = Vec::new();
+        let mut quotas = Vec::new();
+        let files = files
+            .into_iter()
+            .map(|(name, mut file)| {
+                faults.push((name.clone(), std::mem::take(&mut file.faults)));
+                quotas.append(&mut file.quotas);
+                (name, file)
+            })
+            .collect();
+        self.0.faults.set_file_faults(faults);
+        self.0.faults.quotas.set("file", quotas);
+        self.0.services.scenarios.set_file_sources(files);
+    }
+
+    fn failed(&self, errors: Vec<LoadError>) {
+        self.0.services.scenarios.set_errors(errors);
     }
 }
 
@@ -206,9 +270,21 @@ impl EmulatorHandle {
         Err(VerifyError { message, verification: v })
     }
 
-    /// Clears the journal and resets scenario counters and states.
+    /// Adds a fault rule (replacing one of the same name); returns its name.
+    pub fn add_fault(&self, spec: FaultSpec) -> String {
+        self.state.faults.add(Origin::Api, spec)
+    }
+
+    /// Removes the fault rule `name`; false if there was none.
+    pub fn remove_fault(&self, name: &str) -> bool {
+        self.state.faults.remove(name)
+    }
+
+    /// Clears the journal and resets scenario counters and states, fault counters, windows,
+    /// attempt counting and quota buckets.
     pub fn reset(&self) {
         self.state.services.scenarios.reset();
+        self.state.faults.reset();
         self.state.journal.clear();
     }
 

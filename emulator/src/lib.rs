@@ -1,24 +1,31 @@
 //! bedrock-emulator: a local Amazon Bedrock that unmodified AWS clients cannot tell apart
 //! from the real service.
 //!
-//! Module map (dependencies point down only):
+//! Module map, in layer order: each module may use only the modules listed below it
+//! (`tests/layers.rs` fails the build when one imports upward).
 //! * [`emulator`] — the library entry point (`Emulator::builder()…start()`).
-//! * [`server`] — listener, routing table (`server::router`), admin API (`server::admin`).
-//! * [`api`] — one module per operation: parsing, validation, output bodies.
+//! * [`server`] — listener, the request pipeline, the encoder, admin API, journal.
+//! * [`fault`] — fault rules, quotas, attempt counting, stream shapers.
+//! * [`api`] — one module per operation: parsing, validation, responder choice, rendering.
+//! * [`scenario`] — scripted rules and the file format (rules, faults, quotas).
 //! * [`families`] — native InvokeModel formats per model family (parse, render, chunks).
-//! * [`scenario`] — scripted rules (files, admin API, Rust builder) consulted before the synthetic model.
-//! * [`backend`] — service state: the model catalog and id resolution.
 //! * [`synthetic`] — the deterministic built-in model (tokenizer, schema instances).
+//! * [`backend`] — service state: the model catalog and id resolution.
+//! * [`plan`] — the Plan, the single currency between emulation and the wire; pacing.
 //! * [`canonical`] — the conversation/reply types every format maps onto.
-//! * [`plan`] — the Plan, the single currency between emulation and the wire.
-//! * [`wire`] — restJson1 errors, event-stream framing, the Plan encoder.
+//! * [`wire`] — restJson1 errors and event-stream framing.
+//! * [`operations`] — the generated operation table and routing.
+//! * [`clock`] — the injected clock.
 //! * [`rng`] — stable hashing and seeded randomness.
 
 pub mod api;
 pub mod backend;
 pub mod canonical;
+pub mod clock;
 pub mod emulator;
 pub mod families;
+pub mod fault;
+pub mod operations;
 pub mod plan;
 pub mod rng;
 pub mod scenario;

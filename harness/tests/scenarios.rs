@@ -1128,7 +1128,7 @@ async fn an_error_reply_surfaces_as_the_sdks_typed_error() {
         .expect_err("unavailable");
     match err.as_service_error() {
         Some(InvokeModelError::ServiceUnavailableException(e)) => {
-            assert_eq!(e.message(), Some("The service is unavailable. Try your request again later."));
+            assert_eq!(e.message(), Some("Bedrock is unable to process your request."));
         }
         _ => panic!("expected ServiceUnavailableException, got {err:?}"),
     }
@@ -1150,7 +1150,7 @@ rules:
     let err = env.ctx.runtime().converse_stream().model_id(HAIKU).messages(user("Hi")).send().await.expect_err("error");
     match err.as_service_error() {
         Some(ConverseStreamError::ModelNotReadyException(e)) => {
-            assert_eq!(e.message(), Some("Model is not ready to serve inference requests. Try again later."));
+            assert_eq!(e.message(), Some("Model is not ready for inference. Wait and try your request again."));
         }
         _ => panic!("expected ModelNotReadyException, got {err:?}"),
     }
@@ -1393,7 +1393,7 @@ async fn without_retries_the_first_throttle_reaches_the_caller() {
     let err = env.ctx.runtime().converse().model_id(HAIKU).messages(user("Hi")).send().await.expect_err("throttled");
     match err.as_service_error() {
         Some(ConverseError::ThrottlingException(e)) => {
-            assert_eq!(e.message(), Some("Too many requests, please wait before trying again."));
+            assert_eq!(e.message(), Some("Too many requests, please wait before trying again. You have sent too many requests.  Wait before trying again."));
         }
         _ => panic!("expected ThrottlingException, got {err:?}"),
     }

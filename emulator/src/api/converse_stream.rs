@@ -7,7 +7,8 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::converse::{additional_fields, usage_json, ConverseRequest};
-use crate::canonical::{Reply, ReplyBlock};
+use super::stream_tokens::content_tokens;
+use crate::canonical::{text_deltas, Reply, ReplyBlock};
 use crate::plan::StreamStep;
 use crate::rng::{stable_hash, SplitMix64};
 use crate::wire::event_stream::Frame;
@@ -23,29 +24,6 @@ pub struct StreamEvent {
     pub event_type: &'static str,
     /// Event structure (without padding).
     pub payload: Value,
-}
-
-/// Splits text into deltas of about two words, keeping whitespace so that the deltas
-/// concatenate back to the text exactly.
-pub fn text_deltas(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut words = 0;
-    for (i, ch) in text.char_indices() {
-        let starts_word = !ch.is_whitespace() && (i == 0 || text[..i].ends_with(char::is_whitespace));
-        if starts_word {
-            if words == 2 {
-                out.push(std::mem::take(&mut current));
-                words = 0;
-            }
-            words += 1;
-        }
-        current.push(ch);
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
 }
 
 fn chunk_str(s: &str, size: usize) -> Vec<String> {
@@ -116,34 +94,18 @@ fn padded(payload: &Value, rng: &mut SplitMix64) -> Value {
     Value::Object(map.into_iter().collect())
 }
 
-/// Frames the events as stream steps (no pacing: the plan's pacing is applied later).
+/// Frames the events as stream steps, each carrying its generated tokens (pacing is applied
+/// later, by the plan).
 pub fn steps(events: &[StreamEvent], seed: u64) -> Vec<StreamStep> {
     let mut rng = SplitMix64::new(stable_hash(seed, b"padding"));
     events
         .iter()
         .map(|e| {
             let payload = serde_json::to_vec(&padded(&e.payload, &mut rng)).unwrap_or_default();
-            StreamStep::frame(Frame::Event { event_type: e.event_type.to_string(), payload: Bytes::from(payload) })
+            let frame = Frame::Event { event_type: e.event_type.to_string(), payload: Bytes::from(payload) };
+            StreamStep::content(frame, content_tokens(&e.payload))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn text_is_split_into_two_word_deltas() {
-        assert_eq!(text_deltas("You said: \"hi\". Bye now."), vec!["You said: ", "\"hi\". Bye ", "now."]);
-    }
-
-    proptest! {
-        #[test]
-        fn deltas_concatenate_back_to_the_text(text in ".{0,300}") {
-            prop_assert_eq!(text_deltas(&text).concat(), text);
-        }
-    }
 }
 
 #[cfg(test)]

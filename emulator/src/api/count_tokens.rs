@@ -7,15 +7,16 @@ use serde_json::json;
 
 use super::respond::{self, Responder};
 use super::validate::{body_object, constraint, union_member, wrong_type};
-use super::{converse, Request, Services};
+use super::{converse, Prepared, Request, Services};
+use crate::canonical::Conversation;
 use crate::families::{self, native_schema, Family};
-use crate::plan::Plan;
+use crate::plan::{AnsweredBy, Plan};
 use crate::scenario::MatchInput;
 use crate::synthetic::input_tokens;
 use crate::wire::error::BedrockError;
 
-/// `POST /model/{modelId}/count-tokens`.
-pub fn count(req: &Request, services: &Services, seen: &mut MatchInput) -> Result<Plan, BedrockError> {
+/// `POST /model/{modelId}/count-tokens`: parses and validates.
+pub fn prepare(req: &Request, services: &Services) -> Result<Prepared, BedrockError> {
     let model = services.catalog.resolve(req.label("modelId"), &req.region)?.model;
     let body = body_object(&req.body)?;
     let input = body.get("input").ok_or_else(|| constraint(&serde_json::Value::Null, "input", "not be null"))?;
@@ -42,9 +43,18 @@ pub fn count(req: &Request, services: &Services, seen: &mut MatchInput) -> Resul
         }
         other => return Err(wrong_type(&format!("input.{other}"), "converse or invokeModel")),
     };
-    seen.with_conversation(&model.model_id, &conversation);
-    if let Responder::Scenario { rule, reply } = respond::choose(services, seen, false)? {
+    Ok(Prepared::CountTokens { model, conversation })
+}
+
+/// Answers a prepared CountTokens request.
+pub fn respond(
+    req: &Request,
+    services: &Services,
+    input: &MatchInput,
+    conversation: &Conversation,
+) -> Result<Plan, BedrockError> {
+    if let Responder::Scenario { rule, reply } = respond::choose(services, input, false)? {
         return super::scripted_raw(&rule, &reply, req.operation());
     }
-    Ok(Plan::json(json!({"inputTokens": input_tokens(&conversation)})).answered_by("synthetic"))
+    Ok(Plan::json(json!({"inputTokens": input_tokens(conversation)})).answered_by(AnsweredBy::Synthetic))
 }

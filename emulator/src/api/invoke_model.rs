@@ -7,14 +7,15 @@ use serde_json::{json, Value};
 
 use super::converse_stream::{steps, StreamEvent};
 use super::respond::{self, Responder};
-use super::{Request, Services};
-use crate::canonical::{Reply, ReplyBlock, StopReason, Usage};
-use crate::families::{self, native_schema, Family, RenderMeta, TextFamily};
-use crate::plan::Plan;
+use super::{Request, Services, TokenEstimate};
+use crate::backend::catalog::FoundationModel;
+use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
+use crate::families::{self, native_schema, EmbeddingFamily, Family, RenderMeta, TextFamily};
+use crate::plan::{AnsweredBy, Plan};
 use crate::rng::stable_hash;
-use crate::scenario::format::{ReplyKind, Timing};
+use crate::scenario::format::ReplyKind;
 use crate::scenario::MatchInput;
-use crate::synthetic::tokenizer;
+use crate::synthetic::{input_tokens, tokenizer};
 use crate::wire::error::BedrockError;
 
 /// InvokeModel's body limit in the service model.
@@ -85,8 +86,8 @@ fn with_token_headers(plan: Plan, reply: &Reply) -> Plan {
 }
 
 /// The native body and headers of a text reply (InvokeModel), or its chunk stream (IMWRS).
-fn render_text(f: &dyn TextFamily, reply: &Reply, meta: &RenderMeta<'_>, mode: Mode, timing: Option<&Timing>) -> Plan {
-    match mode {
+fn render_text(f: &dyn TextFamily, reply: &Reply, meta: &RenderMeta<'_>, mode: Mode) -> Plan {
+    let plan = match mode {
         Mode::Unary => {
             let rendered = f.render(reply, meta);
             let mut plan = with_token_headers(
@@ -121,13 +122,10 @@ fn render_text(f: &dyn TextFamily, reply: &Reply, meta: &RenderMeta<'_>, mode: M
                     payload: json!({"bytes": base64::engine::general_purpose::STANDARD.encode(c.to_string())}),
                 })
                 .collect();
-            let mut steps = steps(&events, meta.hash);
-            if let Some(t) = timing {
-                respond::pace(&mut steps, &respond::event_payloads(&events), t);
-            }
-            Plan::stream(steps).header("X-Amzn-Bedrock-Content-Type", "application/json")
+            Plan::stream(steps(&events, meta.hash)).header("X-Amzn-Bedrock-Content-Type", "application/json")
         }
-    }
+    };
+    plan.with_usage(reply.usage)
 }
 
 /// A canonical reply from a scripted native body, read back through the family.
@@ -149,8 +147,57 @@ fn reply_from_native(f: &dyn TextFamily, body: &Value) -> Reply {
     }
 }
 
-/// Runs InvokeModel or InvokeModelWithResponseStream.
-pub fn invoke(req: &Request, services: &Services, input: &mut MatchInput, mode: Mode) -> Result<Plan, BedrockError> {
+/// A parsed and validated InvokeModel or InvokeModelWithResponseStream request.
+#[derive(Debug)]
+pub struct PreparedInvoke {
+    model: &'static FoundationModel,
+    mode: Mode,
+    /// The body the model sees (Bedrock's own keys removed).
+    native: Value,
+    kind: PreparedKind,
+}
+
+enum PreparedKind {
+    Embedding(&'static dyn EmbeddingFamily),
+    Text { family: &'static dyn TextFamily, conversation: Box<Conversation> },
+}
+
+impl std::fmt::Debug for PreparedKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PreparedKind::Embedding(_) => f.write_str("Embedding"),
+            PreparedKind::Text { conversation, .. } => {
+                f.debug_struct("Text").field("conversation", conversation).finish()
+            }
+        }
+    }
+}
+
+impl PreparedInvoke {
+    /// Adds the resolved model and, for text models, the conversation to what matchers see.
+    pub fn describe(&self, input: &mut MatchInput) {
+        match &self.kind {
+            PreparedKind::Embedding(_) => input.resolved_model = Some(self.model.model_id.clone()),
+            PreparedKind::Text { conversation, .. } => input.with_conversation(&self.model.model_id, conversation),
+        }
+    }
+
+    /// Input and most output tokens (embeddings produce none).
+    pub fn token_estimate(&self) -> Option<TokenEstimate> {
+        Some(match &self.kind {
+            PreparedKind::Embedding(_) => {
+                TokenEstimate { input: tokenizer::count(&self.native.to_string()), max_output: 0 }
+            }
+            PreparedKind::Text { conversation, .. } => TokenEstimate {
+                input: input_tokens(conversation),
+                max_output: conversation.inference.max_tokens.unwrap_or(self.model.emulator.max_output_tokens),
+            },
+        })
+    }
+}
+
+/// Parses and validates InvokeModel or InvokeModelWithResponseStream.
+pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<PreparedInvoke, BedrockError> {
     let resolved = services.catalog.resolve(req.label("modelId"), &req.region)?;
     let model = resolved.model;
     if req.body.len() > MAX_BODY_BYTES {
@@ -168,20 +215,33 @@ pub fn invoke(req: &Request, services: &Services, input: &mut MatchInput, mode: 
     let body = native_schema::body_json(&req.body)?;
     check_guardrail_headers(req, &body)?;
     // Bedrock strips its own key before the model sees the body.
-    let mut native = body.clone();
+    let mut native = body;
     if let Some(obj) = native.as_object_mut() {
         obj.remove("amazon-bedrock-guardrailConfig");
     }
+    let kind = match family {
+        Family::Embedding(f) => PreparedKind::Embedding(f),
+        Family::Text(f) => PreparedKind::Text { family: f, conversation: Box::new(f.parse(&native, model)?) },
+    };
+    Ok(PreparedInvoke { model, mode, native, kind })
+}
+
+/// Answers a prepared InvokeModel or InvokeModelWithResponseStream request.
+pub fn respond(
+    req: &Request,
+    services: &Services,
+    input: &MatchInput,
+    prepared: PreparedInvoke,
+) -> Result<Plan, BedrockError> {
+    let PreparedInvoke { model, mode, native, kind } = prepared;
     let operation = req.operation();
-    match family {
-        Family::Embedding(f) => {
-            input.resolved_model = Some(model.model_id.clone());
-            let responder = respond::choose(services, input, true)?;
-            if let Responder::Scenario { rule, reply } = responder {
+    match kind {
+        PreparedKind::Embedding(f) => {
+            if let Responder::Scenario { rule, reply } = respond::choose(services, input, true)? {
                 return match &reply.kind {
                     ReplyKind::Body(b) => {
                         let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
-                        Ok(super::finish_scripted(plan, &rule, &reply, 0))
+                        Ok(super::finish_scripted(plan, &rule, &reply))
                     }
                     _ => super::scripted_raw(&rule, &reply, operation),
                 };
@@ -191,44 +251,38 @@ pub fn invoke(req: &Request, services: &Services, input: &mut MatchInput, mode: 
             Ok(Plan::raw("application/json", serde_json::to_vec(&embedded.body).unwrap_or_default().into())
                 .header("X-Amzn-Bedrock-Invocation-Latency", latency.to_string())
                 .header("X-Amzn-Bedrock-Input-Token-Count", embedded.input_tokens.to_string())
-                .answered_by("synthetic"))
+                .with_usage(Usage { input_tokens: embedded.input_tokens, output_tokens: 0 })
+                .answered_by(AnsweredBy::Synthetic))
         }
-        Family::Text(f) => {
-            let conversation = f.parse(&native, model)?;
-            input.with_conversation(&model.model_id, &conversation);
+        PreparedKind::Text { family: f, conversation } => {
             let meta = RenderMeta { model, request: &native, hash: stable_hash(services.seed, &req.body) };
             match respond::choose(services, input, true)? {
                 Responder::Builtin => {
                     let reply = services.synthetic.reply_as(model, &conversation);
-                    Ok(render_text(f, &reply, &meta, mode, None).answered_by("synthetic"))
+                    Ok(render_text(f, &reply, &meta, mode).answered_by(AnsweredBy::Synthetic))
                 }
                 Responder::Scenario { rule, reply: spec } => {
-                    let (plan, tokens) = match (&spec.kind, mode) {
+                    let plan = match (&spec.kind, mode) {
                         (ReplyKind::Content { text, tool_uses }, _) => {
                             let reply =
                                 respond::content_reply(&spec, text.as_deref(), tool_uses, &conversation, services.seed);
-                            (render_text(f, &reply, &meta, mode, spec.timing.as_ref()), reply.usage.output_tokens)
+                            render_text(f, &reply, &meta, mode)
                         }
                         (ReplyKind::Body(b), Mode::Unary) => {
                             let reply = reply_from_native(f, b);
                             let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
-                            (with_token_headers(plan, &reply), reply.usage.output_tokens)
+                            with_token_headers(plan, &reply).with_usage(reply.usage)
                         }
-                        (ReplyKind::Body(b), Mode::Stream) => {
-                            let reply = reply_from_native(f, b);
-                            (render_text(f, &reply, &meta, mode, spec.timing.as_ref()), reply.usage.output_tokens)
-                        }
-                        (ReplyKind::Stream(events), Mode::Stream) => {
-                            let steps = respond::scripted_stream(events, spec.timing.as_ref());
-                            (Plan::stream(steps).header("X-Amzn-Bedrock-Content-Type", "application/json"), 0)
-                        }
+                        (ReplyKind::Body(b), Mode::Stream) => render_text(f, &reply_from_native(f, b), &meta, mode),
+                        (ReplyKind::Stream(events), Mode::Stream) => Plan::stream(respond::scripted_stream(events))
+                            .header("X-Amzn-Bedrock-Content-Type", "application/json"),
                         (ReplyKind::Stream(_), Mode::Unary) => return Err(respond::misfit(&rule, "stream", operation)),
                         (ReplyKind::Output(_), _) => return Err(respond::misfit(&rule, "output", operation)),
                         (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => {
                             return super::scripted_raw(&rule, &spec, operation)
                         }
                     };
-                    Ok(super::finish_scripted(plan, &rule, &spec, tokens))
+                    Ok(super::finish_scripted(plan, &rule, &spec))
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! One module per operation: input parsing and validation with Bedrock's messages, and the
-//! output body. `dispatch` maps a routed request to its operation.
+//! output body. The pipeline calls [`prepare`] (parse and validate: what matchers, faults and
+//! quotas need to know) and then [`respond`] (choose the responder and render its Plan).
 
 pub mod converse;
 pub mod converse_stream;
@@ -8,20 +9,22 @@ pub mod foundation_models;
 pub mod inference_profiles;
 pub mod invoke_model;
 pub mod respond;
+pub mod stream_tokens;
 pub mod validate;
 
 use bytes::Bytes;
 use http::HeaderMap;
+use serde_json::Value;
 
 use std::sync::Arc;
 
-use crate::backend::catalog::Catalog;
-use crate::canonical::Reply;
-use crate::plan::Plan;
-use crate::scenario::format::{ReplyKind, ReplySpec, Timing};
+use crate::backend::catalog::{Catalog, FoundationModel};
+use crate::canonical::{Conversation, Reply};
+use crate::operations::RouteMatch;
+use crate::plan::{AnsweredBy, Plan};
+use crate::scenario::format::{ReplyKind, ReplySpec};
 use crate::scenario::{Engine, MatchInput};
-use crate::server::router::RouteMatch;
-use crate::synthetic::SyntheticModel;
+use crate::synthetic::{input_tokens, SyntheticModel};
 use crate::wire::error::BedrockError;
 use respond::Responder;
 
@@ -87,23 +90,100 @@ pub const IMPLEMENTED: &[&str] = &[
     "GetInferenceProfile",
 ];
 
-/// Runs the operation and returns its Plan. `input` starts with what the server knows
-/// (operation, model id, body, headers); operations add what parsing tells (resolved model,
-/// conversation) before consulting the scenario rules, and the server journals it.
-pub fn dispatch(req: &Request, services: &Services, input: &mut MatchInput) -> Result<Plan, BedrockError> {
+/// A request that passed parsing and validation, ready to be answered.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Converse or ConverseStream.
+    Converse {
+        /// The model that answers.
+        model: &'static FoundationModel,
+        /// The parsed request.
+        parsed: converse::ConverseRequest,
+        /// Which of the two.
+        mode: converse::Mode,
+    },
+    /// CountTokens.
+    CountTokens {
+        /// The model counted for.
+        model: &'static FoundationModel,
+        /// The conversation counted.
+        conversation: Conversation,
+    },
+    /// InvokeModel or InvokeModelWithResponseStream.
+    Invoke(invoke_model::PreparedInvoke),
+    /// A control-plane (or unimplemented) operation: nothing to parse ahead.
+    Control,
+}
+
+/// The tokens a request may consume, for quota reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenEstimate {
+    /// Input tokens, by the shared tokenizer.
+    pub input: u32,
+    /// The most output it may produce (`maxTokens`, else the model's output limit).
+    pub max_output: u32,
+}
+
+impl Prepared {
+    /// Adds what parsing learnt (resolved model, conversation texts, tools) to what matchers see.
+    pub fn describe(&self, input: &mut MatchInput) {
+        match self {
+            Prepared::Converse { model, parsed, .. } => input.with_conversation(&model.model_id, &parsed.conversation),
+            Prepared::CountTokens { model, conversation } => input.with_conversation(&model.model_id, conversation),
+            Prepared::Invoke(p) => p.describe(input),
+            Prepared::Control => {}
+        }
+    }
+
+    /// What the request may consume (None for requests that invoke no model).
+    pub fn token_estimate(&self) -> Option<TokenEstimate> {
+        let estimate = |model: &FoundationModel, c: &Conversation| TokenEstimate {
+            input: input_tokens(c),
+            max_output: c.inference.max_tokens.unwrap_or(model.emulator.max_output_tokens),
+        };
+        match self {
+            Prepared::Converse { model, parsed, .. } => Some(estimate(model, &parsed.conversation)),
+            Prepared::Invoke(p) => p.token_estimate(),
+            Prepared::CountTokens { .. } | Prepared::Control => None,
+        }
+    }
+}
+
+/// Parses and validates the request for its operation. `json` is the body as the server
+/// already parsed it (None when it is not JSON), so that no body is parsed twice.
+pub fn prepare(req: &Request, services: &Services, json: Option<&Value>) -> Result<Prepared, BedrockError> {
     match req.operation() {
-        "Converse" => converse_op(req, services, input, converse::Mode::Unary),
-        "ConverseStream" => converse_op(req, services, input, converse::Mode::Stream),
-        "CountTokens" => count_tokens::count(req, services, input),
-        "InvokeModel" => invoke_model::invoke(req, services, input, invoke_model::Mode::Unary),
-        "InvokeModelWithResponseStream" => invoke_model::invoke(req, services, input, invoke_model::Mode::Stream),
-        other => {
+        "Converse" => prepare_converse(req, services, json, converse::Mode::Unary),
+        "ConverseStream" => prepare_converse(req, services, json, converse::Mode::Stream),
+        "CountTokens" => count_tokens::prepare(req, services),
+        "InvokeModel" => invoke_model::prepare(req, services, invoke_model::Mode::Unary).map(Prepared::Invoke),
+        "InvokeModelWithResponseStream" => {
+            invoke_model::prepare(req, services, invoke_model::Mode::Stream).map(Prepared::Invoke)
+        }
+        _ => Ok(Prepared::Control),
+    }
+}
+
+/// Answers a prepared request: a scenario rule if one matches `input`, else the synthetic
+/// model or the built-in operation.
+pub fn respond(
+    req: &Request,
+    prepared: Prepared,
+    services: &Services,
+    input: &MatchInput,
+) -> Result<Plan, BedrockError> {
+    match prepared {
+        Prepared::Converse { model, parsed, mode } => respond_converse(req, services, input, model, &parsed, mode),
+        Prepared::CountTokens { conversation, .. } => count_tokens::respond(req, services, input, &conversation),
+        Prepared::Invoke(p) => invoke_model::respond(req, services, input, p),
+        Prepared::Control => {
             // Control-plane and unimplemented operations: a rule may script them (`json` or
             // `error` replies); otherwise the built-in operation answers.
+            let operation = req.operation();
             if let Responder::Scenario { rule, reply } = respond::choose(services, input, false)? {
-                return scripted_raw(&rule, &reply, other);
+                return scripted_raw(&rule, &reply, operation);
             }
-            builtin_control(req, services, other).map(|p| p.answered_by("builtin"))
+            builtin_control(req, services, operation).map(|p| p.answered_by(AnsweredBy::Builtin))
         }
     }
 }
@@ -132,18 +212,22 @@ pub fn scripted_raw(rule: &str, reply: &ReplySpec, operation: &str) -> Result<Pl
         ReplyKind::Body(_) => return Err(respond::misfit(rule, "body", operation)),
         ReplyKind::Stream(_) => return Err(respond::misfit(rule, "stream", operation)),
     };
-    Ok(finish_scripted(plan, rule, reply, 0))
+    Ok(finish_scripted(plan, rule, reply))
 }
 
-/// Adds a scripted reply's headers, unary pacing and provenance.
-pub fn finish_scripted(mut plan: Plan, rule: &str, reply: &ReplySpec, output_tokens: u32) -> Plan {
+/// Adds a scripted reply's headers, its `timing` (sugar for the one pacing formula, plus a
+/// fixed unary latency) and provenance.
+pub fn finish_scripted(mut plan: Plan, rule: &str, reply: &ReplySpec) -> Plan {
     for (k, v) in &reply.headers {
         plan.headers.push((k.clone(), v.clone()));
     }
-    if let (Some(t), false) = (&reply.timing, matches!(plan.body, crate::plan::PlanBody::Stream(_))) {
-        plan.delay = respond::unary_delay(t, output_tokens);
+    if let Some(t) = &reply.timing {
+        if !plan.is_stream() {
+            plan.delay += std::time::Duration::from_millis(t.latency_ms);
+        }
+        plan = plan.paced(t.pace());
     }
-    plan.answered_by(respond::scenario_label(rule))
+    plan.answered_by(AnsweredBy::Scenario(rule.to_string()))
 }
 
 fn render_converse(
@@ -151,64 +235,69 @@ fn render_converse(
     parsed: &converse::ConverseRequest,
     mode: converse::Mode,
     services: &Services,
-    timing: Option<&Timing>,
 ) -> Plan {
-    match mode {
+    let plan = match mode {
         converse::Mode::Unary => Plan::json(converse::response_json(reply, parsed)),
         converse::Mode::Stream => {
             let events = converse_stream::events(reply, parsed);
-            let mut steps = converse_stream::steps(&events, services.seed ^ u64::from(reply.usage.output_tokens));
-            if let Some(t) = timing {
-                respond::pace(&mut steps, &respond::event_payloads(&events), t);
-            }
-            Plan::stream(steps)
+            Plan::stream(converse_stream::steps(&events, services.seed ^ u64::from(reply.usage.output_tokens)))
         }
-    }
+    };
+    plan.with_usage(reply.usage)
 }
 
-fn converse_op(
+fn prepare_converse(
     req: &Request,
     services: &Services,
-    input: &mut MatchInput,
+    json: Option<&Value>,
     mode: converse::Mode,
-) -> Result<Plan, BedrockError> {
-    let resolved = services.catalog.resolve(req.label("modelId"), &req.region)?;
-    let model = resolved.model;
-    // The server already parsed a JSON body for matching; anything else (empty, not JSON, not
-    // an object) goes through `parse`, which answers it with the right error.
-    let parsed = match input.body.as_ref().and_then(serde_json::Value::as_object) {
+) -> Result<Prepared, BedrockError> {
+    let model = services.catalog.resolve(req.label("modelId"), &req.region)?.model;
+    // The server already parsed a JSON body; anything else (empty, not JSON, not an object)
+    // goes through `parse`, which answers it with the right error.
+    let parsed = match json.and_then(Value::as_object) {
         Some(body) => converse::parse_object(body, model, mode)?,
         None => converse::parse(&req.body, model, mode)?,
     };
-    input.with_conversation(&model.model_id, &parsed.conversation);
+    Ok(Prepared::Converse { model, parsed, mode })
+}
+
+fn respond_converse(
+    req: &Request,
+    services: &Services,
+    input: &MatchInput,
+    model: &'static FoundationModel,
+    parsed: &converse::ConverseRequest,
+    mode: converse::Mode,
+) -> Result<Plan, BedrockError> {
     match respond::choose(services, input, true)? {
         Responder::Builtin => {
             let reply = services.synthetic.reply_as(model, &parsed.conversation);
-            Ok(render_converse(&reply, &parsed, mode, services, None).answered_by("synthetic"))
+            Ok(render_converse(&reply, parsed, mode, services).answered_by(AnsweredBy::Synthetic))
         }
         Responder::Scenario { rule, reply: spec } => {
             let operation = req.operation();
-            let (plan, tokens) = match (&spec.kind, mode) {
+            let plan = match (&spec.kind, mode) {
                 (ReplyKind::Content { text, tool_uses }, _) => {
                     let reply =
                         respond::content_reply(&spec, text.as_deref(), tool_uses, &parsed.conversation, services.seed);
-                    (render_converse(&reply, &parsed, mode, services, spec.timing.as_ref()), reply.usage.output_tokens)
+                    render_converse(&reply, parsed, mode, services)
                 }
-                (ReplyKind::Output(body), converse::Mode::Unary) => (Plan::json(body.clone()), 0),
+                (ReplyKind::Output(body), converse::Mode::Unary) => {
+                    let usage = respond::reply_from_converse_output(body).usage;
+                    Plan::json(body.clone()).with_usage(usage)
+                }
                 (ReplyKind::Output(body), converse::Mode::Stream) => {
-                    let reply = respond::reply_from_converse_output(body);
-                    (render_converse(&reply, &parsed, mode, services, spec.timing.as_ref()), reply.usage.output_tokens)
+                    render_converse(&respond::reply_from_converse_output(body), parsed, mode, services)
                 }
-                (ReplyKind::Stream(events), converse::Mode::Stream) => {
-                    (Plan::stream(respond::scripted_stream(events, spec.timing.as_ref())), 0)
-                }
+                (ReplyKind::Stream(events), converse::Mode::Stream) => Plan::stream(respond::scripted_stream(events)),
                 (ReplyKind::Stream(_), converse::Mode::Unary) => {
                     return Err(respond::misfit(&rule, "stream", operation))
                 }
                 (ReplyKind::Body(_), _) => return Err(respond::misfit(&rule, "body", operation)),
                 (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => return scripted_raw(&rule, &spec, operation),
             };
-            Ok(finish_scripted(plan, &rule, &spec, tokens))
+            Ok(finish_scripted(plan, &rule, &spec))
         }
     }
 }
@@ -216,7 +305,7 @@ fn converse_op(
 /// The README's coverage table, generated from the route table and [`IMPLEMENTED`] (a test
 /// keeps README.md in sync; `bedrock-emulator coverage` prints it).
 pub fn coverage_markdown() -> String {
-    use crate::server::router::{routes, Service};
+    use crate::operations::{routes, Service};
     let mut out = String::from("| Service | Operation | HTTP | Status |\n|---|---|---|---|\n");
     let mut missing_control = Vec::new();
     for r in routes() {

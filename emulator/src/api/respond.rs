@@ -2,18 +2,16 @@
 //! canonical replies, raw bodies or errors. Whatever answers, the operation renders it through
 //! the same renderers, so a scripted reply looks exactly like a synthetic one on the wire.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::converse_stream::StreamEvent;
+use super::stream_tokens::content_tokens;
 use super::Services;
 use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
 use crate::plan::{StreamAction, StreamStep};
 use crate::rng::{stable_hash, SplitMix64, BASE64URL_ALPHABET};
-use crate::scenario::format::{ErrorSpec, ReplyKind, ReplySpec, StopReasonName, Timing, ToolUseSpec};
+use crate::scenario::format::{ErrorSpec, ReplyKind, ReplySpec, StopReasonName, ToolUseSpec};
 use crate::scenario::{Decision, MatchInput};
 use crate::synthetic::{input_tokens, tokenizer};
 use crate::wire::error::{BedrockError, ErrorCode};
@@ -73,42 +71,9 @@ pub fn choose(services: &Services, input: &MatchInput, strict_applies: bool) -> 
     }
 }
 
-/// Bedrock's usual message for an error type, when a scenario gives none.
-pub fn default_message(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::ThrottlingException => "Too many requests, please wait before trying again.",
-        ErrorCode::ModelNotReadyException => "Model is not ready to serve inference requests. Try again later.",
-        ErrorCode::ModelTimeoutException => "Model has timed out in processing the request. Try your request again.",
-        ErrorCode::ModelErrorException => "The model returned an error. Try your request again.",
-        ErrorCode::ModelStreamErrorException => "The model stream returned an error. Try your request again.",
-        ErrorCode::InternalServerException => "The server encountered an internal error while processing the request.",
-        ErrorCode::ServiceUnavailableException => "The service is unavailable. Try your request again later.",
-        ErrorCode::AccessDeniedException => "You don't have access to the model with the specified model ID.",
-        ErrorCode::ResourceNotFoundException => "The requested resource could not be found.",
-        ErrorCode::ServiceQuotaExceededException => "Your request exceeds the service quota for your account.",
-        ErrorCode::ValidationException => "The request is not valid.",
-        ErrorCode::ConflictException => "The request conflicts with the current state of the resource.",
-        ErrorCode::ResourceInUseException => "The resource is in use.",
-        ErrorCode::TooManyTagsException => "The request contains more tags than can be associated with a resource.",
-        ErrorCode::UnknownOperationException => "Unknown operation.",
-    }
-}
-
 /// The AWS error a scenario reply describes, with the members its type carries.
 pub fn scenario_error(spec: &ErrorSpec) -> BedrockError {
-    let code = spec.code.0;
-    let message = spec.message.clone().unwrap_or_else(|| default_message(code).to_string());
-    let error = BedrockError::new(code, message.clone());
-    match code {
-        ErrorCode::ModelErrorException => {
-            error.with_extra("originalStatusCode", json!(500)).with_extra("resourceName", json!("model"))
-        }
-        ErrorCode::ModelStreamErrorException => {
-            error.with_extra("originalStatusCode", json!(500)).with_extra("originalMessage", json!(message))
-        }
-        ErrorCode::TooManyTagsException => error.with_extra("resourceName", json!("resource")),
-        _ => error,
-    }
+    BedrockError::modelled(spec.code.0, spec.message.as_deref())
 }
 
 /// A scenario reply that does not fit the operation (a native `body` for Converse, …).
@@ -214,108 +179,37 @@ pub fn reply_from_converse_output(output: &Value) -> Reply {
 
 /// Stream steps from scripted events: `{eventType: payload}` frames as given (a `chunk`
 /// whose `bytes` is a JSON value is base64-encoded for you), `{"exception": {type, message}}`
-/// exception frames, and `{"abort": {}}`, which drops the connection mid-body.
-pub fn scripted_stream(events: &[Value], timing: Option<&Timing>) -> Vec<StreamStep> {
-    let mut steps = scripted_frames(events);
-    if let Some(t) = timing {
-        let payloads: Vec<Value> =
-            events.iter().filter_map(|e| e.as_object().and_then(|o| o.values().next()).cloned()).collect();
-        pace(&mut steps, &payloads, t);
-    }
-    steps
-}
-
-fn scripted_frames(events: &[Value]) -> Vec<StreamStep> {
+/// exception frames, and `{"abort": {}}`, which drops the connection mid-body. Each step
+/// carries the tokens of generated text in its payload, for pacing.
+pub fn scripted_stream(events: &[Value]) -> Vec<StreamStep> {
     events
         .iter()
         .filter_map(|e| e.as_object().and_then(|o| o.iter().next()))
         .map(|(event_type, payload)| {
             if event_type == "abort" {
-                return StreamStep { delay: Duration::ZERO, action: StreamAction::Abort };
+                return StreamStep::action(StreamAction::Abort);
             }
-            let frame = if event_type == "exception" {
+            if event_type == "exception" {
                 let code = payload
                     .get("type")
                     .and_then(Value::as_str)
                     .and_then(ErrorCode::from_name)
                     .unwrap_or(ErrorCode::InternalServerException);
-                let message = payload.get("message").and_then(Value::as_str).unwrap_or(default_message(code));
-                let spec =
-                    ErrorSpec { code: crate::scenario::format::ErrorName(code), message: Some(message.to_string()) };
-                Frame::Exception {
-                    exception_type: code.stream_member_name(),
-                    payload: Bytes::from(serde_json::to_vec(&scenario_error(&spec).body()).unwrap_or_default()),
+                let message = payload.get("message").and_then(Value::as_str);
+                return StreamStep::frame(BedrockError::modelled(code, message).stream_frame());
+            }
+            let mut payload = payload.clone();
+            if event_type == "chunk" {
+                if let Some(inner) = payload.get("bytes").filter(|b| !b.is_string()).cloned() {
+                    payload["bytes"] = json!(base64::engine::general_purpose::STANDARD.encode(inner.to_string()));
                 }
-            } else {
-                let mut payload = payload.clone();
-                if event_type == "chunk" {
-                    if let Some(inner) = payload.get("bytes").filter(|b| !b.is_string()).cloned() {
-                        payload["bytes"] = json!(base64::engine::general_purpose::STANDARD.encode(inner.to_string()));
-                    }
-                }
-                Frame::Event {
-                    event_type: event_type.clone(),
-                    payload: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
-                }
+            }
+            let tokens = content_tokens(&payload);
+            let frame = Frame::Event {
+                event_type: event_type.clone(),
+                payload: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
             };
-            StreamStep { delay: Duration::ZERO, action: StreamAction::Frame(frame) }
+            StreamStep::content(frame, tokens)
         })
         .collect()
-}
-
-/// Tokens of generated text inside an event payload (text deltas, native chunk text), for pacing.
-fn content_tokens(v: &Value) -> u32 {
-    const TEXT_KEYS: [&str; 8] =
-        ["text", "outputText", "generation", "completion", "partial_json", "input", "thinking", "content"];
-    match v {
-        Value::Object(o) => o
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) if TEXT_KEYS.contains(&k.as_str()) => tokenizer::count(s),
-                Value::String(s) if k == "bytes" => base64::engine::general_purpose::STANDARD
-                    .decode(s)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                    .map_or(0, |inner| content_tokens(&inner)),
-                other => content_tokens(other),
-            })
-            .sum(),
-        Value::Array(a) => a.iter().map(content_tokens).sum(),
-        _ => 0,
-    }
-}
-
-/// Applies pacing to stream steps: `firstTokenMs` before the first event that carries
-/// generated text, then each such event waits for its tokens at `tokensPerSecond`.
-pub fn pace(steps: &mut [StreamStep], payloads: &[Value], timing: &Timing) {
-    let mut first = true;
-    for (step, payload) in steps.iter_mut().zip(payloads) {
-        let tokens = content_tokens(payload);
-        if tokens == 0 {
-            continue;
-        }
-        let mut ms = 0.0;
-        if first {
-            ms += timing.first_token_ms as f64;
-            first = false;
-        }
-        if timing.tokens_per_second > 0.0 {
-            ms += f64::from(tokens) * 1000.0 / timing.tokens_per_second;
-        }
-        step.delay = Duration::from_micros((ms * 1000.0) as u64);
-    }
-}
-
-/// The payloads of stream events, for [`pace`].
-pub fn event_payloads(events: &[StreamEvent]) -> Vec<Value> {
-    events.iter().map(|e| e.payload.clone()).collect()
-}
-
-/// The delay before a unary response: fixed latency + first token + output tokens at the rate.
-pub fn unary_delay(timing: &Timing, output_tokens: u32) -> Duration {
-    let mut ms = (timing.latency_ms + timing.first_token_ms) as f64;
-    if timing.tokens_per_second > 0.0 {
-        ms += f64::from(output_tokens) * 1000.0 / timing.tokens_per_second;
-    }
-    Duration::from_micros((ms * 1000.0) as u64)
 }

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::native_schema::{validate, violations};
 use super::{NativeReply, RenderMeta, TextFamily};
-use crate::api::converse_stream::text_deltas;
 use crate::backend::catalog::FoundationModel;
+use crate::canonical::text_deltas;
 use crate::canonical::{
     Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, StopReason, ToolChoice, ToolSpec,
 };

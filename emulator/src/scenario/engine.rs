@@ -154,6 +154,8 @@ impl Engine {
                     name: Some(name.to_string()),
                     description: None,
                     rules: vec![rule],
+                    faults: Vec::new(),
+                    quotas: Vec::new(),
                 },
             }),
         }

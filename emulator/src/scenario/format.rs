@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::server::router::routes;
+use super::fault_format::{FaultSpec, QuotaSpec};
+use crate::operations::routes;
 use crate::wire::error::ErrorCode;
 
 /// Exceptions the runtime's event-stream unions carry (ConverseStream's are all but
@@ -42,6 +43,12 @@ pub struct ScenarioFile {
     /// The rules, in declaration order.
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    /// Fault rules (applied to every responder's reply).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpec>,
+    /// Quotas (token buckets per model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<QuotaSpec>,
 }
 
 /// The `version` field.
@@ -485,6 +492,17 @@ pub struct Timing {
     pub latency_ms: u64,
 }
 
+impl Timing {
+    /// The pacing part (the one formula shared with the `pace` fault); `latencyMs` is added
+    /// to unary replies by the caller.
+    pub fn pace(&self) -> crate::plan::Pace {
+        crate::plan::Pace {
+            first_token: std::time::Duration::from_millis(self.first_token_ms),
+            tokens_per_second: self.tokens_per_second,
+        }
+    }
+}
+
 /// Token usage overrides.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -666,15 +684,28 @@ pub struct LoadError {
 /// Parses a scenario document; `source` names it in errors. JSON when it starts with `{`,
 /// YAML otherwise (YAML is a superset, but JSON's own parser gives better messages).
 pub fn parse(source: &str, text: &str) -> Result<ScenarioFile, LoadError> {
-    if text.trim_start().starts_with('{') {
-        serde_json::from_str::<ScenarioFile>(text).map_err(|e| LoadError {
+    parse_as(source, text)
+}
+
+/// Parses one fault rule (`--fault`, `POST /_emulator/faults`), JSON or YAML.
+pub fn parse_fault(source: &str, text: &str) -> Result<FaultSpec, LoadError> {
+    parse_as(source, text)
+}
+
+/// Parses any part of the format with located errors. Text that is JSON goes to JSON's own
+/// parser (its messages are better); anything else, YAML flow mappings such as
+/// `{name: x, inject: {reset: {}}}` included, is YAML.
+pub fn parse_as<T: serde::de::DeserializeOwned>(source: &str, text: &str) -> Result<T, LoadError> {
+    let is_json = text.trim_start().starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+    if is_json {
+        serde_json::from_str::<T>(text).map_err(|e| LoadError {
             file: source.to_string(),
             line: Some(e.line()),
             column: Some(e.column()),
             message: format!("line {} column {}: {}", e.line(), e.column(), strip_location(&e.to_string())),
         })
     } else {
-        serde_yaml_ng::from_str::<ScenarioFile>(text).map_err(|e| {
+        serde_yaml_ng::from_str::<T>(text).map_err(|e| {
             let loc = e.location();
             let (line, column) = (loc.as_ref().map(|l| l.line()), loc.as_ref().map(|l| l.column()));
             let message = match (line, column) {

@@ -97,9 +97,28 @@ fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     }
 }
 
-/// Watches `paths` and reloads the engine's file rules when anything changes. A failed reload
-/// keeps the previous rules and records the errors (visible in the admin listing).
-pub fn watch(paths: Vec<PathBuf>, engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
+/// Where reloaded files go (the engine's rules; the emulator also takes their faults and
+/// quotas).
+pub trait ReloadSink: Send + Sync + 'static {
+    /// Every file loaded without error: replace what came from files before.
+    fn loaded(&self, files: Vec<(String, ScenarioFile)>);
+    /// A reload failed: keep what was loaded before, and report these.
+    fn failed(&self, errors: Vec<LoadError>);
+}
+
+impl ReloadSink for Engine {
+    fn loaded(&self, files: Vec<(String, ScenarioFile)>) {
+        self.set_file_sources(files);
+    }
+
+    fn failed(&self, errors: Vec<LoadError>) {
+        self.set_errors(errors);
+    }
+}
+
+/// Watches `paths` and hands every successful reload to `sink`. A failed reload keeps the
+/// previous rules and records the errors (visible in the admin listing).
+pub fn watch(paths: Vec<PathBuf>, sink: Arc<dyn ReloadSink>) -> tokio::task::JoinHandle<()> {
     // Taken before the task starts (and so before the server announces itself): a change made
     // right after startup must count as a change, not as the starting state.
     let mut last = fingerprint(&paths);
@@ -115,14 +134,15 @@ pub fn watch(paths: Vec<PathBuf>, engine: Arc<Engine>) -> tokio::task::JoinHandl
             match load(&paths) {
                 Ok(files) => {
                     let n: usize = files.iter().map(|(_, f)| f.rules.len()).sum();
-                    engine.set_file_sources(files);
-                    tracing::info!(rules = n, "scenarios reloaded");
+                    let faults: usize = files.iter().map(|(_, f)| f.faults.len()).sum();
+                    sink.loaded(files);
+                    tracing::info!(rules = n, faults, "scenarios reloaded");
                 }
                 Err(errors) => {
                     for e in &errors {
                         tracing::error!("scenario reload failed, previous rules kept: {e}");
                     }
-                    engine.set_errors(errors);
+                    sink.failed(errors);
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! the synthetic model answers.
 //!
 //! * [`format`] — the versioned file format (YAML/JSON) with located errors.
+//! * [`fault_format`] — the file format's `faults:` and `quotas:` lists.
 //! * [`matcher`] — evaluating a match spec against a request, with failure reasons.
 //! * [`engine`] — the ordered rule set, sequences, named-scenario states and counters.
 //! * [`loader`] — reading files and directories, and hot reload by polling.
@@ -12,6 +13,7 @@
 
 pub mod builder;
 pub mod engine;
+pub mod fault_format;
 pub mod format;
 pub mod loader;
 pub mod matcher;

@@ -5,13 +5,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::ServerState;
+use crate::fault::Origin;
 use crate::plan::Plan;
-use crate::scenario::format::{parse, CountMatch};
+use crate::scenario::format::{parse, parse_fault, CountMatch, LoadError};
 use crate::scenario::MatchSpec;
 use crate::wire::error::{BedrockError, ErrorCode};
 
-const ENDPOINTS: &str =
-    "GET health; GET|POST|DELETE scenarios; DELETE scenarios/{name}; POST reset; GET|DELETE journal; POST verify";
+const ENDPOINTS: &str = "GET health; GET|POST|DELETE scenarios; DELETE scenarios/{name}; GET|POST|DELETE faults; DELETE faults/{name}; POST reset; GET|DELETE journal; POST verify";
 
 fn query<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -32,6 +32,15 @@ struct VerifyRequest {
     matcher: MatchSpec,
     #[serde(default)]
     count: Option<Expected>,
+}
+
+/// A file-format error as a ValidationException that also names the file, line and column.
+fn located_error(e: &LoadError) -> Plan {
+    let mut err = BedrockError::validation(e.to_string()).with_extra("file", json!(e.file));
+    if let (Some(l), Some(c)) = (e.line, e.column) {
+        err = err.with_extra("line", json!(l)).with_extra("column", json!(c));
+    }
+    Plan::error(err)
 }
 
 fn bad_request(message: impl Into<String>) -> Plan {
@@ -55,6 +64,8 @@ pub fn handle(
             "uptimeSeconds": state.started.elapsed().as_secs_f64(),
             "requests": state.requests.load(std::sync::atomic::Ordering::Relaxed),
             "scenarioRules": engine.rule_count(),
+            "faultRules": state.faults.len(),
+            "quotas": state.faults.quotas.len(),
         })),
         ("GET", "scenarios") => Plan::json(engine.listing()),
         ("POST", "scenarios") => {
@@ -69,16 +80,48 @@ pub fn handle(
                         None => file.name.clone().unwrap_or_else(|| engine.next_api_name()),
                     };
                     let rules = file.rules.len();
-                    engine.add_source(&name, file);
-                    Plan::with_status(201, json!({"name": name, "rules": rules}))
-                }
-                Err(e) => {
-                    let mut err = BedrockError::validation(e.to_string()).with_extra("file", json!(e.file));
-                    if let (Some(l), Some(c)) = (e.line, e.column) {
-                        err = err.with_extra("line", json!(l)).with_extra("column", json!(c));
+                    let mut file = file;
+                    let faults: Vec<String> = std::mem::take(&mut file.faults)
+                        .into_iter()
+                        .map(|spec| state.faults.add(Origin::Api, spec))
+                        .collect();
+                    let quotas = std::mem::take(&mut file.quotas);
+                    let quota_count = quotas.len();
+                    if quota_count > 0 {
+                        state.faults.quotas.set(&format!("api:{name}"), quotas);
                     }
-                    Plan::error(err)
+                    engine.add_source(&name, file);
+                    Plan::with_status(
+                        201,
+                        json!({"name": name, "rules": rules, "faults": faults, "quotas": quota_count}),
+                    )
                 }
+                Err(e) => located_error(&e),
+            }
+        }
+        ("GET", "faults") => Plan::json(state.faults.listing()),
+        ("POST", "faults") => {
+            let Ok(text) = std::str::from_utf8(body) else {
+                return bad_request("The fault rule is not UTF-8 text.");
+            };
+            match parse_fault("request body", text) {
+                Ok(spec) => {
+                    let name = state.faults.add(Origin::Api, spec);
+                    Plan::with_status(201, json!({"name": name}))
+                }
+                Err(e) => located_error(&e),
+            }
+        }
+        ("DELETE", "faults") => {
+            state.faults.clear();
+            Plan::json(json!({"deleted": "all"}))
+        }
+        ("DELETE", p) if p.starts_with("faults/") => {
+            let name = percent_encoding::percent_decode_str(&p["faults/".len()..]).decode_utf8_lossy().into_owned();
+            if state.faults.remove(&name) {
+                Plan::json(json!({"deleted": name}))
+            } else {
+                Plan::error(BedrockError::not_found(format!("No fault rule named {name} is loaded.")))
             }
         }
         ("DELETE", "scenarios") => {
@@ -95,6 +138,7 @@ pub fn handle(
         }
         ("POST", "reset") => {
             engine.reset();
+            state.faults.reset();
             state.journal.clear();
             Plan::json(json!({"reset": true}))
         }

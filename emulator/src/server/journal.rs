@@ -40,9 +40,18 @@ pub struct JournalEntry {
     /// What matchers see (operation, model, texts, body, redacted headers).
     #[serde(flatten)]
     pub request: MatchInput,
-    /// `synthetic`, `builtin`, `scenario:<file>/<rule>`, or `error` (validation/routing).
+    /// `amz-sdk-invocation-id`, when the client sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invocation_id: Option<String>,
+    /// Which attempt of its invocation the request was (1 for the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// `synthetic`, `builtin`, `scenario:<file>/<rule>`, `fault:<name>`, or `error`
+    /// (validation/routing).
     pub answered_by: String,
-    /// HTTP status sent.
+    /// Names of the fault rules injected (and `quota:…` labels of quotas exceeded).
+    pub faults: Vec<String>,
+    /// HTTP status sent (0: no response, the connection was reset or stalled).
     pub status: u16,
     /// Time to produce the response head, in milliseconds.
     pub duration_ms: f64,
@@ -199,7 +208,10 @@ mod tests {
             method: "POST".into(),
             path: "/".into(),
             request: MatchInput { operation: op.into(), ..Default::default() },
+            invocation_id: None,
+            attempt: None,
             answered_by: "synthetic".into(),
+            faults: Vec::new(),
             status: 200,
             duration_ms: 0.0,
         }

@@ -108,6 +108,32 @@ impl ErrorCode {
         }
     }
 
+    /// Bedrock's usual message for the type, used when a scenario or fault rule gives none.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            // Recorded from Bedrock (the double space is Bedrock's).
+            ErrorCode::ThrottlingException => {
+                "Too many requests, please wait before trying again. You have sent too many requests.  Wait before trying again."
+            }
+            ErrorCode::ModelNotReadyException => "Model is not ready for inference. Wait and try your request again.",
+            ErrorCode::ModelTimeoutException => "Model has timed out in processing the request. Try your request again.",
+            ErrorCode::ModelErrorException => "The model returned an error. Try your request again.",
+            ErrorCode::ModelStreamErrorException => "The model stream returned an error. Try your request again.",
+            ErrorCode::InternalServerException => {
+                "The server encountered an internal error while processing the request."
+            }
+            ErrorCode::ServiceUnavailableException => "Bedrock is unable to process your request.",
+            ErrorCode::AccessDeniedException => "You don't have access to the model with the specified model ID.",
+            ErrorCode::ResourceNotFoundException => "The requested resource could not be found.",
+            ErrorCode::ServiceQuotaExceededException => "Your request exceeds the service quota for your account.",
+            ErrorCode::ValidationException => "The request is not valid.",
+            ErrorCode::ConflictException => "The request conflicts with the current state of the resource.",
+            ErrorCode::ResourceInUseException => "The resource is in use.",
+            ErrorCode::TooManyTagsException => "The request contains more tags than can be associated with a resource.",
+            ErrorCode::UnknownOperationException => "Unknown operation.",
+        }
+    }
+
     /// The union member name used as `:exception-type` inside event streams (lower camel).
     pub fn stream_member_name(self) -> String {
         let name = self.name();
@@ -139,6 +165,24 @@ impl BedrockError {
         BedrockError { code, message: message.into(), extra: Map::new() }
     }
 
+    /// An error of `code` with `message` (default: [`ErrorCode::default_message`]) and the
+    /// members its structure requires in the service model (`originalStatusCode`, …), as a
+    /// scripted or injected error needs to parse into the SDK's typed exception.
+    pub fn modelled(code: ErrorCode, message: Option<&str>) -> Self {
+        let message = message.unwrap_or(code.default_message()).to_string();
+        let error = BedrockError::new(code, message.clone());
+        match code {
+            ErrorCode::ModelErrorException => {
+                error.with_extra("originalStatusCode", json!(500)).with_extra("resourceName", json!("model"))
+            }
+            ErrorCode::ModelStreamErrorException => {
+                error.with_extra("originalStatusCode", json!(500)).with_extra("originalMessage", json!(message))
+            }
+            ErrorCode::TooManyTagsException => error.with_extra("resourceName", json!("resource")),
+            _ => error,
+        }
+    }
+
     /// `ValidationException` with `message`.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ValidationException, message)
@@ -164,6 +208,14 @@ impl BedrockError {
             body.insert(k.clone(), v.clone());
         }
         Value::Object(body)
+    }
+
+    /// The error as an event-stream `exception` frame (`:exception-type` is the union member).
+    pub fn stream_frame(&self) -> crate::wire::event_stream::Frame {
+        crate::wire::event_stream::Frame::Exception {
+            exception_type: self.code.stream_member_name(),
+            payload: bytes::Bytes::from(serde_json::to_vec(&self.body()).unwrap_or_default()),
+        }
     }
 
     /// The `x-amzn-ErrorType` header value, in Bedrock's Coral form.

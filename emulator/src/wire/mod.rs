@@ -1,6 +1,5 @@
-//! The wire layer: restJson1 errors, event-stream framing, and the Plan encoder.
+//! The wire layer: restJson1 errors and event-stream framing.
 //! Knows nothing of Bedrock semantics.
 
 pub mod error;
 pub mod event_stream;
-pub mod response;

@@ -1,4 +1,5 @@
-//! Routing by method and raw path segments (SPEC §1).
+//! The operation table and routing by method and raw path segments (SPEC §1): the bottom
+//! layer, so that every module above can name operations without importing upward.
 //!
 //! The table is generated from the AWS service models (`tools/gen_routes.py` →
 //! `data/routes.json`): all 119 operations of both services, so one port serves both and an
@@ -69,7 +70,7 @@ pub fn routes() -> &'static [Route] {
     static TABLE: OnceLock<Vec<Route>> = OnceLock::new();
     TABLE.get_or_init(|| {
         // The file is compiled in and covered by a test; an unparsable table is a build bug.
-        let mut routes = serde_json::from_str::<RouteFile>(include_str!("../../data/routes.json"))
+        let mut routes = serde_json::from_str::<RouteFile>(include_str!("../data/routes.json"))
             .map(|f| f.routes)
             .unwrap_or_default();
         for r in &mut routes {

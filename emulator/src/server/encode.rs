@@ -1,8 +1,9 @@
 //! The wire encoder: Plan → HTTP response.
 //!
-//! JSON and error bodies are sent whole; event streams are sent frame by frame through a
-//! channel so that each frame is flushed on its own after its delay (clients see tokens as
-//! they "arrive"), and an `Abort` step tears the connection down mid-body.
+//! JSON and error bodies are sent whole; event streams are drained from the Plan's lazy step
+//! stream by a task that flushes each frame on its own after its delay (clients see tokens
+//! as they "arrive"). `Abort` tears the connection down mid-body, `Reset` does so with a TCP
+//! RST, and `Stall` sends nothing more until the server shuts down.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -12,9 +13,10 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame as BodyFrame, SizeHint};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::plan::{Plan, PlanBody, StreamAction};
+use super::connection::ConnectionControl;
+use crate::plan::{Plan, PlanBody, StepStream, StreamAction};
 
 /// The body type of every response the emulator sends.
 pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
@@ -48,9 +50,65 @@ pub fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
     Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed()
 }
 
+/// Waits until the server starts shutting down (forever if it never does).
+pub async fn shutdown_started(shutdown: &mut watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            // The sender is gone: the server is gone too.
+            return;
+        }
+    }
+}
+
+/// What a stream needs from its connection: the shutdown signal (stalls end with it) and the
+/// connection's reset switch.
+#[derive(Debug, Clone)]
+pub struct StreamContext {
+    /// Flips to true when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// The connection the stream is sent on.
+    pub connection: ConnectionControl,
+}
+
+async fn drain(mut steps: StepStream, tx: mpsc::Sender<Result<Bytes, std::io::Error>>, mut ctx: StreamContext) {
+    let aborted = |why: &str| Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, why.to_string()));
+    while let Some(step) = steps.next().await {
+        if !step.delay.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(step.delay) => {}
+                _ = shutdown_started(&mut ctx.shutdown) => {
+                    let _ = tx.send(aborted("server shutting down")).await;
+                    return;
+                }
+            }
+        }
+        let item = match step.action {
+            StreamAction::Frame(frame) => frame.encode().map_err(|e| std::io::Error::other(e.to_string())),
+            StreamAction::Raw(bytes) => Ok(bytes),
+            StreamAction::Abort => aborted("stream aborted by plan"),
+            StreamAction::Reset => {
+                ctx.connection.request_reset();
+                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "stream reset by plan"))
+            }
+            StreamAction::Stall => {
+                tokio::select! {
+                    _ = shutdown_started(&mut ctx.shutdown) => {}
+                    // The client gave up (its read timeout fired): stop waiting.
+                    _ = tx.closed() => {}
+                }
+                aborted("stalled stream ended by shutdown")
+            }
+        };
+        let stop = item.is_err();
+        if tx.send(item).await.is_err() || stop {
+            return;
+        }
+    }
+}
+
 /// Turns a Plan into a response. Stream frames are produced by a spawned task, so this must
 /// run inside a Tokio runtime.
-pub fn encode(plan: Plan, request_id: &str) -> Response<ResponseBody> {
+pub fn encode(plan: Plan, request_id: &str, ctx: StreamContext) -> Response<ResponseBody> {
     let (status, content_type, body, error_type) = match plan.body {
         PlanBody::Json(value) => {
             let bytes = serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec());
@@ -65,26 +123,7 @@ pub fn encode(plan: Plan, request_id: &str) -> Response<ResponseBody> {
             // Capacity 1: a slow reader applies back-pressure instead of the emulator buffering
             // a whole long stream in memory.
             let (tx, rx) = mpsc::channel(1);
-            tokio::spawn(async move {
-                for step in steps {
-                    if !step.delay.is_zero() {
-                        tokio::time::sleep(step.delay).await;
-                    }
-                    let item = match step.action {
-                        StreamAction::Frame(frame) => match frame.encode() {
-                            Ok(bytes) => Ok(bytes),
-                            Err(e) => Err(std::io::Error::other(e.to_string())),
-                        },
-                        StreamAction::Abort => {
-                            Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "stream aborted by plan"))
-                        }
-                    };
-                    let stop = item.is_err();
-                    if tx.send(item).await.is_err() || stop {
-                        return;
-                    }
-                }
-            });
+            tokio::spawn(drain(steps, tx, ctx));
             (plan.status, EVENT_STREAM_CONTENT_TYPE.to_string(), ChannelBody { rx }.boxed(), None)
         }
     };

@@ -1,0 +1,214 @@
+//! The request pipeline, one stage at a time over one [`RequestContext`]:
+//!
+//! route → (auth: a later stage) → prepare (parse, validate) → faults before → respond →
+//! faults after → journal → encode.
+//!
+//! Every reply — synthetic, scripted, built-in, and later replayed or proxied — flows through
+//! the same stages, so a fault applies to each alike.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::journal::{self, JournalEntry};
+use super::ServerState;
+use crate::api::{self, Request};
+use crate::fault::attempts::Attempt;
+use crate::fault::{Before, FaultRequest, Verdict};
+use crate::operations;
+use crate::plan::{AnsweredBy, Plan};
+use crate::rng::stable_hash;
+use crate::scenario::MatchInput;
+use crate::wire::error::{BedrockError, ErrorCode};
+
+/// Everything known about one request as it moves through the stages.
+#[derive(Debug)]
+pub struct RequestContext {
+    /// The `x-amzn-RequestId` sent back.
+    pub request_id: String,
+    /// When it arrived (RFC 3339, UTC).
+    pub received: String,
+    /// When handling began (for the journal's duration).
+    pub started: Instant,
+    /// HTTP method.
+    pub method: String,
+    /// Raw path.
+    pub path: String,
+    /// Which attempt of its invocation this is.
+    pub attempt: Option<Attempt>,
+    /// What matchers see (operation, model, texts, body, redacted headers); journaled.
+    pub input: MatchInput,
+    /// Size of the request body in bytes.
+    pub body_len: usize,
+    /// Faults injected.
+    pub faults: Vec<String>,
+}
+
+/// What the pipeline decided to do with the connection.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this Plan (after its delay).
+    Respond(Plan),
+    /// Drop the connection with a TCP RST.
+    Reset,
+    /// Send nothing until the server shuts down.
+    Stall,
+}
+
+/// The raw request as the listener read it.
+#[derive(Debug)]
+pub struct RawRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Raw (percent-encoded) path.
+    pub path: String,
+    /// Decoded query parameters.
+    pub query: Vec<(String, String)>,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// The body, or why it could not be read.
+    pub body: Result<Bytes, String>,
+}
+
+fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The region of the SigV4 credential scope (`Credential=AKID/DATE/REGION/bedrock/aws4_request`).
+pub fn region_from_authorization(value: &str) -> Option<String> {
+    let cred = value.split("Credential=").nth(1)?;
+    let scope = cred.split([',', ' ']).next()?;
+    let region = scope.split('/').nth(2)?;
+    (!region.is_empty()).then(|| region.to_string())
+}
+
+impl RequestContext {
+    /// A context for a request that just arrived.
+    pub fn new(state: &ServerState, raw: &RawRequest) -> Self {
+        let received = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+            .fmt(aws_smithy_types::date_time::Format::DateTime)
+            .unwrap_or_default();
+        RequestContext {
+            request_id: state.next_request_id(),
+            received,
+            started: Instant::now(),
+            method: raw.method.clone(),
+            path: raw.path.clone(),
+            attempt: None,
+            input: MatchInput { headers: journal::redact(&raw.headers), ..Default::default() },
+            body_len: raw.body.as_ref().map_or(0, Bytes::len),
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// Runs the stages from routing to faults-after.
+pub fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Outcome {
+    let body = match raw.body {
+        Ok(b) => b,
+        Err(why) => return Outcome::Respond(Plan::error(BedrockError::validation(why))),
+    };
+    // Route.
+    ctx.input.body = serde_json::from_slice::<Value>(&body).ok();
+    let Some(route) = operations::find(&raw.method, &raw.path) else {
+        ctx.input.operation = "(unknown)".to_string();
+        return Outcome::Respond(Plan::error(BedrockError::new(
+            ErrorCode::UnknownOperationException,
+            format!("No operation of bedrock or bedrock-runtime matches {} {}.", raw.method, raw.path),
+        )));
+    };
+    ctx.input.operation = route.route.operation.clone();
+    ctx.input.model_id = route.labels.get("modelId").cloned();
+    let region = header(&raw.headers, "authorization")
+        .and_then(region_from_authorization)
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let attempt = state.faults.attempts.observe(
+        header(&raw.headers, "amz-sdk-request"),
+        header(&raw.headers, "amz-sdk-invocation-id"),
+        stable_hash(stable_hash(0, ctx.input.operation.as_bytes()), &body)
+            ^ stable_hash(1, ctx.input.model_id.as_deref().unwrap_or("").as_bytes()),
+    );
+    let attempt_number = attempt.number;
+    ctx.attempt = Some(attempt);
+    let success_status = route.route.code;
+    let request =
+        Request { route, query: raw.query, headers: raw.headers, body, region, account: state.account.clone() };
+
+    // Prepare: parse and validate, so that faults and rules can match on the conversation.
+    let prepared = match api::prepare(&request, &state.services, ctx.input.body.as_ref()) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Respond(Plan::error(e)),
+    };
+    prepared.describe(&mut ctx.input);
+
+    // Faults before.
+    let mut before = if state.faults.is_empty() && state.faults.quotas.is_empty() {
+        Before::none()
+    } else {
+        state.faults.before(&FaultRequest {
+            input: &ctx.input,
+            attempt: attempt_number,
+            estimate: prepared.token_estimate(),
+        })
+    };
+    ctx.faults = std::mem::take(&mut before.injected);
+    let delay = before.delay;
+    let plan = match std::mem::replace(&mut before.verdict, Verdict::Proceed) {
+        Verdict::Reset => return Outcome::Reset,
+        Verdict::Stall => return Outcome::Stall,
+        Verdict::Answer(plan) => plan,
+        // Respond.
+        Verdict::Proceed => match api::respond(&request, prepared, &state.services, &ctx.input) {
+            Ok(mut plan) => {
+                if plan.status == 200 {
+                    plan.status = success_status;
+                }
+                plan
+            }
+            Err(e) => Plan::error(e),
+        },
+    };
+
+    // Faults after.
+    let mut plan = state.faults.after(plan, &mut before);
+    plan.delay += delay;
+    Outcome::Respond(plan)
+}
+
+/// Journals the request and settles its attempt.
+pub fn journal(state: &ServerState, mut ctx: RequestContext, outcome: &Outcome) {
+    let (status, answered_by, delay) = match outcome {
+        Outcome::Respond(plan) => (plan.wire_status(), plan.answered_by.clone(), plan.delay),
+        Outcome::Reset | Outcome::Stall => {
+            (0, AnsweredBy::Fault(ctx.faults.last().cloned().unwrap_or_default()), std::time::Duration::ZERO)
+        }
+    };
+    if let Some(attempt) = &ctx.attempt {
+        state.faults.attempts.settle(attempt, status >= 400 || status == 0 || !ctx.faults.is_empty());
+    }
+    tracing::debug!(method = %ctx.method, path = %ctx.path, status, answered_by = %answered_by, faults = ?ctx.faults, "request");
+    if ctx.input.body.is_some() && ctx.body_len > journal::MAX_JOURNALED_BODY {
+        // Matching saw the whole body; the journal keeps a marker so a run of large requests
+        // cannot hold capacity × 25 MB.
+        ctx.input.body = Some(serde_json::json!({"_truncated": {"bytes": ctx.body_len}}));
+    }
+    let (invocation_id, attempt) = match ctx.attempt {
+        Some(a) => (a.invocation_id, Some(a.number)),
+        None => (None, None),
+    };
+    state.journal.record(JournalEntry {
+        seq: 0,
+        time: ctx.received,
+        request_id: ctx.request_id,
+        method: ctx.method,
+        path: ctx.path,
+        request: ctx.input,
+        invocation_id,
+        attempt,
+        answered_by: answered_by.to_string(),
+        faults: ctx.faults,
+        status,
+        duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0 + delay.as_secs_f64() * 1000.0,
+    });
+}
