@@ -45,6 +45,15 @@ enum Command {
         /// Do not reload scenario files when they change.
         #[arg(long)]
         no_watch: bool,
+        /// A fault rule as YAML or JSON flow (repeatable), e.g.
+        /// '{name: flaky, match: {operation: Converse}, on: {attempts: 2}, inject: {error: {type: ThrottlingException}}}'.
+        /// Kinds: error, latency, pace, stall, reset, stream (README "Testing your retry logic").
+        #[arg(long = "fault", value_name = "RULE")]
+        faults: Vec<String>,
+        /// Quotas: a YAML/JSON file with a top-level `quotas:` list (scenario-file format), or
+        /// `realistic` for Bedrock's documented default on-demand quotas (us-east-1).
+        #[arg(long, value_name = "FILE|realistic")]
+        quotas: Option<String>,
         /// Log each request (to stderr).
         #[arg(long)]
         verbose: bool,
@@ -57,7 +66,19 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { host, port, seed, account_id, scenarios, strict, journal_capacity, no_watch, verbose } => {
+        Command::Serve {
+            host,
+            port,
+            seed,
+            account_id,
+            scenarios,
+            strict,
+            journal_capacity,
+            no_watch,
+            faults,
+            quotas,
+            verbose,
+        } => {
             let level = if verbose { tracing::Level::DEBUG } else { tracing::Level::INFO };
             tracing_subscriber::fmt()
                 .with_max_level(level)
@@ -74,6 +95,24 @@ async fn main() -> anyhow::Result<()> {
                 .watch_scenarios(!no_watch);
             for path in scenarios {
                 builder = builder.scenarios(path);
+            }
+            for (i, text) in faults.iter().enumerate() {
+                match bedrock_emulator::scenario::format::parse_fault(&format!("--fault #{}", i + 1), text) {
+                    Ok(spec) => builder = builder.fault(spec),
+                    Err(e) => {
+                        eprintln!("bedrock-emulator: invalid fault rule: {e}");
+                        std::process::exit(2);
+                    }
+                }
+            }
+            if let Some(source) = quotas {
+                match bedrock_emulator::fault::quota::load_quotas(&source) {
+                    Ok(q) => builder = builder.quotas(q),
+                    Err(e) => {
+                        eprintln!("bedrock-emulator: invalid quotas: {e}");
+                        std::process::exit(2);
+                    }
+                }
             }
             let handle = match builder.start().await {
                 Ok(h) => h,

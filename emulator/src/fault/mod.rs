@@ -321,8 +321,8 @@ impl FaultSet {
         }
         if let (Verdict::Proceed, Some(estimate)) = (&out.verdict, req.estimate) {
             let tokens = u64::from(estimate.input) + u64::from(estimate.max_output);
-            let input = req.input;
-            match self.quotas.admit(input.resolved_model.as_deref(), input.model_id.as_deref(), tokens) {
+            let sent = req.input.model_id.as_deref().or(req.input.resolved_model.as_deref()).unwrap_or("");
+            match self.quotas.admit(sent, tokens) {
                 Ok(reservations) => out.reservations = reservations,
                 Err(over) => {
                     out.verdict = Verdict::Answer(

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::clock::Clock;
 use crate::scenario::fault_format::QuotaSpec;
+use crate::scenario::format::{parse, LoadError};
 use crate::scenario::matcher::glob;
 
 /// Bedrock's message when the request rate is over quota (as reported by users of the
@@ -24,6 +25,34 @@ pub const TOO_MANY_REQUESTS: &str =
 pub const TOO_MANY_TOKENS: &str = "Too many tokens, please wait before trying again.";
 /// Bedrock's message when the tokens-per-day quota is exceeded.
 pub const TOO_MANY_TOKENS_PER_DAY: &str = "Too many tokens per day, please wait before trying again.";
+
+/// Bedrock's default on-demand quotas for the catalog's models (`--quotas realistic`).
+pub const REALISTIC: &str = include_str!("../../data/quotas-realistic.yaml");
+
+/// Quotas from `--quotas`: `realistic` (the preset) or a scenario-format file's `quotas:`.
+pub fn load_quotas(source: &str) -> Result<Vec<QuotaSpec>, LoadError> {
+    let (name, text) = if source == "realistic" {
+        ("realistic".to_string(), REALISTIC.to_string())
+    } else {
+        let text = std::fs::read_to_string(source).map_err(|e| LoadError {
+            file: source.to_string(),
+            line: None,
+            column: None,
+            message: e.to_string(),
+        })?;
+        (source.to_string(), text)
+    };
+    let file = parse(&name, &text)?;
+    if file.quotas.is_empty() {
+        return Err(LoadError {
+            file: name,
+            line: None,
+            column: None,
+            message: "the file has no `quotas:` list".into(),
+        });
+    }
+    Ok(file.quotas)
+}
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(86_400);
@@ -141,25 +170,16 @@ impl QuotaSet {
         self.len() == 0
     }
 
-    /// Admits a request for a model (`resolved` id, id `as_sent`) that may use `tokens`, or
-    /// says which limit it is over. Nothing is taken from any bucket unless all admit it.
-    pub fn admit(
-        &self,
-        resolved: Option<&str>,
-        as_sent: Option<&str>,
-        tokens: u64,
-    ) -> Result<Vec<Reservation>, OverQuota> {
+    /// Admits a request for the model id `as_sent` (a foundation model or an inference
+    /// profile: each has buckets of its own, as in Bedrock) that may use `tokens`, or says
+    /// which limit it is over. Nothing is taken from any bucket unless all admit it.
+    pub fn admit(&self, as_sent: &str, tokens: u64) -> Result<Vec<Reservation>, OverQuota> {
         let now = self.clock.now();
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let Some(sent) = as_sent.or(resolved) else { return Ok(Vec::new()) };
-        let matching: Vec<usize> = inner
-            .specs
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, q))| [resolved, as_sent].iter().any(|m| m.is_some_and(|m| glob(&q.model, m))))
-            .map(|(i, _)| i)
-            .collect();
+        let sent = as_sent;
+        let matching: Vec<usize> =
+            inner.specs.iter().enumerate().filter(|(_, (_, q))| glob(&q.model, sent)).map(|(i, _)| i).collect();
         for &i in &matching {
             let spec = &inner.specs[i].1;
             let b = inner.buckets.entry((i, sent.to_string())).or_insert_with(|| Buckets::new(spec, now));
@@ -271,13 +291,13 @@ mod tests {
         let clock = Clock::manual();
         let q = QuotaSet::new(clock.clone());
         q.set("flag", vec![quota(Some(2), None)]);
-        let m = Some("anthropic.claude-3-haiku-20240307-v1:0");
-        assert!(q.admit(m, m, 10).is_ok());
-        assert!(q.admit(m, m, 10).is_ok());
-        assert_eq!(q.admit(m, m, 10).map(|_| ()).expect_err("over quota").message, TOO_MANY_REQUESTS);
+        let m = "anthropic.claude-3-haiku-20240307-v1:0";
+        assert!(q.admit(m, 10).is_ok());
+        assert!(q.admit(m, 10).is_ok());
+        assert_eq!(q.admit(m, 10).map(|_| ()).expect_err("over quota").message, TOO_MANY_REQUESTS);
         clock.advance(Duration::from_secs(30));
-        assert!(q.admit(m, m, 10).is_ok(), "half a minute refills one request");
-        assert!(q.admit(m, m, 10).is_err());
+        assert!(q.admit(m, 10).is_ok(), "half a minute refills one request");
+        assert!(q.admit(m, 10).is_err());
     }
 
     #[test]
@@ -285,31 +305,38 @@ mod tests {
         let clock = Clock::manual();
         let q = QuotaSet::new(clock);
         q.set("flag", vec![quota(None, Some(1000))]);
-        let m = Some("anthropic.claude-3-haiku-20240307-v1:0");
-        let r = q.admit(m, m, 600).expect("fits");
-        assert!(q.admit(m, m, 600).is_err(), "the first reservation still holds 600");
+        let m = "anthropic.claude-3-haiku-20240307-v1:0";
+        let r = q.admit(m, 600).expect("fits");
+        assert!(q.admit(m, 600).is_err(), "the first reservation still holds 600");
         q.settle(&r, Some(100));
-        assert!(q.admit(m, m, 600).is_ok(), "settling to 100 used gave 500 back");
+        assert!(q.admit(m, 600).is_ok(), "settling to 100 used gave 500 back");
     }
 
     #[test]
     fn a_profile_and_its_model_have_buckets_of_their_own() {
         let q = QuotaSet::new(Clock::manual());
         q.set("flag", vec![quota(Some(1), None)]);
-        let model = Some("anthropic.claude-3-haiku-20240307-v1:0");
-        let profile = Some("us.anthropic.claude-3-haiku-20240307-v1:0");
-        assert!(q.admit(model, model, 1).is_ok());
-        assert!(q.admit(model, profile, 1).is_ok());
-        assert!(q.admit(model, model, 1).is_err());
+        q.set("flag", vec![QuotaSpec { model: "*anthropic.claude-3-haiku*".into(), ..quota(Some(1), None) }]);
+        let model = "anthropic.claude-3-haiku-20240307-v1:0";
+        let profile = "us.anthropic.claude-3-haiku-20240307-v1:0";
+        assert!(q.admit(model, 1).is_ok());
+        assert!(q.admit(profile, 1).is_ok());
+        assert!(q.admit(model, 1).is_err());
+    }
+
+    #[test]
+    fn the_realistic_preset_parses_and_covers_claude_3_haiku() {
+        let q = load_quotas("realistic").expect("preset parses");
+        assert!(q.iter().any(|q| glob(&q.model, "anthropic.claude-3-haiku-20240307-v1:0")));
     }
 
     #[test]
     fn unmatched_models_are_not_limited() {
         let q = QuotaSet::new(Clock::manual());
         q.set("flag", vec![quota(Some(1), None)]);
-        let m = Some("amazon.nova-micro-v1:0");
+        let m = "amazon.nova-micro-v1:0";
         for _ in 0..5 {
-            assert!(q.admit(m, m, 1).is_ok());
+            assert!(q.admit(m, 1).is_ok());
         }
     }
 }

@@ -448,7 +448,8 @@ impl TryFrom<RawStreamThen> for StreamThen {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "RawQuota", rename_all = "camelCase")]
 pub struct QuotaSpec {
-    /// Model id glob, tested like the matcher's `model` (resolved id and the id as sent).
+    /// Glob over the model id as sent (a foundation model id or an inference profile id; each
+    /// id has buckets of its own).
     pub model: String,
     /// Requests per minute.
     #[serde(skip_serializing_if = "Option::is_none")]
