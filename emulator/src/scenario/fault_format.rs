@@ -492,3 +492,69 @@ impl TryFrom<RawQuota> for QuotaSpec {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::format::{parse, parse_fault};
+    use proptest::prelude::*;
+
+    fn error_of(name: &str, text: &str) -> String {
+        match parse(name, text) {
+            Ok(_) => "(parsed)".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_fault_rules_and_quotas_are_refused_with_file_line_and_reason() {
+        let cases = [
+            ("no-inject.yaml", "version: 1\nfaults:\n  - name: x\n"),
+            ("unknown-kind.yaml", "version: 1\nfaults:\n  - inject: {explode: {}}\n"),
+            ("two-kinds.yaml", "version: 1\nfaults:\n  - inject: {reset: {}, stall: {ms: 5}}\n"),
+            ("bad-error-type.yaml", "version: 1\nfaults:\n  - inject: {error: {type: OopsException}}\n"),
+            ("bad-probability.yaml", "version: 1\nfaults:\n  - on: {probability: 1.5}\n    inject: {reset: {}}\n"),
+            ("zero-attempts.yaml", "version: 1\nfaults:\n  - on: {attempts: 0}\n    inject: {reset: {}}\n"),
+            ("unknown-on.yaml", "version: 1\nfaults:\n  - on: {sometimes: true}\n    inject: {reset: {}}\n"),
+            ("latency-forms.yaml", "version: 1\nfaults:\n  - inject: {latency: {ms: 5, minMs: 1}}\n"),
+            ("latency-bounds.yaml", "version: 1\nfaults:\n  - inject: {latency: {minMs: 9, maxMs: 1}}\n"),
+            ("latency-too-long.yaml", "version: 1\nfaults:\n  - inject: {latency: {ms: 99999999}}\n"),
+            ("log-normal.yaml", "version: 1\nfaults:\n  - inject: {latency: {medianMs: 100, p99Ms: 10}}\n"),
+            ("stall.yaml", "version: 1\nfaults:\n  - inject: {stall: {forever: false}}\n"),
+            ("pace.yaml", "version: 1\nfaults:\n  - inject: {pace: {tokensPerSecond: -3}}\n"),
+            (
+                "stream-exception.yaml",
+                "version: 1\nfaults:\n  - inject: {stream: {afterEvents: 1, then: {exception: {type: AccessDeniedException}}}}\n",
+            ),
+            ("stream-then.yaml", "version: 1\nfaults:\n  - inject: {stream: {afterEvents: 1, then: {}}}\n"),
+            ("reset-options.yaml", "version: 1\nfaults:\n  - inject: {reset: {hard: true}}\n"),
+            ("bad-match.yaml", "version: 1\nfaults:\n  - match: {operation: Conversee}\n    inject: {reset: {}}\n"),
+            ("quota-no-limit.yaml", "version: 1\nquotas:\n  - {model: \"anthropic.*\"}\n"),
+            ("quota-no-model.yaml", "version: 1\nquotas:\n  - {requestsPerMinute: 5}\n"),
+            ("quota-zero.yaml", "version: 1\nquotas:\n  - {model: x, tokensPerMinute: 0}\n"),
+            ("faults.json", "{\"version\": 1, \"faults\": [{\"inject\": {\"error\": {\"type\": \"ThrottlingException\", \"retryAfter\": 1}}}]}"),
+        ];
+        let report: Vec<String> = cases.iter().map(|(name, text)| error_of(name, text)).collect();
+        insta::assert_snapshot!(report.join("\n"));
+    }
+
+    #[test]
+    fn a_single_rule_parses_from_yaml_flow_and_from_json() {
+        assert!(parse_fault("flag", "{name: t, on: {attempts: 2}, inject: {error: {type: ThrottlingException}}}").is_ok());
+        assert!(parse_fault("flag", r#"{"inject": {"stream": {"afterEvents": 3, "then": {"corrupt": {}}}}}"#).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn the_fault_parser_never_panics(text in ".{0,300}") {
+            let _ = parse_fault("fuzz", &text);
+        }
+
+        #[test]
+        fn the_fault_parser_never_panics_on_near_valid_rules(
+            kind in "[a-z]{0,8}", key in "[a-zA-Z]{0,10}", value in "-?[0-9]{0,12}(\\.[0-9]{0,3})?",
+        ) {
+            let _ = parse_fault("fuzz", &format!("{{inject: {{{kind}: {{{key}: {value}}}}}, on: {{{key}: {value}}}}}"));
+            let _ = parse_fault("fuzz", &format!("{{inject: {{stream: {{afterEvents: {value}, then: {{{kind}: {{}}}}}}}}}}"));
+        }
+    }
+}
