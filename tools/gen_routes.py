@@ -2,7 +2,8 @@
 """Regenerates emulator/data/routes.json from the AWS service models.
 
 The route table is data, not code: every operation of both services with its HTTP method,
-URI template and success status, exactly as the SDKs are generated from. Run it when the
+URI template and success status, exactly as the SDKs are generated from, and for operations
+that answer an event stream the exceptions its union carries (what may be sent mid-stream). Run it when the
 service models in ../shared/spec/ are updated:
 
     python3 tools/gen_routes.py ../shared/spec emulator/data/routes.json
@@ -16,15 +17,29 @@ out = Path(sys.argv[2] if len(sys.argv) > 2 else "emulator/data/routes.json")
 routes = []
 for service, fname in (("bedrock-runtime", "bedrock-runtime.service-2.json"), ("bedrock", "bedrock.service-2.json")):
     model = json.loads((spec_dir / fname).read_text())
+    shapes = model["shapes"]
+
+    def stream_exceptions(op):
+        output = shapes.get(op.get("output", {}).get("shape", ""), {})
+        for member in output.get("members", {}).values():
+            union = shapes.get(member["shape"], {})
+            if union.get("eventstream"):
+                return sorted(m["shape"] for m in union["members"].values() if shapes[m["shape"]].get("exception"))
+        return []
+
     for name, op in sorted(model["operations"].items()):
         http = op["http"]
-        routes.append({
+        route = {
             "service": service,
             "operation": name,
             "method": http["method"],
             "uri": http["requestUri"],
             "code": http.get("responseCode", 200),
-        })
+        }
+        exceptions = stream_exceptions(op)
+        if exceptions:
+            route["streamExceptions"] = exceptions
+        routes.append(route)
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps({"version": 1, "routes": routes}, indent=1) + "\n")
 print(f"{len(routes)} routes -> {out}")

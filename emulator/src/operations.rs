@@ -46,6 +46,9 @@ pub struct Route {
     pub uri: String,
     /// Success status code.
     pub code: u16,
+    /// For operations answering an event stream: the exceptions its union carries.
+    #[serde(default, rename = "streamExceptions")]
+    pub stream_exceptions: Vec<String>,
     /// The template split into segments once at load (routing runs per request).
     #[serde(skip)]
     pub segments: Vec<String>,
@@ -78,6 +81,12 @@ pub fn routes() -> &'static [Route] {
         }
         routes
     })
+}
+
+/// The exceptions `operation`'s event-stream union carries (empty for unary operations):
+/// what may be sent inside its stream.
+pub fn stream_exceptions(operation: &str) -> &'static [String] {
+    routes().iter().find(|r| r.operation == operation).map_or(&[], |r| r.stream_exceptions.as_slice())
 }
 
 /// Finds the operation for `method` and the raw (still percent-encoded) `path`. Among
@@ -143,6 +152,14 @@ mod tests {
             m.labels["modelId"],
             "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0"
         );
+    }
+
+    #[test]
+    fn stream_unions_list_their_exceptions() {
+        assert!(stream_exceptions("ConverseStream").iter().any(|e| e == "ThrottlingException"));
+        assert!(!stream_exceptions("ConverseStream").iter().any(|e| e == "ModelTimeoutException"));
+        assert!(stream_exceptions("InvokeModelWithResponseStream").iter().any(|e| e == "ModelTimeoutException"));
+        assert!(stream_exceptions("Converse").is_empty());
     }
 
     #[test]

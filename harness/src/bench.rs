@@ -6,7 +6,9 @@
 //! 3. the same Converse load against a bare in-process hyper server that answers with the
 //!    emulator's own Converse body — the baseline; `ratio` = emulator req/s ÷ baseline req/s;
 //! 4. ConverseStream streams/s and events/s (frames counted from the event-stream preludes);
-//! 5. the emulator's VmRSS after each load phase and its peak VmHWM.
+//! 5. the emulator's VmRSS after each load phase and its peak VmHWM;
+//! 6. pacing accuracy: the `pace` fault's configured TTFT and tokens/s against what
+//!    aws-sdk-bedrockruntime measures (`pacing`).
 //!
 //! Everything goes to 127.0.0.1 only, every phase is bounded in time, and the spawned
 //! emulators are killed on every exit path (errors and Ctrl-C included). Numbers are
@@ -14,6 +16,7 @@
 
 pub mod baseline;
 pub mod load;
+pub mod pacing;
 pub mod process;
 
 use std::fmt::Write as _;
@@ -74,6 +77,8 @@ pub struct Report {
     pub memory_after_converse: Option<Memory>,
     /// Emulator memory after the ConverseStream phase (its VmHWM is the run's peak).
     pub memory_after_stream: Option<Memory>,
+    /// Configured vs measured pacing.
+    pub pacing: pacing::PacingResult,
 }
 
 /// Runs the benchmark; Ctrl-C stops it (and the emulator) early with an error.
@@ -199,6 +204,9 @@ async fn run_all(options: &Options) -> anyhow::Result<Report> {
         load::run_phase(target(emulator.addr(), "converse-stream", Kind::EventStream), spec, &|| emulator.cpu_ns())
             .await?;
     let memory_after_stream = emulator.memory();
+
+    progress("pacing: configured vs measured TTFT and tokens/s through aws-sdk-bedrockruntime");
+    let pacing = pacing::run(&emulator).await?;
     drop(emulator);
 
     for (name, phase) in [("converse", &converse), ("baseline", &baseline), ("converse-stream", &stream)] {
@@ -221,6 +229,7 @@ async fn run_all(options: &Options) -> anyhow::Result<Report> {
         memory_idle,
         memory_after_converse,
         memory_after_stream,
+        pacing,
     })
 }
 
@@ -388,6 +397,18 @@ impl Report {
             rss(self.memory_after_stream),
             self.memory_after_stream.map(|m| mib(m.hwm_kib)).unwrap_or_else(|| "?".into())
         );
+        let _ = writeln!(
+            out,
+            "pacing ({} streams each): TTFT configured {} ms, measured {}; tokens/s configured {:.0}, measured {} (ratio {})",
+            pacing::STREAMS,
+            pacing::TTFT_MS,
+            self.pacing.mean_ttft_ms().map_or("?".into(), |m| format!("{m:.1} ms")),
+            pacing::TOKENS_PER_SECOND,
+            self.pacing.mean_tokens_per_second().map_or("?".into(), |t| format!("{t:.1}")),
+            self.pacing
+                .mean_tokens_per_second()
+                .map_or("?".into(), |t| format!("{:.3}", t / pacing::TOKENS_PER_SECOND)),
+        );
         for (name, phase) in [("converse", &self.converse), ("baseline", &self.baseline), ("stream", &self.stream)] {
             if let Some(e) = phase.first_error.as_deref() {
                 let _ = writeln!(out, "first {name} error: {e}");
@@ -437,6 +458,10 @@ impl Report {
             "warmup_seconds": self.options.warmup,
             "converse_body_bytes": self.converse_body_bytes,
             "harness_profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+            "pacing_ttft_configured_ms": pacing::TTFT_MS,
+            "pacing_ttft_measured_ms": self.pacing.mean_ttft_ms().map(|x| round(x, 2)),
+            "pacing_tokens_per_second_configured": pacing::TOKENS_PER_SECOND,
+            "pacing_tokens_per_second_measured": self.pacing.mean_tokens_per_second().map(|x| round(x, 1)),
         })
     }
 

@@ -439,3 +439,12 @@ async fn faults_can_be_added_and_removed_at_runtime() {
     ok(converse(&rt, "hi").await, "after removal");
     assert!(!emulator.remove_fault(&name));
 }
+
+#[tokio::test]
+async fn a_stall_past_the_read_timeout_is_retried_by_the_sdk() {
+    let emulator = with_faults(&["{name: stuck, on: {attempts: 1}, inject: {stall: {forever: true}}}"]).await;
+    let rt = client(&emulator.endpoint_url(), 3, Some(Duration::from_millis(500))).await;
+    ok(within(converse(&rt, "hi")).await, "the second attempt is not stalled");
+    let journal = emulator.journal();
+    assert_eq!(journal.iter().map(|e| (e.attempt, e.status)).collect::<Vec<_>>(), vec![(Some(1), 0), (Some(2), 200)]);
+}

@@ -145,3 +145,14 @@ export async function collectEvents(stream) {
   }
   return events;
 }
+
+/**
+ * A bedrock-runtime client with the SDK's default retry strategy (standard mode, 3 attempts)
+ * instead of `runtimeClient`'s single attempt, for tests of what the SDK retries.
+ * `requestHandler` swaps in a configured handler (e.g. a NodeHttp2Handler with a small
+ * requestTimeout); without it the client keeps its default HTTP/2 handler.
+ */
+export const retryingRuntimeClient = (url, { requestHandler } = {}) => {
+  const { maxAttempts: _singleAttempt, ...config } = clientConfig(url);
+  return new BedrockRuntimeClient({ ...config, ...(requestHandler ? { requestHandler } : {}) });
+};

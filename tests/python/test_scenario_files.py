@@ -328,7 +328,7 @@ def emu():
 def test_posting_a_yaml_document_adds_its_rules(emu):
     response = admin(emu.url, "POST", "scenarios", catch_all("posted YAML"), name="posted")
     assert response.status == 201
-    assert response.json == {"name": "posted", "rules": 1}
+    assert response.json == {"name": "posted", "rules": 1, "faults": [], "quotas": 0}
     assert ask(emu.url) == "posted YAML"
     (source,) = listing(emu.url)["sources"]
     assert (source["name"], source["origin"]) == ("posted", "api")
@@ -337,7 +337,7 @@ def test_posting_a_yaml_document_adds_its_rules(emu):
 def test_posting_a_json_document_adds_its_rules(emu):
     document = {"version": 1, "rules": [{"name": "j", "reply": {"text": "posted JSON"}}]}
     response = admin(emu.url, "POST", "scenarios", json.dumps(document), name="json-source")
-    assert (response.status, response.json) == (201, {"name": "json-source", "rules": 1})
+    assert (response.status, response.json) == (201, {"name": "json-source", "rules": 1, "faults": [], "quotas": 0})
     assert ask(emu.url) == "posted JSON"
     assert last_entry(emu.url)["answeredBy"] == "scenario:json-source/j"
 

@@ -1092,7 +1092,19 @@ SUPPORT = [{"text": "You are the support assistant of a bakery."}]
 
 def test_every_example_file_is_loaded_with_its_rules(ex):
     current = listing(ex.url)
-    assert [s["name"] for s in current["sources"]] == ["agent-loop", "chat-app", "streaming-ui", "throttled-twice"]
+    assert [s["name"] for s in current["sources"]] == [
+        "agent-loop",
+        "chat-app",
+        "faults-latency",
+        "faults-pace",
+        "faults-reset",
+        "faults-stall",
+        "faults-stream-breaks",
+        "faults-throttle-first-attempts",
+        "quotas",
+        "streaming-ui",
+        "throttled-twice",
+    ]
     assert {s["origin"] for s in current["sources"]} == {"file"}
     rule_names = [r["label"].rsplit("/", 1)[-1] for s in current["sources"] for r in s["rules"]]
     assert sorted(rule_names) == sorted(

@@ -274,8 +274,11 @@ pub fn respond(
                             with_token_headers(plan, &reply).with_usage(reply.usage)
                         }
                         (ReplyKind::Body(b), Mode::Stream) => render_text(f, &reply_from_native(f, b), &meta, mode),
-                        (ReplyKind::Stream(events), Mode::Stream) => Plan::stream(respond::scripted_stream(events))
-                            .header("X-Amzn-Bedrock-Content-Type", "application/json"),
+                        (ReplyKind::Stream(events), Mode::Stream) => {
+                            respond::check_stream_exceptions(&rule, events, operation)?;
+                            Plan::stream(respond::scripted_stream(events))
+                                .header("X-Amzn-Bedrock-Content-Type", "application/json")
+                        }
                         (ReplyKind::Stream(_), Mode::Unary) => return Err(respond::misfit(&rule, "stream", operation)),
                         (ReplyKind::Output(_), _) => return Err(respond::misfit(&rule, "output", operation)),
                         (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => {

@@ -290,7 +290,10 @@ fn respond_converse(
                 (ReplyKind::Output(body), converse::Mode::Stream) => {
                     render_converse(&respond::reply_from_converse_output(body), parsed, mode, services)
                 }
-                (ReplyKind::Stream(events), converse::Mode::Stream) => Plan::stream(respond::scripted_stream(events)),
+                (ReplyKind::Stream(events), converse::Mode::Stream) => {
+                    respond::check_stream_exceptions(&rule, events, operation)?;
+                    Plan::stream(respond::scripted_stream(events))
+                }
                 (ReplyKind::Stream(_), converse::Mode::Unary) => {
                     return Err(respond::misfit(&rule, "stream", operation))
                 }

@@ -177,6 +177,23 @@ pub fn reply_from_converse_output(output: &Value) -> Reply {
     }
 }
 
+/// Refuses a scripted stream whose exception events the operation's stream union does not
+/// carry (ConverseStream has no `modelTimeoutException`): the SDK could not parse them.
+pub fn check_stream_exceptions(rule: &str, events: &[Value], operation: &str) -> Result<(), BedrockError> {
+    let carried = crate::operations::stream_exceptions(operation);
+    for e in events.iter().filter_map(|e| e.get("exception")) {
+        let code = e.get("type").and_then(Value::as_str).and_then(ErrorCode::from_name);
+        if let Some(code) = code.filter(|c| !carried.iter().any(|x| x == c.name())) {
+            return Err(BedrockError::validation(format!(
+                "Scenario rule {rule} sends {} inside a {operation} stream, whose event stream cannot carry it; use one of {}.",
+                code.name(),
+                carried.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Stream steps from scripted events: `{eventType: payload}` frames as given (a `chunk`
 /// whose `bytes` is a JSON value is base64-encoded for you), `{"exception": {type, message}}`
 /// exception frames, and `{"abort": {}}`, which drops the connection mid-body. Each step

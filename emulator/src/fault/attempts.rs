@@ -98,13 +98,23 @@ impl AttemptTracker {
     }
 
     /// The attempt of a request with these headers (`amz-sdk-request`, `amz-sdk-invocation-id`)
-    /// and this fingerprint of its operation, model and body.
-    pub fn observe(&self, sdk_request: Option<&str>, invocation_id: Option<&str>, fingerprint: u64) -> Attempt {
-        let now = self.clock.now();
+    /// and this fingerprint of its operation, model and body. Without `track` (no fault rule
+    /// is loaded) nothing is remembered: a request without the attempt header is attempt 1.
+    pub fn observe(
+        &self,
+        sdk_request: Option<&str>,
+        invocation_id: Option<&str>,
+        fingerprint: u64,
+        track: bool,
+    ) -> Attempt {
         let invocation = invocation_id.map(str::to_string);
         if let Some(n) = sdk_request.and_then(attempt_from_header) {
             return Attempt { invocation_id: invocation, number: n, counted_by: CountedBy::Header, fingerprint };
         }
+        if !track {
+            return Attempt { invocation_id: invocation, number: 1, counted_by: CountedBy::Header, fingerprint };
+        }
+        let now = self.clock.now();
         let mut maps = self.lock();
         if let Some(id) = invocation {
             prune(&mut maps.by_invocation, now);
@@ -155,48 +165,48 @@ mod tests {
         assert_eq!(attempt_from_header("ttl=20250101T000000Z; attempt=3; max=5"), Some(3));
         assert_eq!(attempt_from_header("attempt=x"), None);
         let t = AttemptTracker::new(Clock::manual());
-        assert_eq!(t.observe(Some("attempt=3; max=3"), Some("id"), 1).number, 3);
+        assert_eq!(t.observe(Some("attempt=3; max=3"), Some("id"), 1, true).number, 3);
     }
 
     #[test]
     fn an_invocation_id_alone_is_counted() {
         let t = AttemptTracker::new(Clock::manual());
-        assert_eq!(t.observe(None, Some("a"), 1).number, 1);
-        assert_eq!(t.observe(None, Some("a"), 1).number, 2);
-        assert_eq!(t.observe(None, Some("b"), 1).number, 1);
+        assert_eq!(t.observe(None, Some("a"), 1, true).number, 1);
+        assert_eq!(t.observe(None, Some("a"), 1, true).number, 2);
+        assert_eq!(t.observe(None, Some("b"), 1, true).number, 1);
     }
 
     #[test]
     fn a_header_less_retry_of_a_failed_request_is_its_next_attempt() {
         let clock = Clock::manual();
         let t = AttemptTracker::new(clock.clone());
-        let first = t.observe(None, None, 7);
+        let first = t.observe(None, None, 7, true);
         assert_eq!(first.number, 1);
         t.settle(&first, true);
         clock.advance(Duration::from_secs(1));
-        let second = t.observe(None, None, 7);
+        let second = t.observe(None, None, 7, true);
         assert_eq!(second.number, 2);
         t.settle(&second, false);
         // After a success the same request is a new invocation.
-        assert_eq!(t.observe(None, None, 7).number, 1);
+        assert_eq!(t.observe(None, None, 7, true).number, 1);
     }
 
     #[test]
     fn a_header_less_retry_after_the_window_starts_again() {
         let clock = Clock::manual();
         let t = AttemptTracker::new(clock.clone());
-        let first = t.observe(None, None, 7);
+        let first = t.observe(None, None, 7, true);
         t.settle(&first, true);
         clock.advance(FALLBACK_WINDOW + Duration::from_secs(1));
-        assert_eq!(t.observe(None, None, 7).number, 1);
+        assert_eq!(t.observe(None, None, 7, true).number, 1);
     }
 
     #[test]
     fn the_tracker_stays_bounded() {
         let t = AttemptTracker::new(Clock::manual());
         for i in 0..(MAX_TRACKED as u64 * 3) {
-            t.observe(None, Some(&i.to_string()), i);
-            t.observe(None, None, i);
+            t.observe(None, Some(&i.to_string()), i, true);
+            t.observe(None, None, i, true);
         }
         let maps = t.lock();
         assert!(maps.by_invocation.len() <= MAX_TRACKED);

@@ -20,10 +20,11 @@ use serde_json::{json, Value};
 
 use crate::api::TokenEstimate;
 use crate::clock::Clock;
+use crate::operations::stream_exceptions;
 use crate::plan::{AnsweredBy, Plan};
 use crate::rng::{stable_hash, SplitMix64};
 use crate::scenario::fault_format::{
-    ErrorInject, FaultSpec, Inject, Latency, OnSpec, PaceSpec, Stall, StreamFault, MAX_DELAY_MS,
+    ErrorInject, FaultSpec, Inject, Latency, OnSpec, PaceSpec, Stall, StreamFault, StreamThen, MAX_DELAY_MS,
 };
 use crate::scenario::matcher::failures;
 use crate::scenario::MatchInput;
@@ -41,6 +42,8 @@ pub enum Origin {
     Flag,
     /// The admin API or the Rust API.
     Api,
+    /// A scenario document loaded through the admin API (removed with it).
+    Scenario(String),
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +164,21 @@ fn error_plan(e: &ErrorInject, name: &str) -> Plan {
     plan
 }
 
+/// Whether `inject` can change a reply of `operation` (a stream fault needs a stream whose
+/// union carries its exception); a rule that cannot is neither applied nor counted.
+fn applies(inject: &Inject, operation: &str) -> bool {
+    match inject {
+        Inject::Stream(s) => {
+            let carried = stream_exceptions(operation);
+            match &s.then {
+                StreamThen::Exception(e) => carried.iter().any(|c| c == e.code.0 .0.name()),
+                _ => !carried.is_empty(),
+            }
+        }
+        _ => true,
+    }
+}
+
 /// Whether `on` holds for the `n`th matching request.
 fn fires(on: &OnSpec, n: u64, hits: u64, attempt: u32, since_epoch: Duration, rng: &mut SplitMix64) -> bool {
     on.attempts.is_none_or(|a| u64::from(attempt) <= a.0)
@@ -216,7 +234,11 @@ impl FaultSet {
             Some(n) => n.clone(),
             None => {
                 inner.unnamed += 1;
-                let prefix = if origin == Origin::Flag { "flag" } else { "api" };
+                let prefix = match &origin {
+                    Origin::Flag => "flag".to_string(),
+                    Origin::Scenario(source) => source.clone(),
+                    Origin::File(_) | Origin::Api => "api".to_string(),
+                };
                 format!("{prefix}-{}-{}", spec.inject.kind(), inner.unnamed)
             }
         };
@@ -231,6 +253,16 @@ impl FaultSet {
         let before = inner.rules.len();
         inner.rules.retain(|r| r.name != name);
         inner.rules.len() != before
+    }
+
+    /// Removes every rule of one origin.
+    pub fn remove_origin(&self, origin: &Origin) {
+        self.lock().rules.retain(|r| r.origin != *origin);
+    }
+
+    /// Removes the rules of every admin-loaded scenario document.
+    pub fn remove_scenario_origins(&self) {
+        self.lock().rules.retain(|r| !matches!(r.origin, Origin::Scenario(_)));
     }
 
     /// Removes every rule (file rules come back with the next change to their file).
@@ -293,6 +325,9 @@ impl FaultSet {
                 let mut rng =
                     SplitMix64::new(stable_hash(self.seed, format!("{}\u{1f}{}", rule.name, rule.matched).as_bytes()));
                 if !fires(&rule.spec.on, rule.matched, rule.hits, req.attempt, since, &mut rng) {
+                    continue;
+                }
+                if !applies(&rule.spec.inject, &req.input.operation) {
                     continue;
                 }
                 let decided = !matches!(out.verdict, Verdict::Proceed);
@@ -451,6 +486,16 @@ mod tests {
         assert!(plan.headers.contains(&("x-amz-retry-after".into(), "1500".into())));
         assert!(plan.headers.contains(&("Retry-After".into(), "2".into())));
         assert_eq!(plan.wire_status(), 429);
+    }
+
+    #[test]
+    fn stream_faults_skip_operations_that_cannot_carry_them() {
+        let f = set(&["{name: s, inject: {stream: {then: {exception: {type: ModelTimeoutException}}}}}"]);
+        assert!(fired(&f, 1).is_empty(), "Converse streams nothing");
+        let stream = MatchInput { operation: "ConverseStream".into(), ..Default::default() };
+        assert!(f.before(&FaultRequest { input: &stream, attempt: 1, estimate: None }).injected.is_empty());
+        let native = MatchInput { operation: "InvokeModelWithResponseStream".into(), ..Default::default() };
+        assert_eq!(f.before(&FaultRequest { input: &native, attempt: 1, estimate: None }).injected, vec!["s"]);
     }
 
     #[test]

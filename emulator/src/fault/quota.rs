@@ -155,6 +155,13 @@ impl QuotaSet {
         inner.buckets.clear();
     }
 
+    /// Removes the quotas of every origin starting with `prefix` (`api:` for admin documents).
+    pub fn remove_prefixed(&self, prefix: &str) {
+        let mut inner = self.lock();
+        inner.specs.retain(|(o, _)| !o.starts_with(prefix));
+        inner.buckets.clear();
+    }
+
     /// Refills every bucket.
     pub fn reset(&self) {
         self.lock().buckets.clear();

@@ -8,11 +8,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::format::{ErrorName, MatchSpec, STREAM_EXCEPTIONS};
+use crate::operations::stream_exceptions;
 use crate::wire::error::ErrorCode;
 
 /// One fault rule: when `match` matches and every `on` condition holds, `inject` applies.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(try_from = "RawFault", rename_all = "camelCase")]
 pub struct FaultSpec {
     /// Name in listings, the journal and `DELETE /_emulator/faults/NAME` (default: the kind and a number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,6 +26,44 @@ pub struct FaultSpec {
     pub on: OnSpec,
     /// What it does.
     pub inject: Inject,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawFault {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "match")]
+    matcher: MatchSpec,
+    #[serde(default)]
+    on: OnSpec,
+    inject: Inject,
+}
+
+impl TryFrom<RawFault> for FaultSpec {
+    type Error = String;
+
+    fn try_from(raw: RawFault) -> Result<Self, String> {
+        // A stream fault on operations that stream nothing, or an exception their stream
+        // unions do not carry, could never be sent as asked: refuse it now, not silently later.
+        if let (Inject::Stream(s), Some(ops)) = (&raw.inject, &raw.matcher.operation) {
+            let streaming: Vec<&str> =
+                ops.iter().map(|o| o.0.as_str()).filter(|o| !stream_exceptions(o).is_empty()).collect();
+            if streaming.is_empty() {
+                return Err("a `stream` fault needs a streaming operation (ConverseStream, InvokeModelWithResponseStream); `match.operation` names none".into());
+            }
+            if let StreamThen::Exception(e) = &s.then {
+                let code = e.code.0 .0.name();
+                if let Some(op) = streaming.iter().find(|o| !stream_exceptions(o).iter().any(|x| x == code)) {
+                    return Err(format!(
+                        "{op}'s event stream cannot carry `{code}`; it carries {}",
+                        stream_exceptions(op).join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(FaultSpec { name: raw.name, matcher: raw.matcher, on: raw.on, inject: raw.inject })
+    }
 }
 
 /// When a fault fires.
@@ -526,6 +565,14 @@ mod tests {
                 "version: 1\nfaults:\n  - inject: {stream: {afterEvents: 1, then: {exception: {type: AccessDeniedException}}}}\n",
             ),
             ("stream-then.yaml", "version: 1\nfaults:\n  - inject: {stream: {afterEvents: 1, then: {}}}\n"),
+            (
+                "stream-on-unary.yaml",
+                "version: 1\nfaults:\n  - match: {operation: Converse}\n    inject: {stream: {then: {abort: {}}}}\n",
+            ),
+            (
+                "stream-union.yaml",
+                "version: 1\nfaults:\n  - match: {operation: [ConverseStream, InvokeModelWithResponseStream]}\n    inject: {stream: {then: {exception: {type: ModelTimeoutException}}}}\n",
+            ),
             ("reset-options.yaml", "version: 1\nfaults:\n  - inject: {reset: {hard: true}}\n"),
             ("bad-match.yaml", "version: 1\nfaults:\n  - match: {operation: Conversee}\n    inject: {reset: {}}\n"),
             ("quota-no-limit.yaml", "version: 1\nquotas:\n  - {model: \"anthropic.*\"}\n"),
@@ -539,7 +586,9 @@ mod tests {
 
     #[test]
     fn a_single_rule_parses_from_yaml_flow_and_from_json() {
-        assert!(parse_fault("flag", "{name: t, on: {attempts: 2}, inject: {error: {type: ThrottlingException}}}").is_ok());
+        assert!(
+            parse_fault("flag", "{name: t, on: {attempts: 2}, inject: {error: {type: ThrottlingException}}}").is_ok()
+        );
         assert!(parse_fault("flag", r#"{"inject": {"stream": {"afterEvents": 3, "then": {"corrupt": {}}}}}"#).is_ok());
     }
 

@@ -81,15 +81,16 @@ pub fn handle(
                     };
                     let rules = file.rules.len();
                     let mut file = file;
+                    // A document replaces its earlier version whole: rules, faults and quotas.
+                    let origin = Origin::Scenario(name.clone());
+                    state.faults.remove_origin(&origin);
                     let faults: Vec<String> = std::mem::take(&mut file.faults)
                         .into_iter()
-                        .map(|spec| state.faults.add(Origin::Api, spec))
+                        .map(|spec| state.faults.add(origin.clone(), spec))
                         .collect();
                     let quotas = std::mem::take(&mut file.quotas);
                     let quota_count = quotas.len();
-                    if quota_count > 0 {
-                        state.faults.quotas.set(&format!("api:{name}"), quotas);
-                    }
+                    state.faults.quotas.set(&format!("api:{name}"), quotas);
                     engine.add_source(&name, file);
                     Plan::with_status(
                         201,
@@ -126,11 +127,17 @@ pub fn handle(
         }
         ("DELETE", "scenarios") => {
             engine.clear();
+            state.faults.remove_scenario_origins();
+            state.faults.quotas.remove_prefixed("api:");
             Plan::json(json!({"deleted": "all"}))
         }
         ("DELETE", p) if p.starts_with("scenarios/") => {
             let name = percent_encoding::percent_decode_str(&p["scenarios/".len()..]).decode_utf8_lossy().into_owned();
-            if engine.remove_source(&name) {
+            let had_faults = state.faults.len();
+            state.faults.remove_origin(&Origin::Scenario(name.clone()));
+            let removed_faults = had_faults != state.faults.len();
+            state.faults.quotas.set(&format!("api:{name}"), Vec::new());
+            if engine.remove_source(&name) || removed_faults {
                 Plan::json(json!({"deleted": name}))
             } else {
                 Plan::error(BedrockError::not_found(format!("No scenario source named {name} is loaded.")))

@@ -24,6 +24,9 @@ pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
 /// The content type of AWS event streams.
 pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
+/// Pause before a mid-body abort or reset (see `drain`).
+const FLUSH_BEFORE_CUT: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// A body fed by a channel: each message is one flushed chunk; an `Err` aborts the connection.
 struct ChannelBody {
     rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
@@ -72,10 +75,19 @@ pub struct StreamContext {
 
 async fn drain(mut steps: StepStream, tx: mpsc::Sender<Result<Bytes, std::io::Error>>, mut ctx: StreamContext) {
     let aborted = |why: &str| Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, why.to_string()));
+    // Delays are kept on one schedule from the first step (each is due `delay` after the one
+    // before it was due), so timer granularity does not add up over a long paced stream.
+    let mut due = tokio::time::Instant::now();
     while let Some(step) = steps.next().await {
+        if matches!(step.action, StreamAction::Abort | StreamAction::Reset) {
+            // hyper drops bytes it has not flushed when a body fails: let the frames before
+            // the cut reach the client first, so "after N events" means N events arrive.
+            tokio::time::sleep(FLUSH_BEFORE_CUT).await;
+        }
         if !step.delay.is_zero() {
+            due += step.delay;
             tokio::select! {
-                _ = tokio::time::sleep(step.delay) => {}
+                _ = tokio::time::sleep_until(due) => {}
                 _ = shutdown_started(&mut ctx.shutdown) => {
                     let _ = tx.send(aborted("server shutting down")).await;
                     return;

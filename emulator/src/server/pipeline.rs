@@ -123,11 +123,20 @@ pub fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Ou
     let region = header(&raw.headers, "authorization")
         .and_then(region_from_authorization)
         .unwrap_or_else(|| "us-east-1".to_string());
+    // Attempts are only counted by hand (the fallback for clients without SDK headers) while
+    // fault rules are loaded: nothing else reads them, and the hash costs a pass over the body.
+    let track = !state.faults.is_empty();
+    let fingerprint = if track {
+        stable_hash(stable_hash(0, ctx.input.operation.as_bytes()), &body)
+            ^ stable_hash(1, ctx.input.model_id.as_deref().unwrap_or("").as_bytes())
+    } else {
+        0
+    };
     let attempt = state.faults.attempts.observe(
         header(&raw.headers, "amz-sdk-request"),
         header(&raw.headers, "amz-sdk-invocation-id"),
-        stable_hash(stable_hash(0, ctx.input.operation.as_bytes()), &body)
-            ^ stable_hash(1, ctx.input.model_id.as_deref().unwrap_or("").as_bytes()),
+        fingerprint,
+        track,
     );
     let attempt_number = attempt.number;
     ctx.attempt = Some(attempt);
