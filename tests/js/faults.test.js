@@ -404,7 +404,7 @@ test("a request stalled forever times out at the HTTP/2 client's requestTimeout 
   const started = Date.now();
   const other = await converse(client, "answered-during-a-stall");
   assert.equal(other.$metadata.httpStatusCode, 200);
-  assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
 
   await assert.rejects(stalled, (err) => {
     assert.equal(err.name, "TimeoutError", describeError(err));

@@ -367,11 +367,11 @@ def test_a_fault_applies_only_to_requests_its_match_selects(url):
 
 
 def test_a_stall_longer_than_the_read_timeout_raises_read_timeout_error_after_one_attempt(url):
-    add_fault(url, {"name": "stuck", "inject": {"stall": {"ms": 3000}}})
+    add_fault(url, {"name": "stuck", "inject": {"stall": {"ms": 8000}}})
     started = time.monotonic()
     with pytest.raises(ReadTimeoutError):
         converse(runtime(url, attempts=1, read_timeout=1))
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 6, "the client's timeout fired, not the end of the stall"
     journal = wait_until(lambda: entries(url), timeout=5)
     assert len(journal) == 1
     assert journal[0]["faults"] == ["stuck"]
@@ -401,13 +401,10 @@ def test_a_stalled_request_does_not_block_another_clients_request(url):
     with ThreadPoolExecutor(1) as pool:
         stalled = pool.submit(outcome, lambda: converse(stalled_client, "stall me"))
         time.sleep(0.3)  # the stalled request is in flight
-        started = time.monotonic()
         response = converse(other_client, "answer me")
-        elapsed = time.monotonic() - started
         assert not stalled.done(), "the stalled request ended before the other one was answered"
         assert stalled.result(timeout=5) == "ReadTimeoutError"
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
-    assert elapsed < 1.5
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -418,6 +415,14 @@ def test_a_reset_on_the_first_attempt_is_retried_as_a_connection_error_and_the_s
     journal = entries(url)
     assert [(e["attempt"], e["status"], e["faults"]) for e in journal] == [(1, 0, ["rst"]), (2, 200, [])]
     assert journal[0]["answeredBy"] == "fault:rst"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stall_past_the_read_timeout_is_retried_and_the_second_attempt_succeeds(url, mode):
+    add_fault(url, {"name": "stuck", "on": {"attempts": 1}, "inject": {"stall": {"forever": True}}})
+    response = converse(runtime(url, mode, attempts=3, read_timeout=1))
+    assert response["ResponseMetadata"]["RetryAttempts"] == 1
+    assert [(e["attempt"], e["status"]) for e in entries(url)] == [(1, 0), (2, 200)]
 
 
 def test_a_reset_without_retries_raises_a_connection_error(url):
@@ -494,13 +499,13 @@ def test_a_corrupt_frame_raises_a_checksum_error_while_iterating(url):
 
 
 def test_a_stall_inside_a_stream_raises_read_timeout_error_while_iterating(url):
-    stream_fault(url, {"stall": {"ms": 3000}})
+    stream_fault(url, {"stall": {"ms": 8000}})
     started = time.monotonic()
     seen, error = iterate(converse_stream(runtime(url, read_timeout=1)))
     assert len(seen) == 2
     # botocore hands urllib3's ReadTimeoutError through while an event stream is read.
     assert isinstance(error, (ReadTimeoutError, urllib3.exceptions.ReadTimeoutError)), repr(error)
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 6, "the client's timeout fired, not the end of the stall"
 
 
 def test_an_error_fault_on_converse_stream_is_the_http_response_before_any_event(url):
