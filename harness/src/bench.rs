@@ -77,8 +77,9 @@ pub struct Report {
     pub memory_after_converse: Option<Memory>,
     /// Emulator memory after the ConverseStream phase (its VmHWM is the run's peak).
     pub memory_after_stream: Option<Memory>,
-    /// Configured vs measured pacing.
-    pub pacing: pacing::PacingResult,
+    /// Configured vs measured pacing (None when the emulator has no `pace` fault, e.g. an
+    /// older build benchmarked for comparison).
+    pub pacing: Option<pacing::PacingResult>,
 }
 
 /// Runs the benchmark; Ctrl-C stops it (and the emulator) early with an error.
@@ -206,7 +207,13 @@ async fn run_all(options: &Options) -> anyhow::Result<Report> {
     let memory_after_stream = emulator.memory();
 
     progress("pacing: configured vs measured TTFT and tokens/s through aws-sdk-bedrockruntime");
-    let pacing = pacing::run(&emulator).await?;
+    let pacing = match pacing::run(&emulator).await {
+        Ok(p) => Some(p),
+        Err(e) => {
+            progress(&format!("pacing skipped: {e:#}"));
+            None
+        }
+    };
     drop(emulator);
 
     for (name, phase) in [("converse", &converse), ("baseline", &baseline), ("converse-stream", &stream)] {
@@ -397,18 +404,23 @@ impl Report {
             rss(self.memory_after_stream),
             self.memory_after_stream.map(|m| mib(m.hwm_kib)).unwrap_or_else(|| "?".into())
         );
-        let _ = writeln!(
-            out,
-            "pacing ({} streams each): TTFT configured {} ms, measured {}; tokens/s configured {:.0}, measured {} (ratio {})",
-            pacing::STREAMS,
-            pacing::TTFT_MS,
-            self.pacing.mean_ttft_ms().map_or("?".into(), |m| format!("{m:.1} ms")),
-            pacing::TOKENS_PER_SECOND,
-            self.pacing.mean_tokens_per_second().map_or("?".into(), |t| format!("{t:.1}")),
-            self.pacing
-                .mean_tokens_per_second()
-                .map_or("?".into(), |t| format!("{:.3}", t / pacing::TOKENS_PER_SECOND)),
-        );
+        match &self.pacing {
+            Some(p) => {
+                let _ = writeln!(
+                    out,
+                    "pacing ({} streams each): TTFT configured {} ms, measured {}; tokens/s configured {:.0}, measured {} (ratio {})",
+                    pacing::STREAMS,
+                    pacing::TTFT_MS,
+                    p.mean_ttft_ms().map_or("?".into(), |m| format!("{m:.1} ms")),
+                    pacing::TOKENS_PER_SECOND,
+                    p.mean_tokens_per_second().map_or("?".into(), |t| format!("{t:.1}")),
+                    p.mean_tokens_per_second().map_or("?".into(), |t| format!("{:.3}", t / pacing::TOKENS_PER_SECOND)),
+                );
+            }
+            None => {
+                let _ = writeln!(out, "pacing: skipped (the emulator did not accept a pace fault)");
+            }
+        }
         for (name, phase) in [("converse", &self.converse), ("baseline", &self.baseline), ("stream", &self.stream)] {
             if let Some(e) = phase.first_error.as_deref() {
                 let _ = writeln!(out, "first {name} error: {e}");
@@ -459,9 +471,13 @@ impl Report {
             "converse_body_bytes": self.converse_body_bytes,
             "harness_profile": if cfg!(debug_assertions) { "debug" } else { "release" },
             "pacing_ttft_configured_ms": pacing::TTFT_MS,
-            "pacing_ttft_measured_ms": self.pacing.mean_ttft_ms().map(|x| round(x, 2)),
+            "pacing_ttft_measured_ms": self.pacing.as_ref().and_then(pacing::PacingResult::mean_ttft_ms).map(|x| round(x, 2)),
             "pacing_tokens_per_second_configured": pacing::TOKENS_PER_SECOND,
-            "pacing_tokens_per_second_measured": self.pacing.mean_tokens_per_second().map(|x| round(x, 1)),
+            "pacing_tokens_per_second_measured": self
+                .pacing
+                .as_ref()
+                .and_then(pacing::PacingResult::mean_tokens_per_second)
+                .map(|x| round(x, 1)),
         })
     }
 
