@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::Services;
+use crate::auth::AuthMode;
 use crate::backend::catalog::Catalog;
 use crate::clock::Clock;
 use crate::fault::{FaultSet, Origin};
@@ -45,6 +46,7 @@ impl Emulator {
             faults: Vec::new(),
             quotas: Vec::new(),
             clock: Clock::system(),
+            auth: AuthMode::Permissive,
         }
     }
 }
@@ -63,6 +65,7 @@ pub struct EmulatorBuilder {
     faults: Vec<FaultSpec>,
     quotas: Vec<QuotaSpec>,
     clock: Clock,
+    auth: AuthMode,
 }
 
 /// Why an emulator did not start.
@@ -144,6 +147,12 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How requests are authenticated (default: permissive, any signature accepted).
+    pub fn auth(mut self, auth: AuthMode) -> Self {
+        self.auth = auth;
+        self
+    }
+
     /// Loads scenarios, binds and starts serving in the current Tokio runtime.
     pub async fn start(self) -> Result<EmulatorHandle, StartError> {
         let engine = Arc::new(Engine::default());
@@ -168,6 +177,7 @@ impl EmulatorBuilder {
                 strict: self.strict,
             },
             faults,
+            auth: self.auth,
             account: self.account_id,
             started: Instant::now(),
             requests: AtomicU64::new(0),

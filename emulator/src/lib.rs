@@ -5,6 +5,7 @@
 //! (`tests/layers.rs` fails the build when one imports upward).
 //! * [`emulator`] — the library entry point (`Emulator::builder()…start()`).
 //! * [`server`] — listener, the request pipeline, the encoder, admin API, journal.
+//! * [`auth`] — SigV4 and API-key verification, the credential store.
 //! * [`fault`] — fault rules, quotas, attempt counting, stream shapers.
 //! * [`api`] — one module per operation: parsing, validation, responder choice, rendering.
 //! * [`scenario`] — scripted rules and the file format (rules, faults, quotas).
@@ -19,6 +20,7 @@
 //! * [`rng`] — stable hashing and seeded randomness.
 
 pub mod api;
+pub mod auth;
 pub mod backend;
 pub mod canonical;
 pub mod clock;

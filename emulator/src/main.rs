@@ -16,6 +16,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum AuthArg {
+    Permissive,
+    Sigv4,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start the emulator. Prints `listening on http://HOST:PORT` as its first line.
@@ -54,6 +60,16 @@ enum Command {
         /// `realistic` for Bedrock's documented default on-demand quotas (us-east-1).
         #[arg(long, value_name = "FILE|realistic")]
         quotas: Option<String>,
+        /// How requests are authenticated: `permissive` (any signature is accepted) or `sigv4`
+        /// (SigV4 signatures and bearer API keys are verified against --credentials, and bad ones
+        /// get AWS's 403 errors). The admin API stays open either way.
+        #[arg(long, value_enum, default_value = "permissive")]
+        auth: AuthArg,
+        /// With --auth sigv4: an AWS shared-credentials file (`[profile]` sections with
+        /// aws_access_key_id, aws_secret_access_key, optional aws_session_token and expiration;
+        /// bedrock_api_key for bearer keys).
+        #[arg(long, value_name = "FILE")]
+        credentials: Option<std::path::PathBuf>,
         /// Log each request (to stderr).
         #[arg(long)]
         verbose: bool,
@@ -77,6 +93,8 @@ async fn main() -> anyhow::Result<()> {
             no_watch,
             faults,
             quotas,
+            auth,
+            credentials,
             verbose,
         } => {
             let level = if verbose { tracing::Level::DEBUG } else { tracing::Level::INFO };
@@ -104,6 +122,25 @@ async fn main() -> anyhow::Result<()> {
                         std::process::exit(2);
                     }
                 }
+            }
+            match (auth, credentials) {
+                (AuthArg::Permissive, None) => {}
+                (AuthArg::Permissive, Some(_)) => {
+                    eprintln!("bedrock-emulator: --credentials goes with --auth sigv4");
+                    std::process::exit(2);
+                }
+                (AuthArg::Sigv4, None) => {
+                    eprintln!("bedrock-emulator: --auth sigv4 needs --credentials FILE");
+                    std::process::exit(2);
+                }
+                (AuthArg::Sigv4, Some(path)) => match bedrock_emulator::auth::credentials::CredentialStore::load(&path)
+                {
+                    Ok(store) => builder = builder.auth(bedrock_emulator::auth::AuthMode::Verify(store)),
+                    Err(e) => {
+                        eprintln!("bedrock-emulator: invalid credentials: {e}");
+                        std::process::exit(2);
+                    }
+                },
             }
             if let Some(source) = quotas {
                 match bedrock_emulator::fault::quota::load_quotas(&source) {

@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::Services;
+use crate::auth::AuthMode;
 use crate::fault::FaultSet;
 use crate::plan::Plan;
 use crate::rng::SplitMix64;
@@ -54,6 +55,8 @@ pub struct ServerState {
     pub services: Services,
     /// Fault rules and quotas.
     pub faults: FaultSet,
+    /// How requests are authenticated.
+    pub auth: AuthMode,
     /// Account id for ARNs.
     pub account: String,
     /// When the server started (health's uptime).
@@ -98,6 +101,8 @@ async fn handle(
 ) -> Result<Response<ResponseBody>, NoResponse> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
+    let raw_query = req.uri().query().map(str::to_string);
+    let authority = req.uri().authority().map(|a| a.as_str().to_string());
     let query = parse_query(req.uri().query());
     let headers = req.headers().clone();
     let body = Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes());
@@ -112,6 +117,8 @@ async fn handle(
     let raw = RawRequest {
         method,
         path,
+        raw_query,
+        authority,
         query,
         headers,
         body: body.map_err(|_| {

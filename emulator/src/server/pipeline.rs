@@ -1,6 +1,6 @@
 //! The request pipeline, one stage at a time over one [`RequestContext`]:
 //!
-//! route → (auth: a later stage) → prepare (parse, validate) → faults before → respond →
+//! route → auth → prepare (parse, validate) → faults before → respond →
 //! faults after → journal → encode.
 //!
 //! Every reply — synthetic, scripted, built-in, and later replayed or proxied — flows through
@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::journal::{self, JournalEntry};
 use super::ServerState;
 use crate::api::{self, Request};
+use crate::auth::sigv4::SignedRequest;
 use crate::fault::attempts::Attempt;
 use crate::fault::{Before, FaultRequest, Verdict};
 use crate::operations;
@@ -63,6 +64,10 @@ pub struct RawRequest {
     pub method: String,
     /// Raw (percent-encoded) path.
     pub path: String,
+    /// The query string as sent (signatures cover it).
+    pub raw_query: Option<String>,
+    /// `:authority` / the URI's host (HTTP/2 sends no `Host` header).
+    pub authority: Option<String>,
     /// Decoded query parameters.
     pub query: Vec<(String, String)>,
     /// Headers.
@@ -120,8 +125,22 @@ pub fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Ou
     };
     ctx.input.operation = route.route.operation.clone();
     ctx.input.model_id = route.labels.get("modelId").cloned();
-    let region = header(&raw.headers, "authorization")
-        .and_then(region_from_authorization)
+
+    // Auth.
+    let signed = SignedRequest {
+        method: &raw.method,
+        raw_path: &raw.path,
+        raw_query: raw.raw_query.as_deref(),
+        headers: &raw.headers,
+        authority: raw.authority.as_deref(),
+        body: &body,
+    };
+    let verified_region = match state.auth.check(&signed, std::time::SystemTime::now()) {
+        Ok(region) => region,
+        Err(e) => return Outcome::Respond(Plan::error(e.into())),
+    };
+    let region = verified_region
+        .or_else(|| header(&raw.headers, "authorization").and_then(region_from_authorization))
         .unwrap_or_else(|| "us-east-1".to_string());
     // Attempts are only counted by hand (the fallback for clients without SDK headers) while
     // fault rules are loaded: nothing else reads them, and the hash costs a pass over the body.

@@ -41,11 +41,21 @@ pub enum ErrorCode {
     /// 404 for a path that matches no operation of either service (not modelled; SDKs surface
     /// it as a generic error with this code).
     UnknownOperationException,
+    /// 403: the access key id or session token is not known (AWS's front end, every service).
+    UnrecognizedClientException,
+    /// 403: the SigV4 signature does not match, or the request time is skewed.
+    InvalidSignatureException,
+    /// 403: the session token has expired.
+    ExpiredTokenException,
+    /// 403: no credentials at all.
+    MissingAuthenticationTokenException,
+    /// 400: an Authorization header that is not complete SigV4.
+    IncompleteSignatureException,
 }
 
 impl ErrorCode {
     /// Every code, for parsers of user-written error names.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::ValidationException,
         ErrorCode::AccessDeniedException,
         ErrorCode::ResourceNotFoundException,
@@ -61,6 +71,11 @@ impl ErrorCode {
         ErrorCode::InternalServerException,
         ErrorCode::ServiceUnavailableException,
         ErrorCode::UnknownOperationException,
+        ErrorCode::UnrecognizedClientException,
+        ErrorCode::InvalidSignatureException,
+        ErrorCode::ExpiredTokenException,
+        ErrorCode::MissingAuthenticationTokenException,
+        ErrorCode::IncompleteSignatureException,
     ];
 
     /// The shape name, as sent in `x-amzn-ErrorType`.
@@ -81,6 +96,11 @@ impl ErrorCode {
             ErrorCode::InternalServerException => "InternalServerException",
             ErrorCode::ServiceUnavailableException => "ServiceUnavailableException",
             ErrorCode::UnknownOperationException => "UnknownOperationException",
+            ErrorCode::UnrecognizedClientException => "UnrecognizedClientException",
+            ErrorCode::InvalidSignatureException => "InvalidSignatureException",
+            ErrorCode::ExpiredTokenException => "ExpiredTokenException",
+            ErrorCode::MissingAuthenticationTokenException => "MissingAuthenticationTokenException",
+            ErrorCode::IncompleteSignatureException => "IncompleteSignatureException",
         }
     }
 
@@ -97,8 +117,13 @@ impl ErrorCode {
             | ErrorCode::ConflictException
             | ErrorCode::ServiceQuotaExceededException
             | ErrorCode::ResourceInUseException
-            | ErrorCode::TooManyTagsException => 400,
-            ErrorCode::AccessDeniedException => 403,
+            | ErrorCode::TooManyTagsException
+            | ErrorCode::IncompleteSignatureException => 400,
+            ErrorCode::AccessDeniedException
+            | ErrorCode::UnrecognizedClientException
+            | ErrorCode::InvalidSignatureException
+            | ErrorCode::ExpiredTokenException
+            | ErrorCode::MissingAuthenticationTokenException => 403,
             ErrorCode::ResourceNotFoundException | ErrorCode::UnknownOperationException => 404,
             ErrorCode::ModelTimeoutException => 408,
             ErrorCode::ModelErrorException | ErrorCode::ModelStreamErrorException => 424,
@@ -131,6 +156,11 @@ impl ErrorCode {
             ErrorCode::ResourceInUseException => "The resource is in use.",
             ErrorCode::TooManyTagsException => "The request contains more tags than can be associated with a resource.",
             ErrorCode::UnknownOperationException => "Unknown operation.",
+            ErrorCode::UnrecognizedClientException => "The security token included in the request is invalid.",
+            ErrorCode::InvalidSignatureException => "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+            ErrorCode::ExpiredTokenException => "The security token included in the request is expired",
+            ErrorCode::MissingAuthenticationTokenException => "Missing Authentication Token",
+            ErrorCode::IncompleteSignatureException => "The request signature does not conform to AWS standards.",
         }
     }
 
@@ -218,9 +248,18 @@ impl BedrockError {
         }
     }
 
-    /// The `x-amzn-ErrorType` header value, in Bedrock's Coral form.
+    /// The `x-amzn-ErrorType` header value, in Bedrock's Coral form (authentication errors come
+    /// from the front end shared by every Coral service, hence their namespace).
     pub fn error_type_header(&self) -> String {
-        format!("{}:http://internal.amazon.com/coral/com.amazon.bedrock/", self.code.name())
+        let namespace = match self.code {
+            ErrorCode::UnrecognizedClientException
+            | ErrorCode::InvalidSignatureException
+            | ErrorCode::ExpiredTokenException
+            | ErrorCode::MissingAuthenticationTokenException
+            | ErrorCode::IncompleteSignatureException => "com.amazon.coral.service",
+            _ => "com.amazon.bedrock",
+        };
+        format!("{}:http://internal.amazon.com/coral/{namespace}/", self.code.name())
     }
 }
 
