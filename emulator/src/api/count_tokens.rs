@@ -5,13 +5,11 @@
 use base64::Engine;
 use serde_json::json;
 
-use super::respond::{self, Responder};
 use super::validate::{body_object, constraint, union_member, wrong_type};
 use super::{converse, Prepared, Request, Services};
 use crate::canonical::Conversation;
 use crate::families::{self, native_schema, Family};
 use crate::plan::{AnsweredBy, Plan};
-use crate::scenario::MatchInput;
 use crate::synthetic::input_tokens;
 use crate::wire::error::BedrockError;
 
@@ -46,15 +44,7 @@ pub fn prepare(req: &Request, services: &Services) -> Result<Prepared, BedrockEr
     Ok(Prepared::CountTokens { model, conversation })
 }
 
-/// Answers a prepared CountTokens request.
-pub fn respond(
-    req: &Request,
-    services: &Services,
-    input: &MatchInput,
-    conversation: &Conversation,
-) -> Result<Plan, BedrockError> {
-    if let Responder::Scenario { rule, reply } = respond::choose(services, input, false)? {
-        return super::scripted_raw(&rule, &reply, req.operation());
-    }
-    Ok(Plan::json(json!({"inputTokens": input_tokens(conversation)})).answered_by(AnsweredBy::Synthetic))
+/// Answers a prepared CountTokens request with the shared tokenizer's count.
+pub fn builtin(conversation: &Conversation) -> Plan {
+    Plan::json(json!({"inputTokens": input_tokens(conversation)})).answered_by(AnsweredBy::Synthetic)
 }

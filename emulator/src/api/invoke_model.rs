@@ -6,14 +6,14 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::converse_stream::{steps, StreamEvent};
-use super::respond::{self, Responder};
+use super::respond;
 use super::{Request, Services, TokenEstimate};
 use crate::backend::catalog::FoundationModel;
 use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
 use crate::families::{self, native_schema, EmbeddingFamily, Family, RenderMeta, TextFamily};
 use crate::plan::{AnsweredBy, Plan};
 use crate::rng::stable_hash;
-use crate::scenario::format::ReplyKind;
+use crate::scenario::format::{ReplyKind, ReplySpec};
 use crate::scenario::MatchInput;
 use crate::synthetic::{input_tokens, tokenizer};
 use crate::wire::error::BedrockError;
@@ -226,26 +226,55 @@ pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<Prepare
     Ok(PreparedInvoke { model, mode, native, kind })
 }
 
-/// Answers a prepared InvokeModel or InvokeModelWithResponseStream request.
-pub fn respond(
+/// Answers a prepared InvokeModel or InvokeModelWithResponseStream request with a scenario
+/// rule's reply.
+pub fn scripted(
     req: &Request,
     services: &Services,
-    input: &MatchInput,
     prepared: PreparedInvoke,
+    rule: &str,
+    spec: &ReplySpec,
 ) -> Result<Plan, BedrockError> {
     let PreparedInvoke { model, mode, native, kind } = prepared;
     let operation = req.operation();
+    let PreparedKind::Text { family: f, conversation } = kind else {
+        return match &spec.kind {
+            ReplyKind::Body(b) => {
+                let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
+                Ok(super::finish_scripted(plan, rule, spec))
+            }
+            _ => super::scripted_raw(rule, spec, operation),
+        };
+    };
+    let meta = RenderMeta { model, request: &native, hash: stable_hash(services.seed, &req.body) };
+    let plan = match (&spec.kind, mode) {
+        (ReplyKind::Content { text, tool_uses }, _) => {
+            let reply = respond::content_reply(spec, text.as_deref(), tool_uses, &conversation, services.seed);
+            render_text(f, &reply, &meta, mode)
+        }
+        (ReplyKind::Body(b), Mode::Unary) => {
+            let reply = reply_from_native(f, b);
+            let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
+            with_token_headers(plan, &reply).with_usage(reply.usage)
+        }
+        (ReplyKind::Body(b), Mode::Stream) => render_text(f, &reply_from_native(f, b), &meta, mode),
+        (ReplyKind::Stream(events), Mode::Stream) => {
+            respond::check_stream_exceptions(rule, events, operation)?;
+            Plan::stream(respond::scripted_stream(events)).header("X-Amzn-Bedrock-Content-Type", "application/json")
+        }
+        (ReplyKind::Stream(_), Mode::Unary) => return Err(respond::misfit(rule, "stream", operation)),
+        (ReplyKind::Output(_), _) => return Err(respond::misfit(rule, "output", operation)),
+        (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => return super::scripted_raw(rule, spec, operation),
+    };
+    Ok(super::finish_scripted(plan, rule, spec))
+}
+
+/// Answers a prepared InvokeModel or InvokeModelWithResponseStream request with the
+/// synthetic model.
+pub fn builtin(req: &Request, services: &Services, prepared: PreparedInvoke) -> Result<Plan, BedrockError> {
+    let PreparedInvoke { model, mode, native, kind } = prepared;
     match kind {
         PreparedKind::Embedding(f) => {
-            if let Responder::Scenario { rule, reply } = respond::choose(services, input, true)? {
-                return match &reply.kind {
-                    ReplyKind::Body(b) => {
-                        let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
-                        Ok(super::finish_scripted(plan, &rule, &reply))
-                    }
-                    _ => super::scripted_raw(&rule, &reply, operation),
-                };
-            }
             let embedded = f.embed(&native, model, services.seed)?;
             let latency = 20 + u64::from(embedded.input_tokens) / 4;
             Ok(Plan::raw("application/json", serde_json::to_vec(&embedded.body).unwrap_or_default().into())
@@ -256,38 +285,8 @@ pub fn respond(
         }
         PreparedKind::Text { family: f, conversation } => {
             let meta = RenderMeta { model, request: &native, hash: stable_hash(services.seed, &req.body) };
-            match respond::choose(services, input, true)? {
-                Responder::Builtin => {
-                    let reply = services.synthetic.reply_as(model, &conversation);
-                    Ok(render_text(f, &reply, &meta, mode).answered_by(AnsweredBy::Synthetic))
-                }
-                Responder::Scenario { rule, reply: spec } => {
-                    let plan = match (&spec.kind, mode) {
-                        (ReplyKind::Content { text, tool_uses }, _) => {
-                            let reply =
-                                respond::content_reply(&spec, text.as_deref(), tool_uses, &conversation, services.seed);
-                            render_text(f, &reply, &meta, mode)
-                        }
-                        (ReplyKind::Body(b), Mode::Unary) => {
-                            let reply = reply_from_native(f, b);
-                            let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
-                            with_token_headers(plan, &reply).with_usage(reply.usage)
-                        }
-                        (ReplyKind::Body(b), Mode::Stream) => render_text(f, &reply_from_native(f, b), &meta, mode),
-                        (ReplyKind::Stream(events), Mode::Stream) => {
-                            respond::check_stream_exceptions(&rule, events, operation)?;
-                            Plan::stream(respond::scripted_stream(events))
-                                .header("X-Amzn-Bedrock-Content-Type", "application/json")
-                        }
-                        (ReplyKind::Stream(_), Mode::Unary) => return Err(respond::misfit(&rule, "stream", operation)),
-                        (ReplyKind::Output(_), _) => return Err(respond::misfit(&rule, "output", operation)),
-                        (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => {
-                            return super::scripted_raw(&rule, &spec, operation)
-                        }
-                    };
-                    Ok(super::finish_scripted(plan, &rule, &spec))
-                }
-            }
+            let reply = services.synthetic.reply_as(model, &conversation);
+            Ok(render_text(f, &reply, &meta, mode).answered_by(AnsweredBy::Synthetic))
         }
     }
 }

@@ -23,10 +23,9 @@ use crate::canonical::{Conversation, Reply};
 use crate::operations::RouteMatch;
 use crate::plan::{AnsweredBy, Plan};
 use crate::scenario::format::{ReplyKind, ReplySpec};
-use crate::scenario::{Engine, MatchInput};
+use crate::scenario::{Decision, Engine, MatchInput};
 use crate::synthetic::{input_tokens, SyntheticModel};
 use crate::wire::error::BedrockError;
-use respond::Responder;
 
 /// A request routed to an operation, with everything handlers need.
 #[derive(Debug)]
@@ -164,26 +163,64 @@ pub fn prepare(req: &Request, services: &Services, json: Option<&Value>) -> Resu
     }
 }
 
-/// Answers a prepared request: a scenario rule if one matches `input`, else the synthetic
-/// model or the built-in operation.
+/// What the scenario rules made of a prepared request.
+#[derive(Debug)]
+pub enum Scripted {
+    /// A rule answered.
+    Answered(Result<Plan, BedrockError>),
+    /// No rule did: the next responder (replay, upstream, synthetic) answers.
+    Unscripted {
+        /// The request, still to be answered.
+        prepared: Prepared,
+        /// The rule that failed the fewest conditions, and why (for strict mode).
+        closest: Option<(String, Vec<String>)>,
+    },
+}
+
+/// The first responder of the chain: a scenario rule, if one matches `input`.
+pub fn respond_scripted(req: &Request, prepared: Prepared, services: &Services, input: &MatchInput) -> Scripted {
+    let operation = req.operation();
+    let (rule, reply) = match services.scenarios.decide(input, &|reply| respond::fits(&reply.kind, operation)) {
+        Decision::Reply { rule, reply } => (rule, reply),
+        Decision::NoMatch { closest } => return Scripted::Unscripted { prepared, closest },
+    };
+    Scripted::Answered(match prepared {
+        Prepared::Converse { parsed, mode, .. } => converse_scripted(req, services, &parsed, mode, &rule, &reply),
+        Prepared::Invoke(p) => invoke_model::scripted(req, services, p, &rule, &reply),
+        Prepared::CountTokens { .. } | Prepared::Control => scripted_raw(&rule, &reply, operation),
+    })
+}
+
+/// The last responder of the chain: the synthetic model, or the built-in operation.
+pub fn respond_builtin(req: &Request, prepared: Prepared, services: &Services) -> Result<Plan, BedrockError> {
+    match prepared {
+        Prepared::Converse { model, parsed, mode } => {
+            let reply = services.synthetic.reply_as(model, &parsed.conversation);
+            Ok(render_converse(&reply, &parsed, mode, services).answered_by(AnsweredBy::Synthetic))
+        }
+        Prepared::CountTokens { conversation, .. } => Ok(count_tokens::builtin(&conversation)),
+        Prepared::Invoke(p) => invoke_model::builtin(req, services, p),
+        Prepared::Control => {
+            builtin_control(req, services, req.operation()).map(|p| p.answered_by(AnsweredBy::Builtin))
+        }
+    }
+}
+
+/// The whole chain without recordings: a scenario rule, else (unless `--strict` refuses) the
+/// synthetic model or built-in operation.
 pub fn respond(
     req: &Request,
     prepared: Prepared,
     services: &Services,
     input: &MatchInput,
 ) -> Result<Plan, BedrockError> {
-    match prepared {
-        Prepared::Converse { model, parsed, mode } => respond_converse(req, services, input, model, &parsed, mode),
-        Prepared::CountTokens { conversation, .. } => count_tokens::respond(req, services, input, &conversation),
-        Prepared::Invoke(p) => invoke_model::respond(req, services, input, p),
-        Prepared::Control => {
-            // Control-plane and unimplemented operations: a rule may script them (`json` or
-            // `error` replies); otherwise the built-in operation answers.
-            let operation = req.operation();
-            if let Responder::Scenario { rule, reply } = respond::choose(services, input, false)? {
-                return scripted_raw(&rule, &reply, operation);
+    match respond_scripted(req, prepared, services, input) {
+        Scripted::Answered(answer) => answer,
+        Scripted::Unscripted { prepared, closest } => {
+            match respond::strict_refusal(services, input, closest.as_ref(), None) {
+                Some(refusal) => Err(refusal),
+                None => respond_builtin(req, prepared, services),
             }
-            builtin_control(req, services, operation).map(|p| p.answered_by(AnsweredBy::Builtin))
         }
     }
 }
@@ -262,47 +299,36 @@ fn prepare_converse(
     Ok(Prepared::Converse { model, parsed, mode })
 }
 
-fn respond_converse(
+fn converse_scripted(
     req: &Request,
     services: &Services,
-    input: &MatchInput,
-    model: &'static FoundationModel,
     parsed: &converse::ConverseRequest,
     mode: converse::Mode,
+    rule: &str,
+    spec: &ReplySpec,
 ) -> Result<Plan, BedrockError> {
-    match respond::choose(services, input, true)? {
-        Responder::Builtin => {
-            let reply = services.synthetic.reply_as(model, &parsed.conversation);
-            Ok(render_converse(&reply, parsed, mode, services).answered_by(AnsweredBy::Synthetic))
+    let operation = req.operation();
+    let plan = match (&spec.kind, mode) {
+        (ReplyKind::Content { text, tool_uses }, _) => {
+            let reply = respond::content_reply(spec, text.as_deref(), tool_uses, &parsed.conversation, services.seed);
+            render_converse(&reply, parsed, mode, services)
         }
-        Responder::Scenario { rule, reply: spec } => {
-            let operation = req.operation();
-            let plan = match (&spec.kind, mode) {
-                (ReplyKind::Content { text, tool_uses }, _) => {
-                    let reply =
-                        respond::content_reply(&spec, text.as_deref(), tool_uses, &parsed.conversation, services.seed);
-                    render_converse(&reply, parsed, mode, services)
-                }
-                (ReplyKind::Output(body), converse::Mode::Unary) => {
-                    let usage = respond::reply_from_converse_output(body).usage;
-                    Plan::json(body.clone()).with_usage(usage)
-                }
-                (ReplyKind::Output(body), converse::Mode::Stream) => {
-                    render_converse(&respond::reply_from_converse_output(body), parsed, mode, services)
-                }
-                (ReplyKind::Stream(events), converse::Mode::Stream) => {
-                    respond::check_stream_exceptions(&rule, events, operation)?;
-                    Plan::stream(respond::scripted_stream(events))
-                }
-                (ReplyKind::Stream(_), converse::Mode::Unary) => {
-                    return Err(respond::misfit(&rule, "stream", operation))
-                }
-                (ReplyKind::Body(_), _) => return Err(respond::misfit(&rule, "body", operation)),
-                (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => return scripted_raw(&rule, &spec, operation),
-            };
-            Ok(finish_scripted(plan, &rule, &spec))
+        (ReplyKind::Output(body), converse::Mode::Unary) => {
+            let usage = respond::reply_from_converse_output(body).usage;
+            Plan::json(body.clone()).with_usage(usage)
         }
-    }
+        (ReplyKind::Output(body), converse::Mode::Stream) => {
+            render_converse(&respond::reply_from_converse_output(body), parsed, mode, services)
+        }
+        (ReplyKind::Stream(events), converse::Mode::Stream) => {
+            respond::check_stream_exceptions(rule, events, operation)?;
+            Plan::stream(respond::scripted_stream(events))
+        }
+        (ReplyKind::Stream(_), converse::Mode::Unary) => return Err(respond::misfit(rule, "stream", operation)),
+        (ReplyKind::Body(_), _) => return Err(respond::misfit(rule, "body", operation)),
+        (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => return scripted_raw(rule, spec, operation),
+    };
+    Ok(finish_scripted(plan, rule, spec))
 }
 
 /// The README's coverage table, generated from the route table and [`IMPLEMENTED`] (a test

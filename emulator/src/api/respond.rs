@@ -12,24 +12,10 @@ use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
 use crate::plan::{StreamAction, StreamStep};
 use crate::rng::{stable_hash, SplitMix64, BASE64URL_ALPHABET};
 use crate::scenario::format::{ErrorSpec, ReplyKind, ReplySpec, StopReasonName, ToolUseSpec};
-use crate::scenario::{Decision, MatchInput};
+use crate::scenario::MatchInput;
 use crate::synthetic::{input_tokens, tokenizer};
 use crate::wire::error::{BedrockError, ErrorCode};
 use crate::wire::event_stream::Frame;
-
-/// Who answers a request.
-#[derive(Debug, Clone)]
-pub enum Responder {
-    /// The deterministic synthetic model (or the built-in operation).
-    Builtin,
-    /// A scenario rule.
-    Scenario {
-        /// `source/rule`.
-        rule: String,
-        /// The reply it chose.
-        reply: ReplySpec,
-    },
-}
 
 /// Whether `operation` can send a reply of this kind.
 pub fn fits(kind: &ReplyKind, operation: &str) -> bool {
@@ -49,26 +35,31 @@ pub fn scenario_label(rule: &str) -> String {
     format!("scenario:{rule}")
 }
 
-/// Consults the scenario rules. In strict mode an unmatched request to an operation the
-/// synthetic model would answer (`strict_applies`) is refused, naming the closest rule.
-pub fn choose(services: &Services, input: &MatchInput, strict_applies: bool) -> Result<Responder, BedrockError> {
-    let operation = input.operation.as_str();
-    match services.scenarios.decide(input, &|reply| fits(&reply.kind, operation)) {
-        Decision::Reply { rule, reply } => Ok(Responder::Scenario { rule, reply }),
-        Decision::NoMatch { closest } if services.strict && strict_applies => {
-            let detail = match closest {
-                Some((rule, failures)) => {
-                    format!(" The closest rule, {rule}, failed because: {}.", failures.join("; "))
-                }
-                None => " No scenario rules are loaded.".to_string(),
-            };
-            Err(BedrockError::validation(format!(
-                "bedrock-emulator runs in strict mode and no scenario rule matched this {} request.{detail}",
-                input.operation
-            )))
-        }
-        Decision::NoMatch { .. } => Ok(Responder::Builtin),
+/// The refusal of `--strict` mode for an inference request that nothing scripted or recorded
+/// answers: it names the closest rule and why it failed (and, with replay, the nearest
+/// cassette's differences in `also`).
+pub fn strict_refusal(
+    services: &Services,
+    input: &MatchInput,
+    closest: Option<&(String, Vec<String>)>,
+    also: Option<&str>,
+) -> Option<BedrockError> {
+    let inference = matches!(
+        input.operation.as_str(),
+        "Converse" | "ConverseStream" | "InvokeModel" | "InvokeModelWithResponseStream"
+    );
+    if !(services.strict && inference) {
+        return None;
     }
+    let detail = match closest {
+        Some((rule, failures)) => format!(" The closest rule, {rule}, failed because: {}.", failures.join("; ")),
+        None => " No scenario rules are loaded.".to_string(),
+    };
+    let also = also.map(|a| format!(" {a}")).unwrap_or_default();
+    Some(BedrockError::validation(format!(
+        "bedrock-emulator runs in strict mode and no scenario rule matched this {} request.{detail}{also}",
+        input.operation
+    )))
 }
 
 /// The AWS error a scenario reply describes, with the members its type carries.

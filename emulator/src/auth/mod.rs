@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use subtle::ConstantTimeEq;
 
-use crate::wire::error::{BedrockError, ErrorCode};
+use crate::wire::error::{BedrockError, ErrorCode, ErrorSource};
 use credentials::CredentialStore;
 use sigv4::SignedRequest;
 
@@ -35,8 +35,13 @@ pub enum AuthError {
     Incomplete(String),
     /// The access key id (or its session token) is not known.
     UnknownKey,
-    /// The signature does not match.
-    BadSignature,
+    /// The signature does not match (with what AWS says it should have signed).
+    BadSignature {
+        /// The canonical request the server built.
+        canonical_request: String,
+        /// The string to sign the server built.
+        string_to_sign: String,
+    },
     /// The request time is more than 5 minutes behind the server's.
     Expired {
         /// `X-Amz-Date` of the request.
@@ -59,43 +64,59 @@ pub enum AuthError {
     PresignExpired,
     /// The session token's expiration has passed.
     ExpiredToken,
+    /// A bearer key without a Bedrock API key prefix.
+    ApiKeyFormat,
     /// A bearer key that is not known.
     BadApiKey,
 }
 
 impl From<AuthError> for BedrockError {
     fn from(e: AuthError) -> Self {
-        // Messages as AWS's front end words them for every Coral service (the sources are in
-        // README "Checking signatures").
+        // Texts as Bedrock answers them (README "Checking signatures" lists the sources). The
+        // SigV4 ones come from the front end shared by every Coral service; the API-key ones
+        // capitalise `Message`.
+        let front = |code, message: String| BedrockError::front_end(code, message, ErrorSource::FrontEnd);
+        let capitalized = |message: &str| {
+            BedrockError::front_end(ErrorCode::AccessDeniedException, message, ErrorSource::FrontEndCapitalized)
+        };
         match e {
-            AuthError::Missing => BedrockError::new(ErrorCode::MissingAuthenticationTokenException, "Missing Authentication Token"),
-            AuthError::Incomplete(m) => BedrockError::new(ErrorCode::IncompleteSignatureException, m),
-            AuthError::UnknownKey => BedrockError::new(
+            AuthError::Missing => capitalized("Authorization header is missing"),
+            AuthError::Incomplete(m) => front(ErrorCode::IncompleteSignatureException, m),
+            AuthError::UnknownKey => front(
                 ErrorCode::UnrecognizedClientException,
-                "The security token included in the request is invalid.",
+                "The security token included in the request is invalid.".into(),
             ),
-            AuthError::BadSignature => BedrockError::new(
+            AuthError::BadSignature { canonical_request, string_to_sign } => front(
                 ErrorCode::InvalidSignatureException,
-                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+                format!(
+                    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'{canonical_request}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n"
+                ),
             ),
-            AuthError::Expired { signed, earliest, now } => BedrockError::new(
+            AuthError::Expired { signed, earliest, now } => front(
                 ErrorCode::InvalidSignatureException,
                 format!("Signature expired: {signed} is now earlier than {earliest} ({now} - 5 min.)"),
             ),
-            AuthError::NotYetCurrent { signed, latest, now } => BedrockError::new(
+            AuthError::NotYetCurrent { signed, latest, now } => front(
                 ErrorCode::InvalidSignatureException,
                 format!("Signature not yet current: {signed} is still later than {latest} ({now} + 5 min.)"),
             ),
-            AuthError::PresignExpired => {
-                BedrockError::new(ErrorCode::InvalidSignatureException, "Signature expired: the presigned request has expired.")
-            }
-            AuthError::ExpiredToken => {
-                BedrockError::new(ErrorCode::ExpiredTokenException, "The security token included in the request is expired")
-            }
-            AuthError::BadApiKey => BedrockError::new(ErrorCode::AccessDeniedException, "Invalid API Key format: Must start with pre-defined prefix"),
+            AuthError::PresignExpired => front(
+                ErrorCode::InvalidSignatureException,
+                "Signature expired: the presigned request has expired.".into(),
+            ),
+            AuthError::ExpiredToken => front(
+                ErrorCode::ExpiredTokenException,
+                "The security token included in the request is expired".into(),
+            ),
+            AuthError::ApiKeyFormat => capitalized("Invalid API Key format: Must start with pre-defined prefix"),
+            AuthError::BadApiKey => capitalized("Authentication failed: Please make sure your API Key is valid."),
         }
     }
 }
+
+/// Prefixes of Bedrock API keys: short-term (`bedrock-api-key-` + a base64 presigned URL) and
+/// long-term (`ABSK…`).
+pub const API_KEY_PREFIXES: [&str; 2] = ["bedrock-api-key-", "ABSK"];
 
 impl AuthMode {
     /// Checks a request; `Ok(Some(region))` is the verified credential scope's region.
@@ -107,7 +128,11 @@ impl AuthMode {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if let Some(key) = bearer {
-            let known = store.api_keys.iter().any(|k| bool::from(k.as_bytes().ct_eq(key.trim().as_bytes())));
+            let key = key.trim();
+            if !API_KEY_PREFIXES.iter().any(|p| key.starts_with(p)) {
+                return Err(AuthError::ApiKeyFormat);
+            }
+            let known = store.api_keys.iter().any(|k| bool::from(k.as_bytes().ct_eq(key.as_bytes())));
             return if known { Ok(None) } else { Err(AuthError::BadApiKey) };
         }
         sigv4::verify(store, req, now).map(|s| Some(s.region))

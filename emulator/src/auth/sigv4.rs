@@ -212,8 +212,8 @@ pub fn format_amz_date(t: SystemTime) -> String {
     }
 }
 
-/// The canonical request and string to sign (public for tests and error messages).
-fn string_to_sign(req: &SignedRequest<'_>, p: &Parts) -> String {
+/// The canonical request and the string to sign.
+fn string_to_sign(req: &SignedRequest<'_>, p: &Parts) -> (String, String) {
     let mut signed = p.signed_headers.clone();
     signed.sort();
     let canonical_headers: String =
@@ -233,7 +233,8 @@ fn string_to_sign(req: &SignedRequest<'_>, p: &Parts) -> String {
         payload
     );
     let scope = format!("{}/{}/{}/aws4_request", p.scope_date, p.region, p.service);
-    format!("AWS4-HMAC-SHA256\n{}\n{scope}\n{}", p.amz_date, sha256_hex(canonical.as_bytes()))
+    let to_sign = format!("AWS4-HMAC-SHA256\n{}\n{scope}\n{}", p.amz_date, sha256_hex(canonical.as_bytes()));
+    (canonical, to_sign)
 }
 
 /// Verifies a request's SigV4 signature against the store at time `now`.
@@ -285,9 +286,10 @@ pub fn verify(store: &CredentialStore, req: &SignedRequest<'_>, now: SystemTime)
         return Err(AuthError::ExpiredToken);
     }
     let key = aws_sigv4::sign::v4::generate_signing_key(&identity.secret_access_key, when, &p.region, &p.service);
-    let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign(req, &p).as_bytes());
+    let (canonical_request, string_to_sign) = string_to_sign(req, &p);
+    let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
     if !bool::from(expected.as_bytes().ct_eq(p.signature.as_bytes())) {
-        return Err(AuthError::BadSignature);
+        return Err(AuthError::BadSignature { canonical_request, string_to_sign });
     }
     Ok(Signer { access_key_id: p.access_key_id, region: p.region })
 }
@@ -339,6 +341,6 @@ mod tests {
         let late = parse_amz_date("20150830T124200Z").expect("time");
         assert!(matches!(verify(&store, &req, late), Err(AuthError::Expired { .. })));
         let tampered = SignedRequest { raw_query: Some("Action=ListUsers&Version=2010-05-09"), ..req };
-        assert_eq!(verify(&store, &tampered, now), Err(AuthError::BadSignature));
+        assert!(matches!(verify(&store, &tampered, now), Err(AuthError::BadSignature { .. })));
     }
 }

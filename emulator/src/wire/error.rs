@@ -47,15 +47,13 @@ pub enum ErrorCode {
     InvalidSignatureException,
     /// 403: the session token has expired.
     ExpiredTokenException,
-    /// 403: no credentials at all.
-    MissingAuthenticationTokenException,
     /// 400: an Authorization header that is not complete SigV4.
     IncompleteSignatureException,
 }
 
 impl ErrorCode {
     /// Every code, for parsers of user-written error names.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::ValidationException,
         ErrorCode::AccessDeniedException,
         ErrorCode::ResourceNotFoundException,
@@ -74,7 +72,6 @@ impl ErrorCode {
         ErrorCode::UnrecognizedClientException,
         ErrorCode::InvalidSignatureException,
         ErrorCode::ExpiredTokenException,
-        ErrorCode::MissingAuthenticationTokenException,
         ErrorCode::IncompleteSignatureException,
     ];
 
@@ -99,7 +96,6 @@ impl ErrorCode {
             ErrorCode::UnrecognizedClientException => "UnrecognizedClientException",
             ErrorCode::InvalidSignatureException => "InvalidSignatureException",
             ErrorCode::ExpiredTokenException => "ExpiredTokenException",
-            ErrorCode::MissingAuthenticationTokenException => "MissingAuthenticationTokenException",
             ErrorCode::IncompleteSignatureException => "IncompleteSignatureException",
         }
     }
@@ -122,8 +118,7 @@ impl ErrorCode {
             ErrorCode::AccessDeniedException
             | ErrorCode::UnrecognizedClientException
             | ErrorCode::InvalidSignatureException
-            | ErrorCode::ExpiredTokenException
-            | ErrorCode::MissingAuthenticationTokenException => 403,
+            | ErrorCode::ExpiredTokenException => 403,
             ErrorCode::ResourceNotFoundException | ErrorCode::UnknownOperationException => 404,
             ErrorCode::ModelTimeoutException => 408,
             ErrorCode::ModelErrorException | ErrorCode::ModelStreamErrorException => 424,
@@ -159,7 +154,6 @@ impl ErrorCode {
             ErrorCode::UnrecognizedClientException => "The security token included in the request is invalid.",
             ErrorCode::InvalidSignatureException => "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
             ErrorCode::ExpiredTokenException => "The security token included in the request is expired",
-            ErrorCode::MissingAuthenticationTokenException => "Missing Authentication Token",
             ErrorCode::IncompleteSignatureException => "The request signature does not conform to AWS standards.",
         }
     }
@@ -177,6 +171,19 @@ impl ErrorCode {
     }
 }
 
+/// Who raises an error on AWS's side, which shows in its `x-amzn-ErrorType` namespace and
+/// body: Bedrock itself, or the front end every Coral service shares (authentication).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorSource {
+    /// `…/coral/com.amazon.bedrock/`, body `{"message": …}`.
+    #[default]
+    Bedrock,
+    /// `…/coral/com.amazon.coral.service/`, body `{"message": …}` (SigV4 failures).
+    FrontEnd,
+    /// `…/coral/com.amazon.coral.service/`, body `{"Message": …}` (missing auth, API keys).
+    FrontEndCapitalized,
+}
+
 /// A failure answered to the client with its AWS code, message and any extra members.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}: {message}", code.name())]
@@ -187,12 +194,14 @@ pub struct BedrockError {
     pub message: String,
     /// Extra members of the exception structure (`originalStatusCode`, `resourceName`, …).
     pub extra: Map<String, Value>,
+    /// Who raises it.
+    pub raised_by: ErrorSource,
 }
 
 impl BedrockError {
     /// An error with just a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        BedrockError { code, message: message.into(), extra: Map::new() }
+        BedrockError { code, message: message.into(), extra: Map::new(), raised_by: ErrorSource::Bedrock }
     }
 
     /// An error of `code` with `message` (default: [`ErrorCode::default_message`]) and the
@@ -211,6 +220,11 @@ impl BedrockError {
             ErrorCode::TooManyTagsException => error.with_extra("resourceName", json!("resource")),
             _ => error,
         }
+    }
+
+    /// An error raised by AWS's front end rather than by Bedrock.
+    pub fn front_end(code: ErrorCode, message: impl Into<String>, source: ErrorSource) -> Self {
+        BedrockError { raised_by: source, ..Self::new(code, message) }
     }
 
     /// `ValidationException` with `message`.
@@ -233,7 +247,8 @@ impl BedrockError {
     /// send one and the header is authoritative for every SDK.
     pub fn body(&self) -> Value {
         let mut body = Map::new();
-        body.insert("message".into(), json!(self.message));
+        let key = if self.raised_by == ErrorSource::FrontEndCapitalized { "Message" } else { "message" };
+        body.insert(key.into(), json!(self.message));
         for (k, v) in &self.extra {
             body.insert(k.clone(), v.clone());
         }
@@ -251,13 +266,9 @@ impl BedrockError {
     /// The `x-amzn-ErrorType` header value, in Bedrock's Coral form (authentication errors come
     /// from the front end shared by every Coral service, hence their namespace).
     pub fn error_type_header(&self) -> String {
-        let namespace = match self.code {
-            ErrorCode::UnrecognizedClientException
-            | ErrorCode::InvalidSignatureException
-            | ErrorCode::ExpiredTokenException
-            | ErrorCode::MissingAuthenticationTokenException
-            | ErrorCode::IncompleteSignatureException => "com.amazon.coral.service",
-            _ => "com.amazon.bedrock",
+        let namespace = match self.raised_by {
+            ErrorSource::Bedrock => "com.amazon.bedrock",
+            ErrorSource::FrontEnd | ErrorSource::FrontEndCapitalized => "com.amazon.coral.service",
         };
         format!("{}:http://internal.amazon.com/coral/{namespace}/", self.code.name())
     }
