@@ -16,6 +16,7 @@ use crate::auth::AuthMode;
 use crate::backend::catalog::Catalog;
 use crate::clock::Clock;
 use crate::fault::{FaultSet, Origin};
+use crate::record::replay::{MatchOptions, ReplayTiming, Replayer};
 use crate::scenario::fault_format::{FaultSpec, QuotaSpec};
 use crate::scenario::format::{LoadError, ScenarioFile};
 use crate::scenario::loader::ReloadSink;
@@ -47,6 +48,9 @@ impl Emulator {
             quotas: Vec::new(),
             clock: Clock::system(),
             auth: AuthMode::Permissive,
+            replay: None,
+            replay_match: MatchOptions::default(),
+            replay_timing: ReplayTiming::None,
         }
     }
 }
@@ -66,6 +70,9 @@ pub struct EmulatorBuilder {
     quotas: Vec<QuotaSpec>,
     clock: Clock,
     auth: AuthMode,
+    replay: Option<PathBuf>,
+    replay_match: MatchOptions,
+    replay_timing: ReplayTiming,
 }
 
 /// Why an emulator did not start.
@@ -77,6 +84,9 @@ pub enum StartError {
     /// A scenario file is invalid (every error is listed).
     #[error("invalid scenarios:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Scenarios(Vec<LoadError>),
+    /// A cassette is invalid (every error is listed).
+    #[error("invalid cassettes:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Cassettes(Vec<LoadError>),
 }
 
 impl EmulatorBuilder {
@@ -153,6 +163,25 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Answers from the cassettes under `dir` after scenario rules and before the synthetic
+    /// model (`--replay DIR`).
+    pub fn replay(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.replay = Some(dir.into());
+        self
+    }
+
+    /// How replayed requests are matched (JSON pointers ignored, or only some compared).
+    pub fn replay_match(mut self, options: MatchOptions) -> Self {
+        self.replay_match = options;
+        self
+    }
+
+    /// How replayed streams are paced (default: as fast as the client reads).
+    pub fn replay_timing(mut self, timing: ReplayTiming) -> Self {
+        self.replay_timing = timing;
+        self
+    }
+
     /// Loads scenarios, binds and starts serving in the current Tokio runtime.
     pub async fn start(self) -> Result<EmulatorHandle, StartError> {
         let engine = Arc::new(Engine::default());
@@ -160,6 +189,12 @@ impl EmulatorBuilder {
             Vec::new()
         } else {
             loader::load(&self.scenarios).map_err(StartError::Scenarios)?
+        };
+        let replay = match &self.replay {
+            Some(dir) => Some(
+                Replayer::load(dir, self.replay_match.clone(), self.replay_timing).map_err(StartError::Cassettes)?,
+            ),
+            None => None,
         };
         let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
         let addr = listener.local_addr()?;
@@ -178,6 +213,7 @@ impl EmulatorBuilder {
             },
             faults,
             auth: self.auth,
+            replay,
             account: self.account_id,
             started: Instant::now(),
             requests: AtomicU64::new(0),
@@ -295,6 +331,9 @@ impl EmulatorHandle {
     pub fn reset(&self) {
         self.state.services.scenarios.reset();
         self.state.faults.reset();
+        if let Some(replay) = &self.state.replay {
+            replay.reset();
+        }
         self.state.journal.clear();
     }
 

@@ -7,6 +7,7 @@
 //! * [`server`] — listener, the request pipeline, the encoder, admin API, journal.
 //! * [`auth`] — SigV4 and API-key verification, the credential store.
 //! * [`fault`] — fault rules, quotas, attempt counting, stream shapers.
+//! * [`record`] — cassettes (format, redaction, import), replay and the recording proxy.
 //! * [`api`] — one module per operation: parsing, validation, responder choice, rendering.
 //! * [`scenario`] — scripted rules and the file format (rules, faults, quotas).
 //! * [`families`] — native InvokeModel formats per model family (parse, render, chunks).
@@ -29,6 +30,7 @@ pub mod families;
 pub mod fault;
 pub mod operations;
 pub mod plan;
+pub mod record;
 pub mod rng;
 pub mod scenario;
 pub mod server;

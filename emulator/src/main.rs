@@ -70,9 +70,42 @@ enum Command {
         /// bedrock_api_key for bearer keys).
         #[arg(long, value_name = "FILE")]
         credentials: Option<std::path::PathBuf>,
+        /// Answer from the cassettes in DIR (after scenario rules, before the synthetic model).
+        /// Write them with `bedrock-emulator import` or `--record`.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<std::path::PathBuf>,
+        /// Leave this JSON pointer of request bodies out of replay matching (repeatable), e.g.
+        /// /inferenceConfig/temperature.
+        #[arg(long = "replay-ignore", value_name = "POINTER")]
+        replay_ignore: Vec<String>,
+        /// Compare only these JSON pointers of request bodies when replaying (repeatable).
+        #[arg(long = "replay-match-only", value_name = "POINTER")]
+        replay_match_only: Vec<String>,
+        /// Pacing of replayed streams: none (as fast as the client reads), recorded, or
+        /// scaled:F (recorded gaps × F).
+        #[arg(long, default_value = "none", value_name = "TIMING")]
+        replay_timing: String,
         /// Log each request (to stderr).
         #[arg(long)]
         verbose: bool,
+    },
+    /// Convert vcrpy / pytest-recording YAML cassettes and nock JSON recordings of Bedrock
+    /// traffic into bedrock-emulator cassettes (one JSON file per interaction) for --replay.
+    /// Interactions that are not Bedrock are reported and skipped.
+    Import {
+        /// Recording files to convert.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// Folder to write the cassettes to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+        /// Keep account ids in ARNs (by default they become 000000000000).
+        #[arg(long)]
+        keep_account_ids: bool,
+        /// Also replace text matching REGEX (in bodies, paths and headers) with REPLACEMENT;
+        /// repeatable, e.g. --redact '[\w.]+@example\.com=EMAIL'.
+        #[arg(long = "redact", value_name = "REGEX=REPLACEMENT")]
+        redact: Vec<String>,
     },
     /// Print the operation coverage table (Markdown) and exit.
     Coverage,
@@ -95,6 +128,10 @@ async fn main() -> anyhow::Result<()> {
             quotas,
             auth,
             credentials,
+            replay,
+            replay_ignore,
+            replay_match_only,
+            replay_timing,
             verbose,
         } => {
             let level = if verbose { tracing::Level::DEBUG } else { tracing::Level::INFO };
@@ -142,6 +179,24 @@ async fn main() -> anyhow::Result<()> {
                     }
                 },
             }
+            if let Some(dir) = replay {
+                let timing = match replay_timing.parse::<bedrock_emulator::record::replay::ReplayTiming>() {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("bedrock-emulator: --replay-timing: {e}");
+                        std::process::exit(2);
+                    }
+                };
+                for p in replay_ignore.iter().chain(&replay_match_only) {
+                    if !p.starts_with('/') {
+                        eprintln!("bedrock-emulator: `{p}` is not a JSON pointer: it must start with `/`, e.g. /inferenceConfig/temperature");
+                        std::process::exit(2);
+                    }
+                }
+                builder = builder.replay(dir).replay_timing(timing).replay_match(
+                    bedrock_emulator::record::replay::MatchOptions { ignore: replay_ignore, only: replay_match_only },
+                );
+            }
             if let Some(source) = quotas {
                 match bedrock_emulator::fault::quota::load_quotas(&source) {
                     Ok(q) => builder = builder.quotas(q),
@@ -165,9 +220,66 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down");
             handle.shutdown().await;
         }
+        Command::Import { files, out, keep_account_ids, redact } => {
+            std::process::exit(import(&files, &out, keep_account_ids, &redact))
+        }
         Command::Coverage => print!("{}", bedrock_emulator::api::coverage_markdown()),
     }
     Ok(())
+}
+
+/// `bedrock-emulator import`: the exit code (2 when a file cannot be read or converted).
+fn import(files: &[std::path::PathBuf], out: &std::path::Path, keep_account_ids: bool, redact: &[String]) -> i32 {
+    use bedrock_emulator::record::{cassette, import, redact::Redactor};
+    let mut redactor =
+        if keep_account_ids { Redactor::default().without_account_redaction() } else { Redactor::default() };
+    for r in redact {
+        let Some((pattern, replacement)) = r.rsplit_once('=') else {
+            eprintln!("bedrock-emulator: --redact takes REGEX=REPLACEMENT (got `{r}`)");
+            return 2;
+        };
+        redactor = match redactor.with_pattern(pattern, replacement) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("bedrock-emulator: --redact: {e}");
+                return 2;
+            }
+        };
+    }
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("bedrock-emulator: cannot create {}: {e}", out.display());
+        return 2;
+    }
+    let mut failed = false;
+    let (mut written, mut skipped) = (0, 0);
+    for file in files {
+        match import::import_file(file, &redactor) {
+            Ok(report) => {
+                for c in &report.cassettes {
+                    if let Err(e) = cassette::write_atomic(out, c) {
+                        eprintln!("bedrock-emulator: cannot write a cassette to {}: {e}", out.display());
+                        return 2;
+                    }
+                }
+                println!("{}: {} cassettes, {} skipped", file.display(), report.cassettes.len(), report.skipped.len());
+                for why in &report.skipped {
+                    println!("  skipped: {why}");
+                }
+                written += report.cassettes.len();
+                skipped += report.skipped.len();
+            }
+            Err(e) => {
+                eprintln!("bedrock-emulator: {e}");
+                failed = true;
+            }
+        }
+    }
+    println!("imported {written} interactions into {} ({skipped} skipped)", out.display());
+    if failed {
+        2
+    } else {
+        0
+    }
 }
 
 async fn shutdown_signal() {

@@ -54,6 +54,10 @@ pub enum AnsweredBy {
     Scenario(String),
     /// A fault rule that answered instead of any responder (`fault:<name>`).
     Fault(String),
+    /// A recorded cassette (`replay:<file>`).
+    Replay(String),
+    /// Live Bedrock, through the recording proxy (`upstream`).
+    Upstream,
 }
 
 impl fmt::Display for AnsweredBy {
@@ -64,6 +68,8 @@ impl fmt::Display for AnsweredBy {
             AnsweredBy::Builtin => f.write_str("builtin"),
             AnsweredBy::Scenario(rule) => write!(f, "scenario:{rule}"),
             AnsweredBy::Fault(name) => write!(f, "fault:{name}"),
+            AnsweredBy::Replay(file) => write!(f, "replay:{file}"),
+            AnsweredBy::Upstream => f.write_str("upstream"),
         }
     }
 }

@@ -94,7 +94,8 @@ fn header_value(req: &SignedRequest<'_>, name: &str) -> Option<String> {
     if !values.is_empty() {
         return Some(values.join(","));
     }
-    (name == "host").then(|| req.authority.map(str::to_string)).flatten()
+    // HTTP/2 carries the host as `:authority`, which the JS SDK signs under that name.
+    matches!(name, "host" | ":authority").then(|| req.authority.map(str::to_string)).flatten()
 }
 
 fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
@@ -221,7 +222,12 @@ fn string_to_sign(req: &SignedRequest<'_>, p: &Parts) -> (String, String) {
     let payload = if p.presigned {
         query_param(req.raw_query, "X-Amz-Content-Sha256").unwrap_or_else(|| "UNSIGNED-PAYLOAD".into())
     } else {
-        header_value(req, "x-amz-content-sha256").unwrap_or_else(|| sha256_hex(req.body))
+        // A hash the client declares is not taken on trust: the body that arrived is hashed,
+        // so a body changed after signing fails the signature (UNSIGNED-PAYLOAD excepted).
+        match header_value(req, "x-amz-content-sha256") {
+            Some(declared) if declared == "UNSIGNED-PAYLOAD" || declared.starts_with("STREAMING-") => declared,
+            _ => sha256_hex(req.body),
+        }
     };
     let canonical = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",

@@ -146,6 +146,9 @@ pub fn handle(
         ("POST", "reset") => {
             engine.reset();
             state.faults.reset();
+            if let Some(replay) = &state.replay {
+                replay.reset();
+            }
             state.journal.clear();
             Plan::json(json!({"reset": true}))
         }

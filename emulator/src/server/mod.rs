@@ -33,6 +33,7 @@ use crate::api::Services;
 use crate::auth::AuthMode;
 use crate::fault::FaultSet;
 use crate::plan::Plan;
+use crate::record::replay::Replayer;
 use crate::rng::SplitMix64;
 use crate::wire::error::BedrockError;
 use connection::{ConnectionControl, ResettableStream};
@@ -57,6 +58,8 @@ pub struct ServerState {
     pub faults: FaultSet,
     /// How requests are authenticated.
     pub auth: AuthMode,
+    /// Recorded cassettes consulted after scenario rules (`--replay`).
+    pub replay: Option<Replayer>,
     /// Account id for ARNs.
     pub account: String,
     /// When the server started (health's uptime).

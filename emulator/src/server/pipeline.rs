@@ -13,12 +13,13 @@ use serde_json::Value;
 
 use super::journal::{self, JournalEntry};
 use super::ServerState;
-use crate::api::{self, Request};
+use crate::api::{self, Request, Scripted};
 use crate::auth::sigv4::SignedRequest;
 use crate::fault::attempts::Attempt;
 use crate::fault::{Before, FaultRequest, Verdict};
 use crate::operations;
 use crate::plan::{AnsweredBy, Plan};
+use crate::record::replay::ReplayAnswer;
 use crate::rng::stable_hash;
 use crate::scenario::MatchInput;
 use crate::wire::error::{BedrockError, ErrorCode};
@@ -186,8 +187,8 @@ pub fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Ou
         Verdict::Reset => return Outcome::Reset,
         Verdict::Stall => return Outcome::Stall,
         Verdict::Answer(plan) => plan,
-        // Respond.
-        Verdict::Proceed => match api::respond(&request, prepared, &state.services, &ctx.input) {
+        // Respond: scenario rule → recording → synthetic model / built-in operation.
+        Verdict::Proceed => match respond_chain(state, &request, prepared, &ctx.input) {
             Ok(mut plan) => {
                 if plan.status == 200 {
                     plan.status = success_status;
@@ -202,6 +203,30 @@ pub fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Ou
     let mut plan = state.faults.after(plan, &mut before);
     plan.delay += delay;
     Outcome::Respond(plan)
+}
+
+/// The responder chain.
+fn respond_chain(
+    state: &ServerState,
+    request: &Request,
+    prepared: api::Prepared,
+    input: &crate::scenario::MatchInput,
+) -> Result<Plan, BedrockError> {
+    let (prepared, closest) = match api::respond_scripted(request, prepared, &state.services, input) {
+        Scripted::Answered(answer) => return answer,
+        Scripted::Unscripted { prepared, closest } => (prepared, closest),
+    };
+    let mut nearest = None;
+    if let Some(replay) = &state.replay {
+        match replay.answer(input) {
+            ReplayAnswer::Hit(plan) => return Ok(plan),
+            ReplayAnswer::Miss { nearest: n } => nearest = n,
+        }
+    }
+    if let Some(refusal) = api::respond::strict_refusal(&state.services, input, closest.as_ref(), nearest.as_deref()) {
+        return Err(refusal);
+    }
+    api::respond_builtin(request, prepared, &state.services)
 }
 
 /// Journals the request and settles its attempt.

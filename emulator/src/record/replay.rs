@@ -1,0 +1,364 @@
+//! Replaying cassettes: a recorded answer for a request that matches one on operation, model
+//! and body (with configurable JSON pointers ignored, or only some compared). Identical
+//! requests replay in recorded order, and the last one repeats. The replayed answer is a Plan
+//! like any other, so faults compose on top of it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::cassette::{self, Cassette};
+use crate::api::stream_tokens::content_tokens;
+use crate::canonical::Usage;
+use crate::plan::{AnsweredBy, Plan, StreamAction, StreamStep};
+use crate::scenario::format::LoadError;
+use crate::scenario::MatchInput;
+use crate::wire::event_stream::Frame;
+
+/// How replayed streams are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReplayTiming {
+    /// As fast as the client reads (default).
+    None,
+    /// With the recorded gaps between events.
+    Recorded,
+    /// With the recorded gaps times this factor.
+    Scaled(f64),
+}
+
+impl std::str::FromStr for ReplayTiming {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(ReplayTiming::None),
+            "recorded" => Ok(ReplayTiming::Recorded),
+            _ => match s.strip_prefix("scaled:").map(str::parse::<f64>) {
+                Some(Ok(f)) if f.is_finite() && f >= 0.0 => Ok(ReplayTiming::Scaled(f)),
+                _ => Err(format!("expected recorded, none or scaled:F with F ≥ 0 (got `{s}`)")),
+            },
+        }
+    }
+}
+
+/// How requests are matched to cassettes.
+#[derive(Debug, Clone, Default)]
+pub struct MatchOptions {
+    /// JSON pointers left out of the comparison (e.g. `/inferenceConfig/temperature`).
+    pub ignore: Vec<String>,
+    /// When not empty, only these JSON pointers of the body are compared.
+    pub only: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    file: String,
+    cassette: Cassette,
+    /// Order among identical requests (recording time, then the writer's `-N` suffix).
+    order: (String, u32),
+}
+
+/// Every loaded cassette, grouped by request.
+#[derive(Debug)]
+pub struct Replayer {
+    groups: HashMap<String, Vec<Entry>>,
+    options: MatchOptions,
+    timing: ReplayTiming,
+    played: Mutex<HashMap<String, usize>>,
+}
+
+/// What replay made of a request.
+#[derive(Debug)]
+pub enum ReplayAnswer {
+    /// A cassette answers.
+    Hit(Plan),
+    /// None does; the nearest cassette and how it differs, when any is loaded.
+    Miss {
+        /// `FILE differs in: …`.
+        nearest: Option<String>,
+    },
+}
+
+fn remove_pointer(v: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else { return };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    let target = if parent.is_empty() { Some(v) } else { v.pointer_mut(parent) };
+    match target {
+        Some(Value::Object(o)) => {
+            o.remove(&last);
+        }
+        Some(Value::Array(a)) => {
+            if let Ok(i) = last.parse::<usize>() {
+                if i < a.len() {
+                    a.remove(i);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A canonical text of a JSON value: object keys sorted, so equal documents match whatever
+/// order the client wrote them in.
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            let inner: Vec<String> =
+                keys.iter().map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&o[*k]))).collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+impl MatchOptions {
+    fn normalise(&self, body: Option<&Value>) -> Value {
+        let body = body.cloned().unwrap_or(Value::Null);
+        if !self.only.is_empty() {
+            let picked: Map<String, Value> =
+                self.only.iter().map(|p| (p.clone(), body.pointer(p).cloned().unwrap_or(Value::Null))).collect();
+            return Value::Object(picked);
+        }
+        let mut body = body;
+        for p in &self.ignore {
+            remove_pointer(&mut body, p);
+        }
+        body
+    }
+
+    fn key(&self, operation: &str, model: Option<&str>, body: Option<&Value>) -> String {
+        format!("{operation}\u{1f}{}\u{1f}{}", model.unwrap_or(""), canonical(&self.normalise(body)))
+    }
+}
+
+/// Leaf JSON pointers where two documents differ (at most `limit`).
+fn differences(recorded: &Value, sent: &Value, path: &str, out: &mut Vec<String>, limit: usize) {
+    if out.len() >= limit || recorded == sent {
+        return;
+    }
+    match (recorded, sent) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
+            keys.dedup();
+            for k in keys {
+                let (x, y) = (a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null));
+                differences(x, y, &format!("{path}/{}", k.replace('~', "~0").replace('/', "~1")), out, limit);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(x, y, &format!("{path}/{i}"), out, limit);
+            }
+        }
+        _ => {
+            let show = |v: &Value| {
+                let t = v.to_string();
+                if t.chars().count() > 40 {
+                    format!("{}…", t.chars().take(40).collect::<String>())
+                } else {
+                    t
+                }
+            };
+            out.push(format!(
+                "{} (recorded {}, sent {})",
+                if path.is_empty() { "/" } else { path },
+                show(recorded),
+                show(sent)
+            ));
+        }
+    }
+}
+
+fn suffix(file: &str) -> u32 {
+    let stem = file.trim_end_matches(".json");
+    stem.rsplit_once('-').and_then(|(_, n)| n.parse().ok()).filter(|n| *n < 1000).unwrap_or(1)
+}
+
+/// Headers a replay does not repeat: framing and per-response values the server sets itself.
+const NOT_REPLAYED: &[&str] =
+    &["content-length", "content-type", "date", "connection", "transfer-encoding", "x-amzn-requestid", "keep-alive"];
+
+/// Usage the recorded answer reports (Converse `usage`, stream `metadata`, native metrics).
+fn usage_of(values: &[&Value]) -> Option<Usage> {
+    let count = |v: &Value, keys: [&str; 2]| keys.iter().find_map(|k| v.get(*k)).and_then(Value::as_u64);
+    for v in values {
+        if let Some(u) = v.get("usage") {
+            if let (Some(i), Some(o)) =
+                (count(u, ["inputTokens", "input_tokens"]), count(u, ["outputTokens", "output_tokens"]))
+            {
+                return Some(Usage { input_tokens: i as u32, output_tokens: o as u32 });
+            }
+        }
+        if let Some(m) = v.get("amazon-bedrock-invocationMetrics") {
+            if let (Some(i), Some(o)) = (count(m, ["inputTokenCount", ""]), count(m, ["outputTokenCount", ""])) {
+                return Some(Usage { input_tokens: i as u32, output_tokens: o as u32 });
+            }
+        }
+    }
+    None
+}
+
+impl Replayer {
+    /// Loads every cassette under `dir`; all bad files are reported.
+    pub fn load(dir: &Path, options: MatchOptions, timing: ReplayTiming) -> Result<Self, Vec<LoadError>> {
+        let loaded = cassette::load_dir(dir)?;
+        Ok(Self::from_cassettes(
+            loaded.into_iter().map(|(p, c)| (p.display().to_string(), c)).collect(),
+            options,
+            timing,
+        ))
+    }
+
+    /// A replayer over cassettes already in memory (`(file name, cassette)`).
+    pub fn from_cassettes(cassettes: Vec<(String, Cassette)>, options: MatchOptions, timing: ReplayTiming) -> Self {
+        let mut groups: HashMap<String, Vec<Entry>> = HashMap::new();
+        for (file, c) in cassettes {
+            let key = options.key(&c.request.operation, c.request.model_id.as_deref(), c.request_body_json().as_ref());
+            let name = Path::new(&file).file_name().and_then(|n| n.to_str()).unwrap_or(&file).to_string();
+            let order = (c.metadata.recorded_at.clone().unwrap_or_default(), suffix(&name));
+            groups.entry(key).or_default().push(Entry { file: name, cassette: c, order });
+        }
+        for entries in groups.values_mut() {
+            entries.sort_by(|a, b| a.order.cmp(&b.order));
+        }
+        Replayer { groups, options, timing, played: Mutex::new(HashMap::new()) }
+    }
+
+    /// Number of cassettes.
+    pub fn len(&self) -> usize {
+        self.groups.values().map(Vec::len).sum()
+    }
+
+    /// Whether none is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Starts every group of identical requests from its first recording again.
+    pub fn reset(&self) {
+        self.played.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The recorded answer for a request, or the nearest miss.
+    pub fn answer(&self, input: &MatchInput) -> ReplayAnswer {
+        let key = self.options.key(&input.operation, input.model_id.as_deref(), input.body.as_ref());
+        let Some(entries) = self.groups.get(&key) else {
+            return ReplayAnswer::Miss { nearest: self.nearest(input) };
+        };
+        let index = {
+            let mut played = self.played.lock().unwrap_or_else(|p| p.into_inner());
+            let n = played.entry(key).or_insert(0);
+            let i = (*n).min(entries.len().saturating_sub(1));
+            *n += 1;
+            i
+        };
+        match entries.get(index) {
+            Some(e) => ReplayAnswer::Hit(self.plan(e)),
+            None => ReplayAnswer::Miss { nearest: None },
+        }
+    }
+
+    fn nearest(&self, input: &MatchInput) -> Option<String> {
+        let sent = self.options.normalise(input.body.as_ref());
+        let mut best: Option<(usize, String)> = None;
+        for e in self.groups.values().flatten() {
+            let r = &e.cassette.request;
+            let mut diffs = Vec::new();
+            if r.operation != input.operation {
+                diffs.push(format!("operation (recorded {}, sent {})", r.operation, input.operation));
+            }
+            if r.model_id.as_deref() != input.model_id.as_deref() {
+                diffs.push(format!(
+                    "model (recorded {}, sent {})",
+                    r.model_id.as_deref().unwrap_or("none"),
+                    input.model_id.as_deref().unwrap_or("none")
+                ));
+            }
+            differences(&self.options.normalise(e.cassette.request_body_json().as_ref()), &sent, "", &mut diffs, 6);
+            if best.as_ref().is_none_or(|(n, _)| diffs.len() < *n) {
+                best =
+                    Some((diffs.len(), format!("The nearest cassette, {}, differs in: {}.", e.file, diffs.join("; "))));
+            }
+        }
+        best.map(|(_, text)| text)
+    }
+
+    fn delay(&self, gap_ms: f64) -> Duration {
+        let factor = match self.timing {
+            ReplayTiming::None => return Duration::ZERO,
+            ReplayTiming::Recorded => 1.0,
+            ReplayTiming::Scaled(f) => f,
+        };
+        Duration::from_secs_f64((gap_ms.max(0.0) * factor / 1000.0).min(3600.0))
+    }
+
+    fn plan(&self, e: &Entry) -> Plan {
+        let c = &e.cassette;
+        let response = &c.response;
+        let mut values: Vec<Value> = Vec::new();
+        let mut plan = match c.stream_frames() {
+            Ok(frames) if c.is_stream() => {
+                let mut last = 0.0;
+                let steps: Vec<StreamStep> = frames
+                    .into_iter()
+                    .map(|(offset, frame)| {
+                        let delay = self.delay(offset - last);
+                        last = offset;
+                        let payload = match &frame {
+                            Frame::Event { payload, .. } | Frame::Exception { payload, .. } => {
+                                serde_json::from_slice::<Value>(payload).ok()
+                            }
+                        };
+                        let tokens = payload.as_ref().map_or(0, content_tokens);
+                        if let Some(p) = payload {
+                            values.push(decoded_chunk(&p).unwrap_or(p));
+                        }
+                        StreamStep { delay, action: StreamAction::Frame(frame), tokens }
+                    })
+                    .collect();
+                let mut plan = Plan::stream(steps);
+                plan.status = response.status;
+                plan
+            }
+            _ => {
+                let bytes = c.body_bytes();
+                if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                    values.push(v);
+                }
+                let content_type = response
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .map_or("application/json", |(_, v)| v.as_str());
+                let mut plan = Plan::raw(content_type, Bytes::from(bytes));
+                plan.status = response.status;
+                plan
+            }
+        };
+        for (k, v) in &response.headers {
+            if !NOT_REPLAYED.contains(&k.to_ascii_lowercase().as_str()) {
+                plan = plan.header(k, v.clone());
+            }
+        }
+        let refs: Vec<&Value> = values.iter().rev().collect();
+        if let Some(u) = usage_of(&refs) {
+            plan = plan.with_usage(u);
+        }
+        plan.answered_by(AnsweredBy::Replay(e.file.clone()))
+    }
+}
+
+/// The JSON inside a native `chunk` event's base64 `bytes`, for usage.
+fn decoded_chunk(payload: &Value) -> Option<Value> {
+    use base64::Engine as _;
+    let b = payload.get("bytes")?.as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
