@@ -16,6 +16,7 @@ use crate::auth::AuthMode;
 use crate::backend::catalog::Catalog;
 use crate::clock::Clock;
 use crate::fault::{FaultSet, Origin};
+use crate::record::proxy::{RecordMode, RecordOptions, Recorder};
 use crate::record::replay::{MatchOptions, ReplayTiming, Replayer};
 use crate::scenario::fault_format::{FaultSpec, QuotaSpec};
 use crate::scenario::format::{LoadError, ScenarioFile};
@@ -51,6 +52,7 @@ impl Emulator {
             replay: None,
             replay_match: MatchOptions::default(),
             replay_timing: ReplayTiming::None,
+            record: None,
         }
     }
 }
@@ -73,6 +75,7 @@ pub struct EmulatorBuilder {
     replay: Option<PathBuf>,
     replay_match: MatchOptions,
     replay_timing: ReplayTiming,
+    record: Option<RecordOptions>,
 }
 
 /// Why an emulator did not start.
@@ -87,6 +90,9 @@ pub enum StartError {
     /// A cassette is invalid (every error is listed).
     #[error("invalid cassettes:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Cassettes(Vec<LoadError>),
+    /// `--record` and `--replay` were both given.
+    #[error("--record DIR already replays DIR (by its record mode); drop --replay")]
+    RecordAndReplay,
 }
 
 impl EmulatorBuilder {
@@ -182,6 +188,12 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Turns the emulator into a recording proxy to live Bedrock (`--record DIR`).
+    pub fn record(mut self, options: RecordOptions) -> Self {
+        self.record = Some(options);
+        self
+    }
+
     /// Loads scenarios, binds and starts serving in the current Tokio runtime.
     pub async fn start(self) -> Result<EmulatorHandle, StartError> {
         let engine = Arc::new(Engine::default());
@@ -190,10 +202,24 @@ impl EmulatorBuilder {
         } else {
             loader::load(&self.scenarios).map_err(StartError::Scenarios)?
         };
-        let replay = match &self.replay {
+        let replay_dir = match (&self.replay, &self.record) {
+            (Some(_), Some(_)) => return Err(StartError::RecordAndReplay),
+            (Some(dir), None) => Some(dir.clone()),
+            // Recording replays its own folder, except in `all` mode, which records everything.
+            (None, Some(r)) if r.mode != RecordMode::All => Some(r.dir.clone()),
+            _ => None,
+        };
+        let replay = match &replay_dir {
             Some(dir) => Some(
                 Replayer::load(dir, self.replay_match.clone(), self.replay_timing).map_err(StartError::Cassettes)?,
             ),
+            None => None,
+        };
+        let recorder = match self.record.clone() {
+            Some(options) => {
+                let had = replay.as_ref().is_some_and(|r| !r.is_empty());
+                Some(Recorder::new(options, had).await?)
+            }
             None => None,
         };
         let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
@@ -214,6 +240,7 @@ impl EmulatorBuilder {
             faults,
             auth: self.auth,
             replay,
+            recorder,
             account: self.account_id,
             started: Instant::now(),
             requests: AtomicU64::new(0),

@@ -22,73 +22,99 @@ enum AuthArg {
     Sigv4,
 }
 
+/// `serve`'s options.
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Interface to bind. Only loopback by default; use 0.0.0.0 to expose it.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to bind; 0 picks a free port.
+    #[arg(long, default_value_t = 4599)]
+    port: u16,
+    /// Seed for the synthetic model's text, tool-use ids and stream padding.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Account id used in ARNs the emulator returns.
+    #[arg(long, default_value = bedrock_emulator::emulator::DEFAULT_ACCOUNT_ID)]
+    account_id: String,
+    /// Scenario file or directory (YAML/JSON; repeatable). Reloaded when it changes.
+    #[arg(long = "scenarios", value_name = "PATH")]
+    scenarios: Vec<std::path::PathBuf>,
+    /// Answer inference requests that no scenario rule matches with an error naming the
+    /// closest rule, instead of the synthetic model.
+    #[arg(long)]
+    strict: bool,
+    /// How many requests the journal keeps (GET /_emulator/journal); older ones are dropped.
+    #[arg(long, default_value_t = bedrock_emulator::server::journal::DEFAULT_CAPACITY)]
+    journal_capacity: usize,
+    /// Do not reload scenario files when they change.
+    #[arg(long)]
+    no_watch: bool,
+    /// A fault rule as YAML or JSON flow (repeatable), e.g.
+    /// '{name: flaky, match: {operation: Converse}, on: {attempts: 2}, inject: {error: {type: ThrottlingException}}}'.
+    /// Kinds: error, latency, pace, stall, reset, stream (README "Testing your retry logic").
+    #[arg(long = "fault", value_name = "RULE")]
+    faults: Vec<String>,
+    /// Quotas: a YAML/JSON file with a top-level `quotas:` list (scenario-file format), or
+    /// `realistic` for Bedrock's documented default on-demand quotas (us-east-1).
+    #[arg(long, value_name = "FILE|realistic")]
+    quotas: Option<String>,
+    /// How requests are authenticated: `permissive` (any signature is accepted) or `sigv4`
+    /// (SigV4 signatures and bearer API keys are verified against --credentials, and bad ones
+    /// get AWS's 403 errors). The admin API stays open either way.
+    #[arg(long, value_enum, default_value = "permissive")]
+    auth: AuthArg,
+    /// With --auth sigv4: an AWS shared-credentials file (`[profile]` sections with
+    /// aws_access_key_id, aws_secret_access_key, optional aws_session_token and expiration;
+    /// bedrock_api_key for bearer keys).
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<std::path::PathBuf>,
+    /// Answer from the cassettes in DIR (after scenario rules, before the synthetic model).
+    /// Write them with `bedrock-emulator import` or `--record`.
+    #[arg(long, value_name = "DIR")]
+    replay: Option<std::path::PathBuf>,
+    /// Leave this JSON pointer of request bodies out of replay matching (repeatable), e.g.
+    /// /inferenceConfig/temperature.
+    #[arg(long = "replay-ignore", value_name = "POINTER")]
+    replay_ignore: Vec<String>,
+    /// Compare only these JSON pointers of request bodies when replaying (repeatable).
+    #[arg(long = "replay-match-only", value_name = "POINTER")]
+    replay_match_only: Vec<String>,
+    /// Pacing of replayed streams: none (as fast as the client reads), recorded, or
+    /// scaled:F (recorded gaps × F).
+    #[arg(long, default_value = "none", value_name = "TIMING")]
+    replay_timing: String,
+    /// Record: requests that no scenario rule or cassette answers go to live Bedrock
+    /// (re-signed with this process's AWS credentials: env, profile, SSO, IMDS; or sent with
+    /// its AWS_BEARER_TOKEN_BEDROCK) and each answer is written to DIR as a cassette.
+    #[arg(long, value_name = "DIR")]
+    record: Option<std::path::PathBuf>,
+    /// With --record: once (replay DIR; record only if it is empty), new_episodes (replay
+    /// matches, record the rest), all (record everything), none (replay only).
+    #[arg(long, default_value = "once", value_name = "MODE")]
+    record_mode: String,
+    /// With --record: send requests here instead of https://{service}.{region}.amazonaws.com.
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// With --record: use this region instead of the client's credential scope.
+    #[arg(long, value_name = "REGION")]
+    upstream_region: Option<String>,
+    /// With --record: keep account ids in ARNs (by default they become 000000000000).
+    #[arg(long)]
+    keep_account_ids: bool,
+    /// With --record: also replace text matching REGEX with REPLACEMENT in cassettes
+    /// (repeatable).
+    #[arg(long = "redact", value_name = "REGEX=REPLACEMENT")]
+    redact: Vec<String>,
+    /// Log each request (to stderr).
+    #[arg(long)]
+    verbose: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start the emulator. Prints `listening on http://HOST:PORT` as its first line.
-    Serve {
-        /// Interface to bind. Only loopback by default; use 0.0.0.0 to expose it.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Port to bind; 0 picks a free port.
-        #[arg(long, default_value_t = 4599)]
-        port: u16,
-        /// Seed for the synthetic model's text, tool-use ids and stream padding.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Account id used in ARNs the emulator returns.
-        #[arg(long, default_value = bedrock_emulator::emulator::DEFAULT_ACCOUNT_ID)]
-        account_id: String,
-        /// Scenario file or directory (YAML/JSON; repeatable). Reloaded when it changes.
-        #[arg(long = "scenarios", value_name = "PATH")]
-        scenarios: Vec<std::path::PathBuf>,
-        /// Answer inference requests that no scenario rule matches with an error naming the
-        /// closest rule, instead of the synthetic model.
-        #[arg(long)]
-        strict: bool,
-        /// How many requests the journal keeps (GET /_emulator/journal); older ones are dropped.
-        #[arg(long, default_value_t = bedrock_emulator::server::journal::DEFAULT_CAPACITY)]
-        journal_capacity: usize,
-        /// Do not reload scenario files when they change.
-        #[arg(long)]
-        no_watch: bool,
-        /// A fault rule as YAML or JSON flow (repeatable), e.g.
-        /// '{name: flaky, match: {operation: Converse}, on: {attempts: 2}, inject: {error: {type: ThrottlingException}}}'.
-        /// Kinds: error, latency, pace, stall, reset, stream (README "Testing your retry logic").
-        #[arg(long = "fault", value_name = "RULE")]
-        faults: Vec<String>,
-        /// Quotas: a YAML/JSON file with a top-level `quotas:` list (scenario-file format), or
-        /// `realistic` for Bedrock's documented default on-demand quotas (us-east-1).
-        #[arg(long, value_name = "FILE|realistic")]
-        quotas: Option<String>,
-        /// How requests are authenticated: `permissive` (any signature is accepted) or `sigv4`
-        /// (SigV4 signatures and bearer API keys are verified against --credentials, and bad ones
-        /// get AWS's 403 errors). The admin API stays open either way.
-        #[arg(long, value_enum, default_value = "permissive")]
-        auth: AuthArg,
-        /// With --auth sigv4: an AWS shared-credentials file (`[profile]` sections with
-        /// aws_access_key_id, aws_secret_access_key, optional aws_session_token and expiration;
-        /// bedrock_api_key for bearer keys).
-        #[arg(long, value_name = "FILE")]
-        credentials: Option<std::path::PathBuf>,
-        /// Answer from the cassettes in DIR (after scenario rules, before the synthetic model).
-        /// Write them with `bedrock-emulator import` or `--record`.
-        #[arg(long, value_name = "DIR")]
-        replay: Option<std::path::PathBuf>,
-        /// Leave this JSON pointer of request bodies out of replay matching (repeatable), e.g.
-        /// /inferenceConfig/temperature.
-        #[arg(long = "replay-ignore", value_name = "POINTER")]
-        replay_ignore: Vec<String>,
-        /// Compare only these JSON pointers of request bodies when replaying (repeatable).
-        #[arg(long = "replay-match-only", value_name = "POINTER")]
-        replay_match_only: Vec<String>,
-        /// Pacing of replayed streams: none (as fast as the client reads), recorded, or
-        /// scaled:F (recorded gaps × F).
-        #[arg(long, default_value = "none", value_name = "TIMING")]
-        replay_timing: String,
-        /// Log each request (to stderr).
-        #[arg(long)]
-        verbose: bool,
-    },
+    Serve(Box<ServeArgs>),
     /// Convert vcrpy / pytest-recording YAML cassettes and nock JSON recordings of Bedrock
     /// traffic into bedrock-emulator cassettes (one JSON file per interaction) for --replay.
     /// Interactions that are not Bedrock are reported and skipped.
@@ -115,25 +141,32 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            host,
-            port,
-            seed,
-            account_id,
-            scenarios,
-            strict,
-            journal_capacity,
-            no_watch,
-            faults,
-            quotas,
-            auth,
-            credentials,
-            replay,
-            replay_ignore,
-            replay_match_only,
-            replay_timing,
-            verbose,
-        } => {
+        Command::Serve(args) => {
+            let ServeArgs {
+                host,
+                port,
+                seed,
+                account_id,
+                scenarios,
+                strict,
+                journal_capacity,
+                no_watch,
+                faults,
+                quotas,
+                auth,
+                credentials,
+                replay,
+                replay_ignore,
+                replay_match_only,
+                replay_timing,
+                record,
+                record_mode,
+                upstream,
+                upstream_region,
+                keep_account_ids,
+                redact,
+                verbose,
+            } = *args;
             let level = if verbose { tracing::Level::DEBUG } else { tracing::Level::INFO };
             tracing_subscriber::fmt()
                 .with_max_level(level)
@@ -178,6 +211,33 @@ async fn main() -> anyhow::Result<()> {
                         std::process::exit(2);
                     }
                 },
+            }
+            let recording = record.is_some();
+            if !recording && (upstream.is_some() || upstream_region.is_some() || keep_account_ids || !redact.is_empty())
+            {
+                eprintln!("bedrock-emulator: --upstream, --upstream-region, --keep-account-ids and --redact go with --record DIR");
+                std::process::exit(2);
+            }
+            if let Some(dir) = record {
+                let mode = match record_mode.parse::<bedrock_emulator::record::proxy::RecordMode>() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("bedrock-emulator: --record-mode: {e}");
+                        std::process::exit(2);
+                    }
+                };
+                let redactor = match redactor(keep_account_ids, &redact) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("bedrock-emulator: {e}");
+                        std::process::exit(2);
+                    }
+                };
+                let mut options = bedrock_emulator::record::proxy::RecordOptions::new(dir, mode);
+                options.upstream = upstream;
+                options.upstream_region = upstream_region;
+                options.redactor = redactor;
+                builder = builder.record(options);
             }
             if let Some(dir) = replay {
                 let timing = match replay_timing.parse::<bedrock_emulator::record::replay::ReplayTiming>() {
@@ -228,24 +288,29 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bedrock-emulator import`: the exit code (2 when a file cannot be read or converted).
-fn import(files: &[std::path::PathBuf], out: &std::path::Path, keep_account_ids: bool, redact: &[String]) -> i32 {
-    use bedrock_emulator::record::{cassette, import, redact::Redactor};
+/// The redactor of `--keep-account-ids` and `--redact REGEX=REPLACEMENT` flags.
+fn redactor(keep_account_ids: bool, redact: &[String]) -> Result<bedrock_emulator::record::redact::Redactor, String> {
+    use bedrock_emulator::record::redact::Redactor;
     let mut redactor =
         if keep_account_ids { Redactor::default().without_account_redaction() } else { Redactor::default() };
     for r in redact {
-        let Some((pattern, replacement)) = r.rsplit_once('=') else {
-            eprintln!("bedrock-emulator: --redact takes REGEX=REPLACEMENT (got `{r}`)");
-            return 2;
-        };
-        redactor = match redactor.with_pattern(pattern, replacement) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("bedrock-emulator: --redact: {e}");
-                return 2;
-            }
-        };
+        let (pattern, replacement) =
+            r.rsplit_once('=').ok_or_else(|| format!("--redact takes REGEX=REPLACEMENT (got `{r}`)"))?;
+        redactor = redactor.with_pattern(pattern, replacement).map_err(|e| format!("--redact: {e}"))?;
     }
+    Ok(redactor)
+}
+
+/// `bedrock-emulator import`: the exit code (2 when a file cannot be read or converted).
+fn import(files: &[std::path::PathBuf], out: &std::path::Path, keep_account_ids: bool, redact: &[String]) -> i32 {
+    use bedrock_emulator::record::{cassette, import};
+    let redactor = match redactor(keep_account_ids, redact) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bedrock-emulator: {e}");
+            return 2;
+        }
+    };
     if let Err(e) = std::fs::create_dir_all(out) {
         eprintln!("bedrock-emulator: cannot create {}: {e}", out.display());
         return 2;

@@ -528,8 +528,13 @@ pub fn parse(source: &str, text: &str) -> Result<Cassette, LoadError> {
 /// Hidden entries (temp files of [`write_atomic`] among them) are ignored; a missing `dir`
 /// holds no cassettes.
 pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Cassette)>, Vec<LoadError>> {
-    if !dir.exists() {
-        return Ok(Vec::new());
+    match fs::metadata(dir) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            let message = format!("cannot read directory: {e}");
+            return Err(vec![LoadError { file: dir.display().to_string(), line: None, column: None, message }]);
+        }
     }
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -690,7 +695,7 @@ pub fn write_atomic(dir: &Path, c: &Cassette) -> io::Result<PathBuf> {
 
 /// Gives the complete temp file its final name: the first of `stem.json`, `stem-2.json`, …
 /// that is free or already holds exactly `text`.
-fn place(dir: &Path, stem: &str, tmp: &Path, text: &[u8]) -> io::Result<PathBuf> {
+pub(crate) fn place(dir: &Path, stem: &str, tmp: &Path, text: &[u8]) -> io::Result<PathBuf> {
     for n in 1..=MAX_NAME_SUFFIX {
         let candidate = if n == 1 { dir.join(format!("{stem}.json")) } else { dir.join(format!("{stem}-{n}.json")) };
         let taken = match fs::hard_link(tmp, &candidate) {
@@ -711,7 +716,7 @@ fn place(dir: &Path, stem: &str, tmp: &Path, text: &[u8]) -> io::Result<PathBuf>
 }
 
 /// Makes the new directory entry durable (a file's fsync does not cover its name).
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         fs::File::open(dir)?.sync_all()

@@ -30,6 +30,10 @@ use serde_json::Value;
 use super::cassette::{split_frames, Body, Cassette, Metadata, RecordedRequest, RecordedResponse, Side};
 use super::redact::Redactor;
 use crate::scenario::format::LoadError;
+use crate::wire::event_stream::Frame;
+
+/// The media type of an event-stream body.
+const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
 
 /// What one recording file held.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -159,22 +163,18 @@ fn to_cassette(it: Recorded, file: &str, index: usize, redactor: &Redactor) -> R
             _ => format!("{shown}: the path routes to no bedrock or bedrock-runtime operation"),
         })?;
     let recorded_at = header(&it.response_headers, "date").and_then(http_date_to_rfc3339);
-    let is_stream = header(&it.response_headers, "content-type")
-        .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("application/vnd.amazon.eventstream"));
-    let response = if is_stream {
-        let bytes = match it.response_body {
-            Raw::Bytes(bytes) => bytes,
-            Raw::Parsed(_) => return Err(format!("{shown}: an event-stream response recorded as parsed JSON")),
-        };
-        let frames = split_frames(&bytes).map_err(|e| format!("{shown}: the event stream does not split: {e}"))?;
-        let timed: Vec<_> = frames.into_iter().map(|f| (0.0, f)).collect();
-        RecordedResponse::stream(it.status, it.response_headers, &timed, redactor)
-    } else {
-        let (body, changed) = body_of(it.response_body, &it.response_headers);
-        if changed {
-            reformatted.push(Side::Response);
+    let response = match stream_frames(&it.response_body, &it.response_headers, &shown)? {
+        Some(frames) => {
+            let timed: Vec<_> = frames.into_iter().map(|f| (0.0, f)).collect();
+            RecordedResponse::stream(it.status, it.response_headers, &timed, redactor)
         }
-        RecordedResponse::unary(it.status, it.response_headers, body, redactor)
+        None => {
+            let (body, changed) = body_of(it.response_body, &it.response_headers);
+            if changed {
+                reformatted.push(Side::Response);
+            }
+            RecordedResponse::unary(it.status, it.response_headers, body, redactor)
+        }
     };
     let metadata = Metadata {
         recorded_at,
@@ -184,6 +184,23 @@ fn to_cassette(it: Recorded, file: &str, index: usize, redactor: &Redactor) -> R
         reformatted,
     };
     Ok(Cassette::new(request, response, metadata))
+}
+
+/// The frames of an event-stream response, `None` for a unary one. A response declared as
+/// `application/vnd.amazon.eventstream` must split; one recorded without a `Content-Type`
+/// (some VCR cassettes kept no response headers) is a stream when it splits cleanly into
+/// frames, whose CRCs make an accidental match practically impossible.
+fn stream_frames(body: &Raw, headers: &[(String, String)], shown: &str) -> Result<Option<Vec<Frame>>, String> {
+    let content_type = header(headers, "content-type");
+    let declared = content_type.is_some_and(|t| t.trim().to_ascii_lowercase().starts_with(EVENT_STREAM));
+    match body {
+        Raw::Bytes(bytes) if declared => {
+            split_frames(bytes).map(Some).map_err(|e| format!("{shown}: the event stream does not split: {e}"))
+        }
+        Raw::Parsed(_) if declared => Err(format!("{shown}: an event-stream response recorded as parsed JSON")),
+        Raw::Bytes(bytes) if content_type.is_none() => Ok(split_frames(bytes).ok().filter(|f| !f.is_empty())),
+        _ => Ok(None),
+    }
 }
 
 /// The body to store and whether its JSON is known not to be the recorded bytes.
@@ -338,7 +355,7 @@ fn nock_interaction(it: NockInteraction) -> Result<Recorded, String> {
     let request_headers =
         it.reqheaders.iter().flat_map(|(k, v)| header_text(v).into_iter().map(move |v| (k.clone(), v))).collect();
     let is_stream = header(&response_headers, "content-type")
-        .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/vnd.amazon.eventstream"));
+        .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with(EVENT_STREAM));
     let response_body = match it.response {
         Value::String(hex) if it.response_is_binary || is_stream => {
             Raw::Bytes(unhex(&hex).ok_or_else(|| format!("{} {}: the binary response is not hex", it.method, it.path))?)
@@ -669,7 +686,6 @@ mod tests {
     use super::*;
     use crate::record::cassette::{parse, to_json, ResponseContent};
     use crate::record::redact::find_secrets;
-    use crate::wire::event_stream::Frame;
     use bytes::Bytes;
     use std::collections::BTreeMap;
     use std::path::PathBuf;
@@ -753,6 +769,21 @@ mod tests {
         let frames: Vec<Frame> = c.stream_frames().expect("frames").into_iter().map(|(_, f)| f).collect();
         assert_eq!(frames, two_frames());
         assert_eq!(c.stream_frames().expect("frames").iter().map(|(at, _)| *at).collect::<Vec<_>>(), [0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_stream_recorded_without_response_headers_is_still_a_stream() {
+        let encoded = STANDARD.encode(frame_bytes(&two_frames()));
+        let text = format!(
+            "interactions:\n- request:\n    body: '{{}}'\n    headers: {{}}\n    method: POST\n\
+             \x20   uri: https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse-stream\n\
+             \x20 response:\n    body: {{string: !!binary '{encoded}'}}\n    headers: {{}}\n    status: {{code: 200}}\n"
+        );
+        let report = import_str("s.yaml", &text, &Redactor::default()).expect("imports");
+        let [c] = report.cassettes.as_slice() else { panic!("one cassette: {report:?}") };
+        assert!(c.is_stream());
+        let frames: Vec<Frame> = c.stream_frames().expect("frames").into_iter().map(|(_, f)| f).collect();
+        assert_eq!(frames, two_frames());
     }
 
     #[test]
@@ -843,7 +874,9 @@ mod tests {
 
     // --- the real recordings (read in place, never copied) ---
 
-    /// Per folder: (cassettes imported, interactions skipped), frozen from a first run.
+    /// Per folder: (cassettes imported, interactions skipped), frozen from a first run. The
+    /// skipped ones: two Transcribe streams (dvr), an image download made by an openinference
+    /// test (VCR), two response halves saved without their requests.
     const EXPECTED: &[(&str, usize, usize)] = &[
         ("non-bedrock-dvr", 0, 2),
         ("openinference-js-nock", 60, 0),
@@ -892,6 +925,9 @@ mod tests {
                     let text = to_json(c);
                     assert_eq!(find_secrets(&text), Vec::<String>::new(), "{}", c.metadata.source);
                     assert_eq!(&parse(&c.metadata.source, &text).expect("parses"), c);
+                    let streaming =
+                        ["ConverseStream", "InvokeModelWithResponseStream"].contains(&c.request.operation.as_str());
+                    assert_eq!(c.is_stream(), streaming && c.response.status == 200, "{}", c.metadata.source);
                     if let ResponseContent::Stream(_) = c.response.content {
                         let index: usize =
                             c.metadata.source.rsplit('#').next().and_then(|i| i.parse().ok()).expect("indexed source");
@@ -915,5 +951,14 @@ mod tests {
         }
         println!("imported/skipped per folder: {counts:?}; operations: {operations:?}; {frames_checked} frames byte-identical");
         assert_eq!(counts, EXPECTED.to_vec());
+        let expected_operations = [
+            ("ApplyGuardrail", 3),
+            ("Converse", 30),
+            ("ConverseStream", 29),
+            ("InvokeModel", 56),
+            ("InvokeModelWithResponseStream", 31),
+        ];
+        assert_eq!(operations, expected_operations.map(|(op, n)| (op.to_string(), n)).into_iter().collect());
+        assert_eq!(frames_checked, 1989, "every recorded Bedrock frame");
     }
 }

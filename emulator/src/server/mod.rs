@@ -33,6 +33,7 @@ use crate::api::Services;
 use crate::auth::AuthMode;
 use crate::fault::FaultSet;
 use crate::plan::Plan;
+use crate::record::proxy::Recorder;
 use crate::record::replay::Replayer;
 use crate::rng::SplitMix64;
 use crate::wire::error::BedrockError;
@@ -58,8 +59,10 @@ pub struct ServerState {
     pub faults: FaultSet,
     /// How requests are authenticated.
     pub auth: AuthMode,
-    /// Recorded cassettes consulted after scenario rules (`--replay`).
+    /// Recorded cassettes consulted after scenario rules (`--replay`, or `--record`'s folder).
     pub replay: Option<Replayer>,
+    /// The recording proxy (`--record`).
+    pub recorder: Option<Recorder>,
     /// Account id for ARNs.
     pub account: String,
     /// When the server started (health's uptime).
@@ -131,7 +134,7 @@ async fn handle(
         }),
     };
     let mut ctx = RequestContext::new(&state, &raw);
-    let outcome = pipeline::run(&state, &mut ctx, raw);
+    let outcome = pipeline::run(&state, &mut ctx, raw).await;
     let request_id = ctx.request_id.clone();
     pipeline::journal(&state, ctx, &outcome);
     match outcome {

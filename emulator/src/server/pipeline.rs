@@ -19,6 +19,7 @@ use crate::fault::attempts::Attempt;
 use crate::fault::{Before, FaultRequest, Verdict};
 use crate::operations;
 use crate::plan::{AnsweredBy, Plan};
+use crate::record::proxy::RecordMode;
 use crate::record::replay::ReplayAnswer;
 use crate::rng::stable_hash;
 use crate::scenario::MatchInput;
@@ -110,7 +111,7 @@ impl RequestContext {
 }
 
 /// Runs the stages from routing to faults-after.
-pub fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Outcome {
+pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Outcome {
     let body = match raw.body {
         Ok(b) => b,
         Err(why) => return Outcome::Respond(Plan::error(BedrockError::validation(why))),
@@ -161,6 +162,7 @@ pub fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Ou
     let attempt_number = attempt.number;
     ctx.attempt = Some(attempt);
     let success_status = route.route.code;
+    let raw_query = raw.raw_query.clone();
     let request =
         Request { route, query: raw.query, headers: raw.headers, body, region, account: state.account.clone() };
 
@@ -188,15 +190,17 @@ pub fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Ou
         Verdict::Stall => return Outcome::Stall,
         Verdict::Answer(plan) => plan,
         // Respond: scenario rule → recording → synthetic model / built-in operation.
-        Verdict::Proceed => match respond_chain(state, &request, prepared, &ctx.input) {
-            Ok(mut plan) => {
-                if plan.status == 200 {
-                    plan.status = success_status;
+        Verdict::Proceed => {
+            match respond_chain(state, &request, prepared, &ctx.input, &ctx.path, raw_query.as_deref()).await {
+                Ok(mut plan) => {
+                    if plan.status == 200 {
+                        plan.status = success_status;
+                    }
+                    plan
                 }
-                plan
+                Err(e) => Plan::error(e),
             }
-            Err(e) => Plan::error(e),
-        },
+        }
     };
 
     // Faults after.
@@ -205,12 +209,15 @@ pub fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Ou
     Outcome::Respond(plan)
 }
 
-/// The responder chain.
-fn respond_chain(
+/// The responder chain: scenario rule → cassette → (recording proxy to live Bedrock) →
+/// synthetic model / built-in operation.
+async fn respond_chain(
     state: &ServerState,
     request: &Request,
     prepared: api::Prepared,
     input: &crate::scenario::MatchInput,
+    raw_path: &str,
+    raw_query: Option<&str>,
 ) -> Result<Plan, BedrockError> {
     let (prepared, closest) = match api::respond_scripted(request, prepared, &state.services, input) {
         Scripted::Answered(answer) => return answer,
@@ -222,6 +229,22 @@ fn respond_chain(
             ReplayAnswer::Hit(plan) => return Ok(plan),
             ReplayAnswer::Miss { nearest: n } => nearest = n,
         }
+    }
+    if let Some(recorder) = &state.recorder {
+        let record = match recorder.mode() {
+            RecordMode::All | RecordMode::NewEpisodes => true,
+            RecordMode::Once => !recorder.had_cassettes,
+            RecordMode::None => false,
+        };
+        if record {
+            return recorder.forward(request, raw_path, raw_query).await;
+        }
+        let mode = if recorder.mode() == RecordMode::None { "none" } else { "once" };
+        return Err(BedrockError::validation(format!(
+            "bedrock-emulator replays recorded cassettes (record mode {mode}) and none matches this {} request.{}",
+            input.operation,
+            nearest.map(|n| format!(" {n}")).unwrap_or_default()
+        )));
     }
     if let Some(refusal) = api::respond::strict_refusal(&state.services, input, closest.as_ref(), nearest.as_deref()) {
         return Err(refusal);
