@@ -29,7 +29,12 @@ pub struct Ctx {
 impl Ctx {
     /// A context for `target` with default model choices.
     pub async fn new(target: Target) -> Ctx {
-        let clients = crate::target::clients(&target).await;
+        Self::with_capture(target, None).await
+    }
+
+    /// A context whose clients hand every response to `capture` (parity snapshots).
+    pub async fn with_capture(target: Target, capture: Option<crate::parity::Capture>) -> Ctx {
+        let clients = crate::target::clients_with(&target, capture).await;
         Ctx { target, clients, text_model: "anthropic.claude-3-haiku-20240307-v1:0".into() }
     }
 

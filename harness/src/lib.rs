@@ -6,6 +6,7 @@
 //! * [`case`] — the `Case` type, assertion helpers and SDK-error inspection.
 //! * [`cases`] — the named conformance cases, grouped by operation.
 //! * [`report`] — the result table and JUnit XML.
+//! * [`parity`] — parity snapshots of normalised responses (`--snapshot` / `--compare`).
 //! * [`bench`] — `bedrock-harness bench`: raw-hyper load against the release emulator and a
 //!   bare hyper baseline.
 //!
@@ -14,6 +15,7 @@
 pub mod bench;
 pub mod case;
 pub mod cases;
+pub mod parity;
 pub mod report;
 pub mod target;
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use bedrock_harness::{bench, cases, report, run_cases, Ctx, Target};
+use bedrock_harness::{bench, cases, parity, report, run_cases, Ctx, Target};
 
 /// Conformance suite for Amazon Bedrock endpoints, driven by the real AWS SDK for Rust.
 #[derive(Parser, Debug)]
@@ -44,6 +44,14 @@ enum Command {
         /// List the cases and exit.
         #[arg(long)]
         list: bool,
+        /// Store each case's normalised responses in DIR (one JSON file per case): run it
+        /// against live AWS to capture your account's behaviour.
+        #[arg(long, value_name = "DIR", conflicts_with = "compare")]
+        snapshot: Option<std::path::PathBuf>,
+        /// Compare each case's normalised responses with the snapshots in DIR and print every
+        /// difference; exits 1 if any.
+        #[arg(long, value_name = "DIR")]
+        compare: Option<std::path::PathBuf>,
     },
     /// Load-benchmark the release emulator over loopback against a bare hyper baseline;
     /// prints a table and one JSON line.
@@ -72,7 +80,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Run { target, endpoint, region, filter, junit, list } => {
+        Command::Run { target, endpoint, region, filter, junit, list, snapshot, compare } => {
             let selected: Vec<_> =
                 cases::all().into_iter().filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f))).collect();
             if list {
@@ -86,13 +94,39 @@ async fn main() -> anyhow::Result<()> {
                 TargetKind::Aws => Target::Aws { region },
             };
             let label = target.label();
-            let ctx = Arc::new(Ctx::new(target).await);
-            let outcomes = run_cases(ctx, &selected).await;
+            let capture = (snapshot.is_some() || compare.is_some()).then(parity::Capture::new);
+            let ctx = Arc::new(Ctx::with_capture(target, capture.clone()).await);
+            let mut outcomes = Vec::new();
+            let mut differing = 0;
+            for case in &selected {
+                outcomes.extend(run_cases(ctx.clone(), std::slice::from_ref(case)).await);
+                let Some(capture) = &capture else { continue };
+                let seen = capture.take();
+                if let Some(dir) = &snapshot {
+                    parity::write(dir, case.name, &seen)?;
+                }
+                if let Some(dir) = &compare {
+                    match parity::compare(dir, case.name, &seen) {
+                        None => println!("parity {}: no snapshot", case.name),
+                        Some(d) if d.is_empty() => println!("parity {}: same", case.name),
+                        Some(d) => {
+                            differing += 1;
+                            println!("parity {}: {} differences", case.name, d.len());
+                            for line in d {
+                                println!("  {line}");
+                            }
+                        }
+                    }
+                }
+            }
             print!("{}", report::table(&label, &outcomes));
             if let Some(path) = junit {
                 std::fs::write(&path, report::junit(&label, &outcomes))?;
             }
-            if report::totals(&outcomes).failed > 0 {
+            if compare.is_some() {
+                println!("parity: {differing} of {} cases differ from the snapshots", selected.len());
+            }
+            if report::totals(&outcomes).failed > 0 || differing > 0 {
                 std::process::exit(1);
             }
         }

@@ -47,6 +47,11 @@ pub struct Clients {
 /// Builds both clients for `target`. The HTTP client is rustls with ring (the SDK's default
 /// aws-lc stack is trimmed out to keep the build lean); it speaks plain HTTP to the emulator.
 pub async fn clients(target: &Target) -> Clients {
+    clients_with(target, None).await
+}
+
+/// Like [`clients`], with every response also handed to `capture` (parity snapshots).
+pub async fn clients_with(target: &Target, capture: Option<crate::parity::Capture>) -> Clients {
     let http =
         aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
     let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
@@ -70,5 +75,14 @@ pub async fn clients(target: &Target) -> Clients {
         }
         Target::Aws { region } => loader.region(Region::new(region.clone())).load().await,
     };
-    Clients { runtime: aws_sdk_bedrockruntime::Client::new(&shared), control: aws_sdk_bedrock::Client::new(&shared) }
+    let mut runtime = aws_sdk_bedrockruntime::config::Builder::from(&shared);
+    let mut control = aws_sdk_bedrock::config::Builder::from(&shared);
+    if let Some(c) = capture {
+        runtime = runtime.interceptor(c.clone());
+        control = control.interceptor(c);
+    }
+    Clients {
+        runtime: aws_sdk_bedrockruntime::Client::from_conf(runtime.build()),
+        control: aws_sdk_bedrock::Client::from_conf(control.build()),
+    }
 }

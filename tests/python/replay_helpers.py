@@ -466,7 +466,7 @@ SECRET_PATTERNS = {
     "SigV4 credential": re.compile(r"AWS4-HMAC-SHA256\s+Credential="),
     "signature": re.compile(r"Signature=(?!REDACTED)", re.IGNORECASE),
     "X-Amz-Signature": re.compile(r"X-Amz-Signature=(?!REDACTED)", re.IGNORECASE),
-    "session token": re.compile(r"x-amz-security-token", re.IGNORECASE),
+    "session token": re.compile(r"x-amz-security-token[\"']?\s*[:=]\s*[\"']?(?!REDACTED)[^&\s\"',]+", re.IGNORECASE),
     "bearer token": re.compile(r"Bearer\s+(?!REDACTED)\S+"),
     "authorization header": re.compile(r"\"(?:proxy-)?authorization\"\s*:", re.IGNORECASE),
     "fake recorded credentials": re.compile(r"test_aws_authorization|FAKE-SESSION|fake-signature|AKIATEST"),
