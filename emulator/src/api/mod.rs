@@ -112,6 +112,10 @@ pub enum Prepared {
     Invoke(invoke_model::PreparedInvoke),
     /// A control-plane (or unimplemented) operation: nothing to parse ahead.
     Control,
+    /// A request the emulator's own validation refuses, kept for a recording (or live
+    /// Bedrock, when recording) to answer instead: Bedrock is the judge of what it accepts,
+    /// and its catalog may hold models this build does not know.
+    Invalid(BedrockError),
 }
 
 /// The tokens a request may consume, for quota reservation.
@@ -130,7 +134,7 @@ impl Prepared {
             Prepared::Converse { model, parsed, .. } => input.with_conversation(&model.model_id, &parsed.conversation),
             Prepared::CountTokens { model, conversation } => input.with_conversation(&model.model_id, conversation),
             Prepared::Invoke(p) => p.describe(input),
-            Prepared::Control => {}
+            Prepared::Control | Prepared::Invalid(_) => {}
         }
     }
 
@@ -143,7 +147,7 @@ impl Prepared {
         match self {
             Prepared::Converse { model, parsed, .. } => Some(estimate(model, &parsed.conversation)),
             Prepared::Invoke(p) => p.token_estimate(),
-            Prepared::CountTokens { .. } | Prepared::Control => None,
+            Prepared::CountTokens { .. } | Prepared::Control | Prepared::Invalid(_) => None,
         }
     }
 }
@@ -188,6 +192,11 @@ pub fn respond_scripted(req: &Request, prepared: Prepared, services: &Services, 
         Prepared::Converse { parsed, mode, .. } => converse_scripted(req, services, &parsed, mode, &rule, &reply),
         Prepared::Invoke(p) => invoke_model::scripted(req, services, p, &rule, &reply),
         Prepared::CountTokens { .. } | Prepared::Control => scripted_raw(&rule, &reply, operation),
+        // Only replies that need no parsed request can answer an invalid one.
+        Prepared::Invalid(e) => match &reply.kind {
+            ReplyKind::Json { .. } | ReplyKind::Error(_) => scripted_raw(&rule, &reply, operation),
+            _ => Err(e),
+        },
     })
 }
 
@@ -203,6 +212,7 @@ pub fn respond_builtin(req: &Request, prepared: Prepared, services: &Services) -
         Prepared::Control => {
             builtin_control(req, services, req.operation()).map(|p| p.answered_by(AnsweredBy::Builtin))
         }
+        Prepared::Invalid(e) => Err(e),
     }
 }
 

@@ -72,9 +72,18 @@ pub enum AuthError {
 
 impl From<AuthError> for BedrockError {
     fn from(e: AuthError) -> Self {
-        // Texts as Bedrock answers them (README "Checking signatures" lists the sources). The
-        // SigV4 ones come from the front end shared by every Coral service; the API-key ones
-        // capitalise `Message`.
+        // Texts as Bedrock answers them. The SigV4 ones come from the front end shared by every
+        // Coral service; the API-key ones capitalise `Message`. Sources (real Bedrock responses
+        // quoted in public trackers and recorded fixtures):
+        // - unknown key: New Relic's recorded Bedrock fixtures; boto3/langchain-aws reports;
+        // - wrong secret, with the canonical string appended: BerriAI/litellm#14763,
+        //   continuedev/continue#9297;
+        // - clock skew: anthropics/anthropic-sdk-go#122, aws-samples/bedrock-access-gateway#163
+        //   ("Signature not yet current" from other Coral services: Kinesis, Glacier);
+        // - expired token: a DataDog VCR cassette of a real response (Content-Length 67, no
+        //   final period);
+        // - missing header and API keys: awslabs/aws-sdk-swift#1991 and public reports of
+        //   Bedrock API-key failures (e.g. sst/opencode issues).
         let front = |code, message: String| BedrockError::front_end(code, message, ErrorSource::FrontEnd);
         let capitalized = |message: &str| {
             BedrockError::front_end(ErrorCode::AccessDeniedException, message, ErrorSource::FrontEndCapitalized)

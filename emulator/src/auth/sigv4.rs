@@ -349,4 +349,48 @@ mod tests {
         let tampered = SignedRequest { raw_query: Some("Action=ListUsers&Version=2010-05-09"), ..req };
         assert!(matches!(verify(&store, &tampered, now), Err(AuthError::BadSignature { .. })));
     }
+
+    /// A presigned URL made by aws-sigv4 itself (query-string form) verifies, and expires.
+    #[test]
+    fn a_presigned_request_verifies_until_it_expires() {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+        let store =
+            CredentialStore::parse("t", "[d]\naws_access_key_id=AKIDPRESIGN\naws_secret_access_key=presign-secret\n")
+                .expect("valid");
+        let identity: aws_smithy_runtime_api::client::identity::Identity =
+            aws_credential_types::Credentials::new("AKIDPRESIGN", "presign-secret", None, None, "test").into();
+        let signed_at = parse_amz_date("20261201T100000Z").expect("time");
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(300));
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("bedrock")
+            .time(signed_at)
+            .settings(settings)
+            .build()
+            .expect("params")
+            .into();
+        let url = "http://127.0.0.1:4599/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
+        let signable =
+            SignableRequest::new("POST", url, [("host", "127.0.0.1:4599")].into_iter(), SignableBody::UnsignedPayload)
+                .expect("signable");
+        let (instructions, _) = sign(signable, &params).expect("signed").into_parts();
+        let mut request = http::Request::builder().method("POST").uri(url).body(()).expect("request");
+        instructions.apply_to_request_http1x(&mut request);
+        let mut headers = HeaderMap::new();
+        headers.insert("host", http::HeaderValue::from_static("127.0.0.1:4599"));
+        let req = SignedRequest {
+            method: "POST",
+            raw_path: request.uri().path(),
+            raw_query: request.uri().query(),
+            headers: &headers,
+            authority: None,
+            body: b"{}",
+        };
+        let soon = signed_at + Duration::from_secs(60);
+        assert_eq!(verify(&store, &req, soon).map(|s| s.access_key_id), Ok("AKIDPRESIGN".to_string()));
+        assert_eq!(verify(&store, &req, signed_at + Duration::from_secs(600)), Err(AuthError::PresignExpired));
+    }
 }

@@ -401,7 +401,8 @@ const LOCAL_BINARY_TAG: &str = "!vcr-bin";
 
 #[derive(Deserialize)]
 struct VcrFile {
-    #[serde(default)]
+    /// Required: a YAML file without it is not a VCR.py cassette, and saying so beats
+    /// importing nothing.
     interactions: Vec<VcrInteraction>,
 }
 

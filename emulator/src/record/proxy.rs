@@ -149,7 +149,20 @@ impl Recorder {
         let credentials = match explicit {
             Some(c) => Some(SharedCredentialsProvider::new(c)),
             None if bearer.is_some() => None,
-            None => aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await.credentials_provider(),
+            None => {
+                // aws-config is built without its default HTTPS client (the aws-lc stack); the
+                // chain's SSO, STS and IMDS providers get the rustls + ring one the SDK crates
+                // already build.
+                use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+                let http = aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .build_https();
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .http_client(http)
+                    .load()
+                    .await
+                    .credentials_provider()
+            }
         };
         Ok(Recorder { options, client, credentials, bearer, cached: Mutex::new(None), had_cassettes })
     }

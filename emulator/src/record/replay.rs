@@ -281,7 +281,16 @@ impl Replayer {
                     input.model_id.as_deref().unwrap_or("none")
                 ));
             }
-            differences(&self.options.normalise(e.cassette.request_body_json().as_ref()), &sent, "", &mut diffs, 6);
+            let recorded = e.cassette.request_body_json();
+            if self.options.only.is_empty() {
+                differences(&self.options.normalise(recorded.as_ref()), &sent, "", &mut diffs, 6);
+            } else {
+                // Compared pointer by pointer, named as the user wrote them.
+                for p in &self.options.only {
+                    let at = |b: Option<&Value>| b.and_then(|b| b.pointer(p)).cloned().unwrap_or(Value::Null);
+                    differences(&at(recorded.as_ref()), &at(input.body.as_ref()), p, &mut diffs, 6);
+                }
+            }
             if best.as_ref().is_none_or(|(n, _)| diffs.len() < *n) {
                 best =
                     Some((diffs.len(), format!("The nearest cassette, {}, differs in: {}.", e.file, diffs.join("; "))));

@@ -148,7 +148,10 @@ pub fn encode(plan: Plan, request_id: &str, ctx: StreamContext) -> Response<Resp
         }
     };
     put("content-type", &content_type);
-    put("x-amzn-RequestId", request_id);
+    // A proxied answer keeps Bedrock's own request id (what AWS support asks for).
+    if !plan.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amzn-requestid")) {
+        put("x-amzn-RequestId", request_id);
+    }
     if let Some(error_type) = error_type {
         put("x-amzn-ErrorType", &error_type);
     }
