@@ -302,3 +302,41 @@ async fn record_mode_once_replays_a_folder_that_holds_cassettes_and_refuses_new_
     client(&a2.endpoint_url()).await.converse().model_id(HAIKU).messages(user("second")).send().await.expect("new");
     assert_eq!(dir.cassettes().len(), 2);
 }
+
+/// The whole conformance suite through the recorder, then from its cassettes alone: every case
+/// that passes against B directly passes through A and through C.
+#[tokio::test]
+async fn the_harness_suite_passes_through_the_recorder_and_from_its_cassettes() {
+    use bedrock_harness::case::Status;
+    use bedrock_harness::{cases, run_cases, Ctx, Target};
+    use std::sync::Arc;
+    let dir = TempDir::new("suite");
+    // B verifies signatures, so the suite's own (permissive-emulator) credentials cannot talk to
+    // it directly; an unverifying twin with the same seed is the reference.
+    let reference = start(Emulator::builder().seed(3)).await;
+    let b = upstream(&[]).await;
+    let a = recorder(&dir, &b.endpoint_url(), RecordMode::Once).await;
+    let all = cases::all();
+    let failures = |outcomes: Vec<bedrock_harness::Outcome>| -> Vec<String> {
+        outcomes
+            .into_iter()
+            .filter_map(|o| match o.status {
+                Status::Failed(why) => Some(format!("{}: {why}", o.name)),
+                _ => None,
+            })
+            .collect()
+    };
+    let direct = failures(
+        run_cases(Arc::new(Ctx::new(Target::Emulator { endpoint: reference.endpoint_url() }).await), &all).await,
+    );
+    assert!(direct.is_empty(), "directly: {direct:?}");
+    let through_a =
+        failures(run_cases(Arc::new(Ctx::new(Target::Emulator { endpoint: a.endpoint_url() }).await), &all).await);
+    assert!(through_a.is_empty(), "through the recorder: {through_a:?}");
+    b.shutdown().await;
+    a.shutdown().await;
+    let c = start(Emulator::builder().replay(dir.0.clone())).await;
+    let from_c =
+        failures(run_cases(Arc::new(Ctx::new(Target::Emulator { endpoint: c.endpoint_url() }).await), &all).await);
+    assert!(from_c.is_empty(), "from the cassettes: {from_c:?}");
+}

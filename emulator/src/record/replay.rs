@@ -133,8 +133,28 @@ impl MatchOptions {
         body
     }
 
-    fn key(&self, operation: &str, model: Option<&str>, body: Option<&Value>) -> String {
-        format!("{operation}\u{1f}{}\u{1f}{}", model.unwrap_or(""), canonical(&self.normalise(body)))
+    /// What identifies a request: operation, target (path labels and query, so that two
+    /// GetFoundationModel calls for different models differ), body.
+    fn key(&self, operation: &str, target: &str, body: Option<&Value>) -> String {
+        format!("{operation}\u{1f}{target}\u{1f}{}", canonical(&self.normalise(body)))
+    }
+}
+
+/// A request's target as matching compares it: the path decoded, the query decoded and
+/// sorted, and account ids in ARNs as cassettes store them (redacted to 000000000000), so a
+/// live request matches the cassette that recorded it.
+pub fn target_key(raw_path: &str, query: &[(String, String)]) -> String {
+    let decoded = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy().into_owned();
+    let mut q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    q.sort();
+    account_neutral(&format!("{decoded}?{}", q.join("&")))
+}
+
+fn account_neutral(s: &str) -> String {
+    static ARN_ACCOUNT: std::sync::OnceLock<Option<regex_lite::Regex>> = std::sync::OnceLock::new();
+    match ARN_ACCOUNT.get_or_init(|| regex_lite::Regex::new(r"(arn:aws[a-z-]*:[a-z0-9-]*:[a-z0-9-]*:)\d{12}:").ok()) {
+        Some(re) => re.replace_all(s, "${1}000000000000:").into_owned(),
+        None => s.to_string(),
     }
 }
 
@@ -220,7 +240,8 @@ impl Replayer {
     pub fn from_cassettes(cassettes: Vec<(String, Cassette)>, options: MatchOptions, timing: ReplayTiming) -> Self {
         let mut groups: HashMap<String, Vec<Entry>> = HashMap::new();
         for (file, c) in cassettes {
-            let key = options.key(&c.request.operation, c.request.model_id.as_deref(), c.request_body_json().as_ref());
+            let target = target_key(&c.request.path, &c.request.query);
+            let key = options.key(&c.request.operation, &target, c.request_body_json().as_ref());
             let name = Path::new(&file).file_name().and_then(|n| n.to_str()).unwrap_or(&file).to_string();
             let order = (c.metadata.recorded_at.clone().unwrap_or_default(), suffix(&name));
             groups.entry(key).or_default().push(Entry { file: name, cassette: c, order });
@@ -247,10 +268,10 @@ impl Replayer {
     }
 
     /// The recorded answer for a request, or the nearest miss.
-    pub fn answer(&self, input: &MatchInput) -> ReplayAnswer {
-        let key = self.options.key(&input.operation, input.model_id.as_deref(), input.body.as_ref());
+    pub fn answer(&self, input: &MatchInput, raw_path: &str, query: &[(String, String)]) -> ReplayAnswer {
+        let key = self.options.key(&input.operation, &target_key(raw_path, query), input.body.as_ref());
         let Some(entries) = self.groups.get(&key) else {
-            return ReplayAnswer::Miss { nearest: self.nearest(input) };
+            return ReplayAnswer::Miss { nearest: self.nearest(input, &target_key(raw_path, query)) };
         };
         let index = {
             let mut played = self.played.lock().unwrap_or_else(|p| p.into_inner());
@@ -265,7 +286,7 @@ impl Replayer {
         }
     }
 
-    fn nearest(&self, input: &MatchInput) -> Option<String> {
+    fn nearest(&self, input: &MatchInput, target: &str) -> Option<String> {
         let sent = self.options.normalise(input.body.as_ref());
         let mut best: Option<(usize, String)> = None;
         for e in self.groups.values().flatten() {
@@ -274,7 +295,11 @@ impl Replayer {
             if r.operation != input.operation {
                 diffs.push(format!("operation (recorded {}, sent {})", r.operation, input.operation));
             }
-            if r.model_id.as_deref() != input.model_id.as_deref() {
+            let recorded_target = target_key(&r.path, &r.query);
+            if recorded_target != target && r.model_id.as_deref() == input.model_id.as_deref() {
+                diffs.push(format!("path or query (recorded {recorded_target}, sent {target})"));
+            }
+            if r.model_id.as_deref().map(account_neutral) != input.model_id.as_deref().map(account_neutral) {
                 diffs.push(format!(
                     "model (recorded {}, sent {})",
                     r.model_id.as_deref().unwrap_or("none"),

@@ -227,7 +227,7 @@ async fn respond_chain(
     };
     let mut nearest = None;
     if let Some(replay) = &state.replay {
-        match replay.answer(input) {
+        match replay.answer(input, raw_path, &request.query) {
             ReplayAnswer::Hit(plan) => return Ok(plan),
             ReplayAnswer::Miss { nearest: n } => nearest = n,
         }
