@@ -4,17 +4,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_bedrockruntime::config::Credentials;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::primitives::Blob;
-use aws_smithy_async::time::StaticTimeSource;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bedrock_emulator::auth::credentials::CredentialStore;
 use bedrock_emulator::auth::AuthMode;
 use bedrock_emulator::{Emulator, EmulatorHandle};
 use bedrock_harness::cases::user;
+use bedrock_harness::target::{emulator_clients, ClientOptions};
 use serde_json::json;
 
 const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -43,24 +39,22 @@ const RIGHT: Signing<'static> =
     Signing { key: "AKIDEMULATORTEST", secret: "right-secret", token: None, clock_offset: 0 };
 
 async fn clients(endpoint: &str, s: Signing<'_>) -> (aws_sdk_bedrockruntime::Client, aws_sdk_bedrock::Client) {
-    let http =
-        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
     let now = SystemTime::now();
     let shifted = if s.clock_offset >= 0 {
         now + Duration::from_secs(s.clock_offset as u64)
     } else {
         now - Duration::from_secs(s.clock_offset.unsigned_abs())
     };
-    let shared = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(Region::new("eu-west-3"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(s.key, s.secret, s.token.map(str::to_string), None, "auth-test"))
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .time_source(StaticTimeSource::new(shifted))
-        .load()
-        .await;
-    (aws_sdk_bedrockruntime::Client::new(&shared), aws_sdk_bedrock::Client::new(&shared))
+    let options = ClientOptions {
+        key: s.key.into(),
+        secret: s.secret.into(),
+        token: s.token.map(str::to_string),
+        region: "eu-west-3".into(),
+        clock: Some(shifted),
+        ..ClientOptions::default()
+    };
+    let c = emulator_clients(endpoint, &options).await;
+    (c.runtime, c.control)
 }
 
 /// The error code and message of a failed Converse.

@@ -8,23 +8,19 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_bedrockruntime::config::Credentials;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_sdk_bedrockruntime::types::{ConverseStreamOutput, InferenceConfiguration};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bedrock_emulator::clock::Clock;
 use bedrock_emulator::scenario::fault_format::{FaultSpec, QuotaSpec};
 use bedrock_emulator::scenario::format::parse_fault;
 use bedrock_emulator::server::journal::JournalEntry;
 use bedrock_emulator::{Emulator, EmulatorBuilder, EmulatorHandle};
 use bedrock_harness::cases::user;
+use bedrock_harness::target::{emulator_clients, ClientOptions};
 use serde_json::json;
 
 const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -55,27 +51,7 @@ async fn with_faults(rules: &[&str]) -> EmulatorHandle {
 /// A runtime client with the SDK's standard retry strategy (`attempts` attempts, ~no backoff)
 /// and optional read timeout.
 async fn client(endpoint: &str, attempts: u32, read_timeout: Option<Duration>) -> aws_sdk_bedrockruntime::Client {
-    let http =
-        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-    let mut timeouts = TimeoutConfig::builder().connect_timeout(Duration::from_secs(2));
-    if let Some(t) = read_timeout {
-        timeouts = timeouts.read_timeout(t);
-    }
-    let shared = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("AKIDEMULATOR", "emulator-secret", None, None, "faults-test"))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(attempts)
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(5)),
-        )
-        .timeout_config(timeouts.build())
-        .load()
-        .await;
-    aws_sdk_bedrockruntime::Client::new(&shared)
+    emulator_clients(endpoint, &ClientOptions { attempts, read_timeout, ..ClientOptions::default() }).await.runtime
 }
 
 /// Fails instead of hanging.

@@ -8,13 +8,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_bedrockruntime::config::Credentials;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{ContentBlockDelta, ConverseStreamOutput, ResponseStream};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bedrock_emulator::auth::credentials::CredentialStore;
 use bedrock_emulator::auth::AuthMode;
 use bedrock_emulator::record::proxy::{RecordMode, RecordOptions};
@@ -23,6 +20,7 @@ use bedrock_emulator::scenario::format::parse_fault;
 use bedrock_emulator::{Emulator, EmulatorBuilder, EmulatorHandle};
 use bedrock_harness::cases::converse::output_text;
 use bedrock_harness::cases::user;
+use bedrock_harness::target::{emulator_clients, ClientOptions};
 use serde_json::{json, Value};
 
 const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -99,17 +97,8 @@ async fn client(endpoint: &str) -> aws_sdk_bedrockruntime::Client {
 }
 
 async fn client_as(endpoint: &str, key: &str, secret: &str) -> aws_sdk_bedrockruntime::Client {
-    let http =
-        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(key, secret, None, None, "client"))
-        .retry_config(RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
-    aws_sdk_bedrockruntime::Client::new(&shared)
+    let options = ClientOptions { key: key.into(), secret: secret.into(), ..ClientOptions::default() };
+    emulator_clients(endpoint, &options).await.runtime
 }
 
 /// What a client observes of one fixed set of calls.

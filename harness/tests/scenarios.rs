@@ -8,9 +8,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_bedrockruntime::config::Credentials;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
@@ -22,7 +19,6 @@ use aws_sdk_bedrockruntime::types::{
     CountTokensInput, InferenceConfiguration, ResponseStream, StopReason, SystemContentBlock, Tool, ToolConfiguration,
     ToolInputSchema, ToolResultBlock, ToolResultContentBlock, ToolSpecification,
 };
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use bedrock_emulator::emulator::StartError;
 use bedrock_emulator::scenario::format::{StopReasonName, Then};
 use bedrock_emulator::scenario::{Match, Reply, Rule, Times};
@@ -32,6 +28,7 @@ use bedrock_harness::cases::converse::{output_text, weather_config};
 use bedrock_harness::cases::converse_stream::collect;
 use bedrock_harness::cases::invoke_model::stream_chunks;
 use bedrock_harness::cases::{assistant, doc, json as doc_json, msg, user};
+use bedrock_harness::target::{emulator_clients, ClientOptions};
 use bedrock_harness::{Ctx, Target};
 use serde_json::{json, Value};
 
@@ -179,22 +176,7 @@ fn system(text: &str) -> SystemContentBlock {
 
 /// A runtime client using the SDK's standard retry strategy: three attempts, ~no backoff.
 async fn retrying_runtime(endpoint: &str) -> aws_sdk_bedrockruntime::Client {
-    let http =
-        aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("AKIDEMULATOR", "emulator-secret", None, None, "scenarios-test"))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(5)),
-        )
-        .load()
-        .await;
-    aws_sdk_bedrockruntime::Client::new(&shared)
+    emulator_clients(endpoint, &ClientOptions { attempts: 3, ..ClientOptions::default() }).await.runtime
 }
 
 /// `answeredBy` of every journal entry, oldest first.
