@@ -421,6 +421,8 @@ fn parse_tools(
         return Err(constraint(&json!([]), "toolConfig.tools", "have length greater than or equal to 1"));
     }
     let mut tools: Vec<ToolSpec> = Vec::new();
+    // Names seen so far: a linear check, however many tools a request offers.
+    let mut names: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (k, t) in raw.iter().enumerate() {
         let path = member("toolConfig.tools", k);
         let (kind, value) = union_member(t, &path)?;
@@ -440,7 +442,7 @@ fn parse_tools(
                 if skind != "json" || !schema.is_object() {
                     return Err(wrong_type(&format!("{path}.toolSpec.inputSchema.json"), "a JSON object"));
                 }
-                if tools.iter().any(|t| t.name == name) {
+                if !names.insert(name.to_string()) {
                     return Err(BedrockError::validation(format!(
                         "The toolConfig field contains more than one tool named {name}. Tool names must be unique."
                     )));

@@ -19,6 +19,67 @@ pub const MAX_JOURNALED_BODY: usize = 256 * 1024;
 /// Default number of entries kept.
 pub const DEFAULT_CAPACITY: usize = 1000;
 
+/// Longest last-user or system text an entry keeps (matching saw the whole text; the journal
+/// keeps the start and says how long it was).
+pub const MAX_JOURNALED_TEXT: usize = 16 * 1024;
+
+/// Most tool names an entry keeps.
+pub const MAX_JOURNALED_TOOLS: usize = 256;
+
+/// Most bytes the journal holds in all (oldest entries are dropped first), whatever the
+/// entry count: a run of huge prompts cannot hold capacity × prompt size.
+pub const MAX_JOURNAL_BYTES: usize = 64 * 1024 * 1024;
+
+/// Cuts `text` to `max` bytes (on a character boundary), noting its full length.
+pub fn truncate_text(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let total = text.len();
+    text.truncate(cut);
+    text.push_str(&format!("…[truncated: {total} bytes]"));
+}
+
+impl JournalEntry {
+    /// About how much memory the entry holds.
+    fn approx_bytes(&self) -> usize {
+        let r = &self.request;
+        let strings = [&r.last_user_text, &r.system_text, &r.model_id, &r.resolved_model]
+            .iter()
+            .map(|s| s.as_ref().map_or(0, String::len))
+            .sum::<usize>();
+        let headers: usize = r.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let tools: usize = r.tool_names.iter().map(String::len).sum();
+        // The body was bounded to MAX_JOURNALED_BODY of source bytes before it got here.
+        let body = r.body.as_ref().map_or(0, |b| approx_json_bytes(b, MAX_JOURNALED_BODY * 2));
+        256 + strings + headers + tools + body + self.path.len() + self.faults.iter().map(String::len).sum::<usize>()
+    }
+}
+
+/// The serialised size of a JSON value, counted up to `limit`.
+fn approx_json_bytes(v: &Value, limit: usize) -> usize {
+    struct Count(usize, usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            if self.0 > self.1 {
+                return Err(std::io::Error::other("limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0, limit);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0.min(limit)
+}
+
 /// Headers whose values never reach the journal (or any listing).
 const SECRET_HEADERS: &[&str] =
     &["authorization", "x-amz-security-token", "cookie", "x-api-key", "proxy-authorization"];
@@ -75,7 +136,8 @@ pub fn redact(headers: &http::HeaderMap) -> Vec<(String, String)> {
 
 #[derive(Debug, Default)]
 struct Ring {
-    entries: VecDeque<JournalEntry>,
+    entries: VecDeque<(JournalEntry, usize)>,
+    bytes: usize,
     next_seq: u64,
     dropped: u64,
 }
@@ -97,21 +159,26 @@ impl Journal {
         self.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends an entry (its `seq` is assigned here), dropping the oldest beyond capacity.
+    /// Appends an entry (its `seq` is assigned here), dropping the oldest beyond capacity or
+    /// beyond [`MAX_JOURNAL_BYTES`].
     pub fn record(&self, mut entry: JournalEntry) {
+        let size = entry.approx_bytes();
         let mut ring = self.lock();
         ring.next_seq += 1;
         entry.seq = ring.next_seq;
-        ring.entries.push_back(entry);
-        while ring.entries.len() > self.capacity {
-            ring.entries.pop_front();
+        ring.entries.push_back((entry, size));
+        ring.bytes += size;
+        while ring.entries.len() > self.capacity || (ring.bytes > MAX_JOURNAL_BYTES && ring.entries.len() > 1) {
+            if let Some((_, gone)) = ring.entries.pop_front() {
+                ring.bytes -= gone;
+            }
             ring.dropped += 1;
         }
     }
 
     /// Entries, oldest first.
     pub fn entries(&self) -> Vec<JournalEntry> {
-        self.lock().entries.iter().cloned().collect()
+        self.lock().entries.iter().map(|(e, _)| e.clone()).collect()
     }
 
     /// Empties the journal (counters too).
@@ -125,6 +192,7 @@ impl Journal {
         let mut selected: Vec<&JournalEntry> = ring
             .entries
             .iter()
+            .map(|(e, _)| e)
             .filter(|e| operation.is_none_or(|o| e.request.operation == o))
             .filter(|e| {
                 model.is_none_or(|m| {
@@ -144,6 +212,8 @@ impl Journal {
             "recorded": ring.next_seq,
             "dropped": ring.dropped,
             "capacity": self.capacity,
+            "bytes": ring.bytes,
+            "maxBytes": MAX_JOURNAL_BYTES,
         })
     }
 
@@ -152,7 +222,7 @@ impl Journal {
         let ring = self.lock();
         let mut matched = 0;
         let mut misses: Vec<(usize, NearMiss)> = Vec::new();
-        for e in &ring.entries {
+        for (e, _) in &ring.entries {
             let failed = failures(spec, &e.request);
             if failed.is_empty() {
                 matched += 1;
@@ -227,6 +297,22 @@ mod tests {
         assert_eq!(listing["total"], 3);
         assert_eq!(listing["dropped"], 2);
         assert_eq!(j.entries().first().map(|e| e.seq), Some(3));
+    }
+
+    #[test]
+    fn huge_prompts_are_cut_and_the_journal_stays_within_its_bytes() {
+        let j = Journal::new(1000);
+        for _ in 0..40 {
+            let mut text = "x".repeat(30 * 1024 * 1024);
+            truncate_text(&mut text, MAX_JOURNALED_TEXT);
+            let mut e = entry("Converse");
+            e.request.last_user_text = Some(text);
+            j.record(e);
+        }
+        let listing = j.listing(None, None, None);
+        assert!(listing["bytes"].as_u64().unwrap_or(u64::MAX) <= MAX_JOURNAL_BYTES as u64);
+        let kept = j.entries();
+        assert!(kept[0].request.last_user_text.as_deref().is_some_and(|t| t.ends_with("[truncated: 31457280 bytes]")));
     }
 
     #[test]

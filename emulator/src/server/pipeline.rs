@@ -266,6 +266,10 @@ pub fn journal(state: &ServerState, mut ctx: RequestContext, outcome: &Outcome) 
         state.faults.attempts.settle(attempt, status >= 400 || status == 0 || !ctx.faults.is_empty());
     }
     tracing::debug!(method = %ctx.method, path = %ctx.path, status, answered_by = %answered_by, faults = ?ctx.faults, "request");
+    for text in [&mut ctx.input.last_user_text, &mut ctx.input.system_text].into_iter().flatten() {
+        journal::truncate_text(text, journal::MAX_JOURNALED_TEXT);
+    }
+    ctx.input.tool_names.truncate(journal::MAX_JOURNALED_TOOLS);
     if ctx.input.body.is_some() && ctx.body_len > journal::MAX_JOURNALED_BODY {
         // Matching saw the whole body; the journal keeps a marker so a run of large requests
         // cannot hold capacity × 25 MB.

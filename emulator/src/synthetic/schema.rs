@@ -9,6 +9,10 @@
 use serde_json::{json, Map, Value};
 
 const MAX_DEPTH: usize = 12;
+/// Longest string an instance holds: `minLength` is the client's number, and a tool call's
+/// input cannot be longer than a model's output anyway (the largest catalog limit is 128k
+/// tokens); past it the string stops short of `minLength` rather than never answering.
+pub const MAX_STRING_CHARS: usize = 65_536;
 /// Most values one instance may hold: a schema of nested `minItems` arrays (or a `$ref`
 /// cycle) would otherwise grow exponentially. Past the budget, values become `null`.
 const MAX_NODES: usize = 2_000;
@@ -153,10 +157,11 @@ fn string(obj: &Map<String, Value>, name: &str) -> Value {
         Some("ipv4") => "192.0.2.1".to_string(),
         _ => format!("{name}-value"),
     };
-    let min = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let max = obj.get("maxLength").and_then(Value::as_u64).map(|m| m as usize);
-    while s.chars().count() < min {
-        s.push('x');
+    let min = obj.get("minLength").and_then(Value::as_u64).map_or(0, |m| m.min(MAX_STRING_CHARS as u64) as usize);
+    let max = obj.get("maxLength").and_then(Value::as_u64).map(|m| m.min(MAX_STRING_CHARS as u64) as usize);
+    let have = s.chars().count();
+    if have < min {
+        s.extend(std::iter::repeat_n('x', min - have));
     }
     if let Some(max) = max {
         s = s.chars().take(max).collect();
@@ -210,6 +215,14 @@ mod tests {
         assert!(v.to_string().len() < 200_000);
         let cyclic = json!({"type": "object", "properties": {"next": {"$ref": "#"}}, "required": ["next"]});
         assert!(instance(&cyclic).is_object());
+    }
+
+    #[test]
+    fn a_huge_min_length_is_answered_at_once_and_bounded() {
+        let v = instance(
+            &json!({"type": "object", "properties": {"s": {"type": "string", "minLength": 1_000_000_000u64}}, "required": ["s"]}),
+        );
+        assert_eq!(v["s"].as_str().map(str::len), Some(MAX_STRING_CHARS));
     }
 
     #[test]
