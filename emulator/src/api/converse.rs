@@ -203,7 +203,12 @@ fn parse_block(
                 let cpath = format!("{}.content", sub);
                 let (ckind, cvalue) = union_member(c, &member(&cpath, k))?;
                 match ckind {
-                    "text" => text.push(cvalue.as_str().unwrap_or_default().to_string()),
+                    "text" => {
+                        let t = cvalue
+                            .as_str()
+                            .ok_or_else(|| wrong_type(&format!("{}.text", member(&cpath, k)), "a string"))?;
+                        text.push(t.to_string());
+                    }
                     "json" => text.push(cvalue.to_string()),
                     "image" | "document" | "video" | "searchResult" => {}
                     other => {
@@ -461,6 +466,10 @@ fn parse_tools(
         None => ToolChoice::Auto,
         Some(c) => {
             let (kind, value) = union_member(c, "toolConfig.toolChoice")?;
+            // `auto` and `any` are (empty) structures: a string or number there is refused.
+            if matches!(kind, "auto" | "any") && !value.is_object() {
+                return Err(wrong_type(&format!("toolConfig.toolChoice.{kind}"), "a structure"));
+            }
             let choice = match kind {
                 "auto" => ToolChoice::Auto,
                 "any" => ToolChoice::Any,
@@ -747,6 +756,32 @@ mod tests {
                 "toolChoice": {"any": {}}}
         }));
         insta::assert_json_snapshot!(response_json(&reply, &req));
+    }
+
+    fn refusal(body: Value) -> String {
+        match parse(body.to_string().as_bytes(), haiku(), Mode::Unary) {
+            Ok(_) => "(accepted)".into(),
+            Err(e) => e.message,
+        }
+    }
+
+    #[test]
+    fn union_members_that_are_not_structures_and_mistyped_tool_results_are_refused() {
+        let tools = json!([{"toolSpec": {"name": "t", "inputSchema": {"json": {"type": "object"}}}}]);
+        let choice = refusal(json!({
+            "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "toolConfig": {"tools": tools, "toolChoice": {"auto": "yes"}}
+        }));
+        assert!(choice.contains("'toolConfig.toolChoice.auto'") && choice.contains("a structure"), "{choice}");
+        let result = refusal(json!({
+            "messages": [
+                {"role": "user", "content": [{"text": "hi"}]},
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "a", "name": "t", "input": {}}}]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "a", "content": [{"text": {"not": "a string"}}]}}]}
+            ],
+            "toolConfig": {"tools": tools}
+        }));
+        assert!(result.contains("toolResult.content.1.member.text") && result.contains("a string"), "{result}");
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

@@ -629,6 +629,9 @@ impl TryFrom<RawReply> for ReplySpec {
         if raw.status.is_some() && raw.json.is_none() {
             return Err("`status` goes with a `json` reply".into());
         }
+        if let Some(status) = raw.status.filter(|s| !(100..=599).contains(s)) {
+            return Err(format!("`status` must be an HTTP status from 100 to 599 (got {status})"));
+        }
         if let Some(stream) = &raw.stream {
             for (i, e) in stream.iter().enumerate() {
                 let ok = e.as_object().is_some_and(|o| o.len() == 1);
@@ -762,6 +765,7 @@ mod tests {
             ("bad-tool-use.yaml", "version: 1\nrules:\n  - reply:\n      toolUse: {nme: x}\n"),
             ("bad-stream-event.yaml", "version: 1\nrules:\n  - reply:\n      stream: [{a: 1, b: 2}]\n"),
             ("status-without-json.yaml", "version: 1\nrules:\n  - reply: {text: x, status: 500}\n"),
+            ("status-out-of-range.yaml", "version: 1\nrules:\n  - reply: {json: {}, status: 1000}\n"),
             ("bad-then.yaml", "version: 1\nrules:\n  - {reply: {text: x}, then: loop}\n"),
             ("not-yaml.yaml", "version: 1\nrules: [\n"),
             ("bad.json", "{\"version\": 1, \"rules\": [{\"reply\": {\"txt\": \"x\"}}]}"),
