@@ -314,3 +314,61 @@ def test_a_malformed_json_body_raises_the_typed_exception_in_boto3(endpoint_url)
 
     client.meta.events.register("before-send.bedrock-runtime.Converse", corrupt_body)
     rejected(client, client.converse, modelId=HAIKU, messages=[user("Hi")])
+
+
+# --- constrained header members and union shapes (hardening) ------------------------------
+
+
+ANTHROPIC_BODY = json.dumps(
+    {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+)
+
+
+@pytest.mark.parametrize(
+    "member, value, allowed",
+    [
+        ("trace", "BOGUS", "[ENABLED, DISABLED, ENABLED_FULL]"),
+        ("performanceConfigLatency", "fast", "[standard, optimized]"),
+        ("serviceTier", "gold", "[priority, default, flex, reserved]"),
+    ],
+)
+def test_enum_valued_invoke_model_headers_outside_their_set_are_refused(runtime, member, value, allowed):
+    for call in (runtime.invoke_model, runtime.invoke_model_with_response_stream):
+        message = rejected(runtime, call, modelId=HAIKU, body=ANTHROPIC_BODY, **{member: value})
+        assert message == (
+            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: {allowed}"
+        )
+
+
+def test_an_enum_valued_header_inside_its_set_is_accepted(runtime):
+    out = runtime.invoke_model(modelId=HAIKU, body=ANTHROPIC_BODY, trace="DISABLED", performanceConfigLatency="standard")
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_tool_choice_member_that_is_not_a_structure_is_refused(endpoint_url):
+    # No SDK can serialise a string where the model has a structure: a raw request is the only
+    # way to send this malformed body.
+    body = {"messages": [user("hi")], "toolConfig": {"tools": [WEATHER_TOOL], "toolChoice": {"auto": "yes"}}}
+    request = urllib.request.Request(
+        f"{endpoint_url}/model/{urllib.parse.quote(HAIKU, safe='')}/converse",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(request, timeout=30)
+    assert e.value.code == 400
+    assert e.value.headers["x-amzn-errortype"] == ERROR_TYPE
+    message = json.loads(e.value.read())["message"]
+    assert "'toolConfig.toolChoice.auto'" in message and "Member must be a structure" in message
+
+
+def test_a_tool_result_text_that_is_not_a_string_is_refused(lenient_runtime):
+    messages = [
+        user("Weather in Paris?"),
+        {"role": "assistant", "content": [tool_use("t1")]},
+        {"role": "user", "content": [tool_result("t1", content=[{"text": {"not": "a string"}}])]},
+    ]
+    message = converse_rejected(lenient_runtime, messages=messages, toolConfig=WEATHER_CONFIG)
+    assert "toolResult.content.1.member.text" in message and "Member must be a string" in message

@@ -53,6 +53,25 @@ fn check_media_types(req: &Request, mode: Mode) -> Result<(), BedrockError> {
     Ok(())
 }
 
+/// The header members the service model constrains (enums, lengths), validated as Bedrock's
+/// Coral layer does before the model sees anything.
+fn check_enum_headers(req: &Request) -> Result<(), BedrockError> {
+    const ENUMS: [(&str, &str, &[&str]); 3] = [
+        ("x-amzn-bedrock-trace", "trace", &["ENABLED", "DISABLED", "ENABLED_FULL"]),
+        ("x-amzn-bedrock-performanceconfig-latency", "performanceConfigLatency", &["standard", "optimized"]),
+        ("x-amzn-bedrock-service-tier", "serviceTier", &["priority", "default", "flex", "reserved"]),
+    ];
+    for (name, member, allowed) in ENUMS {
+        if let Some(v) = header(req, name) {
+            super::validate::check_enum(v, member, allowed)?;
+        }
+    }
+    if let Some(v) = header(req, "x-amzn-bedrock-request-metadata") {
+        super::validate::check_len(v, "requestMetadata", 1, Some(8500))?;
+    }
+    Ok(())
+}
+
 fn check_guardrail_headers(req: &Request, body: &Value) -> Result<(), BedrockError> {
     let id = header(req, "x-amzn-bedrock-guardrailidentifier");
     let version = header(req, "x-amzn-bedrock-guardrailversion");
@@ -208,6 +227,7 @@ pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<Prepare
         ));
     }
     check_media_types(req, mode)?;
+    check_enum_headers(req)?;
     if mode == Mode::Stream && !model.response_streaming_supported {
         return Err(BedrockError::validation("The model is unsupported for streaming."));
     }
