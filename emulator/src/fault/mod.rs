@@ -255,9 +255,12 @@ impl FaultSet {
         inner.rules.len() != before
     }
 
-    /// Removes every rule of one origin.
-    pub fn remove_origin(&self, origin: &Origin) {
-        self.lock().rules.retain(|r| r.origin != *origin);
+    /// Removes every rule of one origin; false if it had none.
+    pub fn remove_origin(&self, origin: &Origin) -> bool {
+        let mut inner = self.lock();
+        let before = inner.rules.len();
+        inner.rules.retain(|r| r.origin != *origin);
+        inner.rules.len() != before
     }
 
     /// Removes the rules of every admin-loaded scenario document.

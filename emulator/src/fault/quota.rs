@@ -146,10 +146,16 @@ impl QuotaSet {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Replaces the quotas of one origin (`flag`, `file`, `api:<source>`); every bucket
-    /// starts full again.
+    /// Replaces the quotas of one origin (`flag`, `file`, `api:<source>`); when that changes
+    /// them, every bucket starts full again (buckets are numbered by quota). Setting the quotas
+    /// an origin already has — a reload of an unchanged file, a document without quotas — leaves
+    /// the buckets as they are.
     pub fn set(&self, origin: &str, specs: Vec<QuotaSpec>) {
         let mut inner = self.lock();
+        let current: Vec<&QuotaSpec> = inner.specs.iter().filter(|(o, _)| o == origin).map(|(_, q)| q).collect();
+        if current.len() == specs.len() && current.iter().zip(&specs).all(|(a, b)| *a == b) {
+            return;
+        }
         inner.specs.retain(|(o, _)| o != origin);
         inner.specs.extend(specs.into_iter().map(|s| (origin.to_string(), s)));
         inner.buckets.clear();
@@ -335,6 +341,19 @@ mod tests {
     fn the_realistic_preset_parses_and_covers_claude_3_haiku() {
         let q = load_quotas("realistic").expect("preset parses");
         assert!(q.iter().any(|q| glob(&q.model, "anthropic.claude-3-haiku-20240307-v1:0")));
+    }
+
+    #[test]
+    fn setting_unchanged_quotas_keeps_the_buckets() {
+        let q = QuotaSet::new(Clock::manual());
+        q.set("file", vec![quota(Some(1), None)]);
+        let m = "anthropic.claude-3-haiku-20240307-v1:0";
+        assert!(q.admit(m, 1).is_ok());
+        q.set("file", vec![quota(Some(1), None)]);
+        q.set("api:other", Vec::new());
+        assert!(q.admit(m, 1).is_err(), "neither a reload nor another origin refilled the bucket");
+        q.set("file", vec![quota(Some(2), None)]);
+        assert!(q.admit(m, 1).is_ok(), "changed quotas start full");
     }
 
     #[test]

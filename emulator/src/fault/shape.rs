@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::plan::{Flow, Shaper, StreamAction, StreamStep};
 use crate::scenario::fault_format::{Stall, StreamFault, StreamThen};
@@ -28,11 +28,11 @@ impl AfterEvents {
 
 /// The frame's bytes with its message CRC (the last four bytes) broken.
 pub fn corrupted(frame: &Frame) -> Bytes {
-    let mut bytes = BytesMut::from(frame.encode().map(|b| b.to_vec()).unwrap_or_default().as_slice());
+    let mut bytes = frame.encode().map(|b| b.to_vec()).unwrap_or_default();
     if let Some(last) = bytes.last_mut() {
         *last ^= 0xFF;
     }
-    bytes.freeze()
+    Bytes::from(bytes)
 }
 
 impl Shaper for AfterEvents {

@@ -16,6 +16,11 @@ pub struct Pace {
 }
 
 impl Pace {
+    /// A pace from the file format's units (milliseconds, tokens per second).
+    pub fn from_ms(first_token_ms: u64, tokens_per_second: f64) -> Self {
+        Pace { first_token: Duration::from_millis(first_token_ms), tokens_per_second }
+    }
+
     /// Time to generate `tokens` at the rate (excluding the first-token delay).
     pub fn tokens_time(&self, tokens: u32) -> Duration {
         if self.tokens_per_second > 0.0 && self.tokens_per_second.is_finite() {

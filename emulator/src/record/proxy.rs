@@ -190,20 +190,24 @@ impl Recorder {
         Ok(c)
     }
 
-    fn target(&self, req: &Request, raw_path: &str, raw_query: Option<&str>) -> (String, String) {
+    /// The upstream URL for a request target (`path?query` as sent) and the region it signs for.
+    fn target(&self, req: &Request, target: &str) -> (String, String) {
         let region = self.options.upstream_region.clone().unwrap_or_else(|| req.region.clone());
         let base = self
             .options
             .upstream
             .clone()
             .unwrap_or_else(|| format!("https://{}.{region}.amazonaws.com", req.route.route.service.name()));
-        let query = raw_query.map(|q| format!("?{q}")).unwrap_or_default();
-        (format!("{}{raw_path}{query}", base.trim_end_matches('/')), region)
+        (format!("{}{target}", base.trim_end_matches('/')), region)
     }
 
     /// Sends `req` upstream and answers with what comes back, recording it.
     pub async fn forward(&self, req: &Request, raw_path: &str, raw_query: Option<&str>) -> Result<Plan, BedrockError> {
-        let (url, region) = self.target(req, raw_path, raw_query);
+        let target = match raw_query {
+            Some(q) => format!("{raw_path}?{q}"),
+            None => raw_path.to_string(),
+        };
+        let (url, region) = self.target(req, &target);
         let mut builder = http::Request::builder().method(req.route.route.method.as_str()).uri(&url);
         let mut forwarded: Vec<(String, String)> = Vec::new();
         for (name, value) in &req.headers {
@@ -237,7 +241,7 @@ impl Recorder {
             .collect();
         let recorded_request = RecordedRequest::from_sent(
             req.route.route.method.as_str(),
-            &format!("{raw_path}{}", raw_query.map(|q| format!("?{q}")).unwrap_or_default()),
+            &target,
             req.headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))),
             Body::from_bytes(&req.body),
             &self.options.redactor,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::cassette::{self, Cassette};
+use super::cassette::{self, Cassette, RecordedRequest};
 use crate::api::stream_tokens::content_tokens;
 use crate::canonical::Usage;
 use crate::plan::{AnsweredBy, Plan, StreamAction, StreamStep};
@@ -57,9 +57,28 @@ pub struct MatchOptions {
 #[derive(Debug)]
 struct Entry {
     file: String,
-    cassette: Cassette,
+    request: RecordedRequest,
+    /// The request body as JSON, parsed once (nearest-cassette reports compare it).
+    request_body: Option<Value>,
     /// Order among identical requests (recording time, then the writer's `-N` suffix).
     order: (String, u32),
+    /// The answer, built once at load: a replay only clones it.
+    answer: Answer,
+}
+
+/// A recorded answer ready to send.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: AnswerBody,
+    usage: Option<Usage>,
+}
+
+#[derive(Debug)]
+enum AnswerBody {
+    Unary { content_type: String, bytes: Bytes },
+    Stream(Vec<StreamStep>),
 }
 
 /// Every loaded cassette, grouped by request.
@@ -67,7 +86,6 @@ struct Entry {
 pub struct Replayer {
     groups: HashMap<String, Vec<Entry>>,
     options: MatchOptions,
-    timing: ReplayTiming,
     played: Mutex<HashMap<String, usize>>,
 }
 
@@ -207,22 +225,19 @@ const NOT_REPLAYED: &[&str] =
 
 /// Usage the recorded answer reports (Converse `usage`, stream `metadata`, native metrics).
 fn usage_of(values: &[&Value]) -> Option<Usage> {
-    let count = |v: &Value, keys: [&str; 2]| keys.iter().find_map(|k| v.get(*k)).and_then(Value::as_u64);
-    for v in values {
-        if let Some(u) = v.get("usage") {
-            if let (Some(i), Some(o)) =
-                (count(u, ["inputTokens", "input_tokens"]), count(u, ["outputTokens", "output_tokens"]))
-            {
-                return Some(Usage { input_tokens: i as u32, output_tokens: o as u32 });
-            }
-        }
-        if let Some(m) = v.get("amazon-bedrock-invocationMetrics") {
-            if let (Some(i), Some(o)) = (count(m, ["inputTokenCount", ""]), count(m, ["outputTokenCount", ""])) {
-                return Some(Usage { input_tokens: i as u32, output_tokens: o as u32 });
-            }
-        }
-    }
-    None
+    // Converse says inputTokens, Anthropic input_tokens, the native metrics inputTokenCount.
+    type Names = (&'static str, &'static [&'static str], &'static [&'static str]);
+    const NAMES: [Names; 2] = [
+        ("usage", &["inputTokens", "input_tokens"], &["outputTokens", "output_tokens"]),
+        ("amazon-bedrock-invocationMetrics", &["inputTokenCount"], &["outputTokenCount"]),
+    ];
+    let count = |v: &Value, keys: &[&str]| keys.iter().find_map(|k| v.get(*k)).and_then(Value::as_u64);
+    values.iter().find_map(|v| {
+        NAMES.iter().find_map(|(field, input, output)| {
+            let u = v.get(*field)?;
+            Some(Usage { input_tokens: count(u, input)? as u32, output_tokens: count(u, output)? as u32 })
+        })
+    })
 }
 
 impl Replayer {
@@ -240,16 +255,18 @@ impl Replayer {
     pub fn from_cassettes(cassettes: Vec<(String, Cassette)>, options: MatchOptions, timing: ReplayTiming) -> Self {
         let mut groups: HashMap<String, Vec<Entry>> = HashMap::new();
         for (file, c) in cassettes {
+            let request_body = c.request_body_json();
             let target = target_key(&c.request.path, &c.request.query);
-            let key = options.key(&c.request.operation, &target, c.request_body_json().as_ref());
+            let key = options.key(&c.request.operation, &target, request_body.as_ref());
             let name = Path::new(&file).file_name().and_then(|n| n.to_str()).unwrap_or(&file).to_string();
             let order = (c.metadata.recorded_at.clone().unwrap_or_default(), suffix(&name));
-            groups.entry(key).or_default().push(Entry { file: name, cassette: c, order });
+            let answer = answer(&c, timing);
+            groups.entry(key).or_default().push(Entry { file: name, request: c.request, request_body, order, answer });
         }
         for entries in groups.values_mut() {
             entries.sort_by(|a, b| a.order.cmp(&b.order));
         }
-        Replayer { groups, options, timing, played: Mutex::new(HashMap::new()) }
+        Replayer { groups, options, played: Mutex::new(HashMap::new()) }
     }
 
     /// Number of cassettes.
@@ -290,7 +307,7 @@ impl Replayer {
         let sent = self.options.normalise(input.body.as_ref());
         let mut best: Option<(usize, String)> = None;
         for e in self.groups.values().flatten() {
-            let r = &e.cassette.request;
+            let r = &e.request;
             let mut diffs = Vec::new();
             if r.operation != input.operation {
                 diffs.push(format!("operation (recorded {}, sent {})", r.operation, input.operation));
@@ -306,14 +323,14 @@ impl Replayer {
                     input.model_id.as_deref().unwrap_or("none")
                 ));
             }
-            let recorded = e.cassette.request_body_json();
+            let recorded = e.request_body.as_ref();
             if self.options.only.is_empty() {
-                differences(&self.options.normalise(recorded.as_ref()), &sent, "", &mut diffs, 6);
+                differences(&self.options.normalise(recorded), &sent, "", &mut diffs, 6);
             } else {
                 // Compared pointer by pointer, named as the user wrote them.
                 for p in &self.options.only {
                     let at = |b: Option<&Value>| b.and_then(|b| b.pointer(p)).cloned().unwrap_or(Value::Null);
-                    differences(&at(recorded.as_ref()), &at(input.body.as_ref()), p, &mut diffs, 6);
+                    differences(&at(recorded), &at(input.body.as_ref()), p, &mut diffs, 6);
                 }
             }
             if best.as_ref().is_none_or(|(n, _)| diffs.len() < *n) {
@@ -324,69 +341,77 @@ impl Replayer {
         best.map(|(_, text)| text)
     }
 
-    fn delay(&self, gap_ms: f64) -> Duration {
-        let factor = match self.timing {
-            ReplayTiming::None => return Duration::ZERO,
-            ReplayTiming::Recorded => 1.0,
-            ReplayTiming::Scaled(f) => f,
-        };
-        Duration::from_secs_f64((gap_ms.max(0.0) * factor / 1000.0).min(3600.0))
-    }
-
     fn plan(&self, e: &Entry) -> Plan {
-        let c = &e.cassette;
-        let response = &c.response;
-        let mut values: Vec<Value> = Vec::new();
-        let mut plan = match c.stream_frames() {
-            Ok(frames) if c.is_stream() => {
-                let mut last = 0.0;
-                let steps: Vec<StreamStep> = frames
-                    .into_iter()
-                    .map(|(offset, frame)| {
-                        let delay = self.delay(offset - last);
-                        last = offset;
-                        let payload = match &frame {
-                            Frame::Event { payload, .. } | Frame::Exception { payload, .. } => {
-                                serde_json::from_slice::<Value>(payload).ok()
-                            }
-                        };
-                        let tokens = payload.as_ref().map_or(0, content_tokens);
-                        if let Some(p) = payload {
-                            values.push(decoded_chunk(&p).unwrap_or(p));
-                        }
-                        StreamStep { delay, action: StreamAction::Frame(frame), tokens }
-                    })
-                    .collect();
-                let mut plan = Plan::stream(steps);
-                plan.status = response.status;
-                plan
-            }
-            _ => {
-                let bytes = c.body_bytes();
-                if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-                    values.push(v);
-                }
-                let content_type = response
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                    .map_or("application/json", |(_, v)| v.as_str());
-                let mut plan = Plan::raw(content_type, Bytes::from(bytes));
-                plan.status = response.status;
-                plan
-            }
+        let a = &e.answer;
+        let mut plan = match &a.body {
+            AnswerBody::Unary { content_type, bytes } => Plan::raw(content_type, bytes.clone()),
+            AnswerBody::Stream(steps) => Plan::stream(steps.clone()),
         };
-        for (k, v) in &response.headers {
-            if !NOT_REPLAYED.contains(&k.to_ascii_lowercase().as_str()) {
-                plan = plan.header(k, v.clone());
-            }
+        plan.status = a.status;
+        for (k, v) in &a.headers {
+            plan = plan.header(k, v.clone());
         }
-        let refs: Vec<&Value> = values.iter().rev().collect();
-        if let Some(u) = usage_of(&refs) {
+        if let Some(u) = a.usage {
             plan = plan.with_usage(u);
         }
         plan.answered_by(AnsweredBy::Replay(e.file.clone()))
     }
+}
+
+/// The gap before a replayed event under `timing`.
+fn delay(timing: ReplayTiming, gap_ms: f64) -> Duration {
+    let factor = match timing {
+        ReplayTiming::None => return Duration::ZERO,
+        ReplayTiming::Recorded => 1.0,
+        ReplayTiming::Scaled(f) => f,
+    };
+    Duration::from_secs_f64((gap_ms.max(0.0) * factor / 1000.0).min(3600.0))
+}
+
+/// A cassette's answer as it will be sent: frames (with their tokens, for pacing, and their
+/// delays under `timing`) or the unary body, the headers to repeat and the usage reported.
+fn answer(c: &Cassette, timing: ReplayTiming) -> Answer {
+    let response = &c.response;
+    let mut values: Vec<Value> = Vec::new();
+    let body = match c.stream_frames() {
+        Ok(frames) if c.is_stream() => {
+            let mut last = 0.0;
+            let steps = frames
+                .into_iter()
+                .map(|(offset, frame)| {
+                    let gap = delay(timing, offset - last);
+                    last = offset;
+                    let payload = match &frame {
+                        Frame::Event { payload, .. } | Frame::Exception { payload, .. } => {
+                            serde_json::from_slice::<Value>(payload).ok()
+                        }
+                    };
+                    let tokens = payload.as_ref().map_or(0, content_tokens);
+                    if let Some(p) = payload {
+                        values.push(decoded_chunk(&p).unwrap_or(p));
+                    }
+                    StreamStep { delay: gap, action: StreamAction::Frame(frame), tokens }
+                })
+                .collect();
+            AnswerBody::Stream(steps)
+        }
+        _ => {
+            let bytes = c.body_bytes();
+            if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                values.push(v);
+            }
+            let content_type = response.headers.get("content-type").map_or("application/json", String::as_str);
+            AnswerBody::Unary { content_type: content_type.to_string(), bytes: Bytes::from(bytes) }
+        }
+    };
+    let headers = response
+        .headers
+        .iter()
+        .filter(|(k, _)| !NOT_REPLAYED.contains(&k.to_ascii_lowercase().as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let refs: Vec<&Value> = values.iter().rev().collect();
+    Answer { status: response.status, headers, body, usage: usage_of(&refs) }
 }
 
 /// The JSON inside a native `chunk` event's base64 `bytes`, for usage.

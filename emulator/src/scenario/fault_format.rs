@@ -327,10 +327,7 @@ pub struct PaceSpec {
 impl PaceSpec {
     /// The pace in the one formula's terms.
     pub fn pace(&self) -> crate::plan::Pace {
-        crate::plan::Pace {
-            first_token: std::time::Duration::from_millis(self.first_token_ms),
-            tokens_per_second: self.tokens_per_second.0,
-        }
+        crate::plan::Pace::from_ms(self.first_token_ms, self.tokens_per_second.0)
     }
 }
 
@@ -484,7 +481,7 @@ impl TryFrom<RawStreamThen> for StreamThen {
 }
 
 /// A quota: token buckets per model id (and per inference profile) for models matching `model`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawQuota", rename_all = "camelCase")]
 pub struct QuotaSpec {
     /// Glob over the model id as sent (a foundation model id or an inference profile id; each

@@ -496,10 +496,7 @@ impl Timing {
     /// The pacing part (the one formula shared with the `pace` fault); `latencyMs` is added
     /// to unary replies by the caller.
     pub fn pace(&self) -> crate::plan::Pace {
-        crate::plan::Pace {
-            first_token: std::time::Duration::from_millis(self.first_token_ms),
-            tokens_per_second: self.tokens_per_second,
-        }
+        crate::plan::Pace::from_ms(self.first_token_ms, self.tokens_per_second)
     }
 }
 

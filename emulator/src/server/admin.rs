@@ -133,9 +133,7 @@ pub fn handle(
         }
         ("DELETE", p) if p.starts_with("scenarios/") => {
             let name = percent_encoding::percent_decode_str(&p["scenarios/".len()..]).decode_utf8_lossy().into_owned();
-            let had_faults = state.faults.len();
-            state.faults.remove_origin(&Origin::Scenario(name.clone()));
-            let removed_faults = had_faults != state.faults.len();
+            let removed_faults = state.faults.remove_origin(&Origin::Scenario(name.clone()));
             state.faults.quotas.set(&format!("api:{name}"), Vec::new());
             if engine.remove_source(&name) || removed_faults {
                 Plan::json(json!({"deleted": name}))

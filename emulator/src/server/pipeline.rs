@@ -176,7 +176,7 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
     prepared.describe(&mut ctx.input);
 
     // Faults before.
-    let mut before = if state.faults.is_empty() && state.faults.quotas.is_empty() {
+    let mut before = if !track && state.faults.quotas.is_empty() {
         Before::none()
     } else {
         state.faults.before(&FaultRequest {
