@@ -32,12 +32,27 @@ export function emulatorBinary() {
  * (`listening on http://127.0.0.1:PORT`) has been read. The result has `url` and `stop()`.
  */
 export async function startEmulator(...args) {
+  return startEmulatorWith({}, ...args);
+}
+
+/**
+ * `startEmulator` with options: `env` replaces the environment it inherits; with
+ * `captureStderr` its stderr is kept and its head quoted if it does not start.
+ */
+export async function startEmulatorWith({ env = process.env, captureStderr = false }, ...args) {
   const child = spawn(emulatorBinary(), ["serve", "--port", "0", ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", captureStderr ? "pipe" : "inherit"],
+    env,
   });
   // Whatever happens to this test process, the emulator does not outlive it.
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
+  let stderr = "";
+  if (captureStderr) {
+    child.stderr.on("data", (d) => {
+      if (stderr.length < 20_000) stderr += d.toString("utf8");
+    });
+  }
 
   const exited = new Promise((done) => child.once("exit", (code, signal) => done({ code, signal })));
   const stop = async () => {
@@ -71,7 +86,9 @@ export async function startEmulator(...args) {
       });
       exited.then(({ code, signal }) => {
         clearTimeout(timer);
-        fail(new Error(`emulator exited (code ${code}, signal ${signal}) before printing its address`));
+        // Let the last of stderr arrive before quoting it.
+        const message = `emulator exited (code ${code}, signal ${signal}) before printing its address`;
+        setTimeout(() => fail(new Error(message)), captureStderr ? 50 : 0);
       });
     });
     if (!firstLine.startsWith("listening on ")) {
@@ -79,7 +96,9 @@ export async function startEmulator(...args) {
     }
   } catch (err) {
     await stop();
-    throw err;
+    if (!captureStderr) throw err;
+    const head = stderr.split("\n").slice(0, 12).join("\n");
+    throw new Error(`emulator (${args.join(" ")}) did not start: ${err.message}; stderr:\n${head}`);
   }
   return { url: firstLine.slice("listening on ".length), stop };
 }

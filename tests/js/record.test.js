@@ -11,7 +11,6 @@
 //
 // A client holding B's keys and talking to B directly is the reference.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +23,7 @@ import {
   InvokeModelWithResponseStreamCommand,
 } from "@aws-sdk/client-bedrock-runtime";
 
-import { admin, collectEvents, emulatorBinary, HAIKU, textOf, user } from "./emulator.js";
+import { admin, collectEvents, HAIKU, startEmulatorWith, textOf, user } from "./emulator.js";
 
 const UPSTREAM_KEY = "AKIDUPSTREAMPYTEST";
 const UPSTREAM_SECRET = "upstream-secret";
@@ -54,61 +53,8 @@ function recorderEnv() {
   };
 }
 
-/**
- * `serve --port 0 ARGS` with its own environment (emulator.js's startEmulator inherits ours);
- * resolves with `{url, stop()}` once the first stdout line is read. stderr is kept and quoted
- * if the process does not start.
- */
-async function serve(args, env = process.env) {
-  const child = spawn(emulatorBinary(), ["serve", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-  const killOnExit = () => child.kill("SIGKILL");
-  process.once("exit", killOnExit);
-  let stderr = "";
-  child.stderr.on("data", (d) => {
-    if (stderr.length < 20_000) stderr += d.toString("utf8");
-  });
-  const exited = new Promise((done) => child.once("exit", (code, signal) => done({ code, signal })));
-  const stop = async () => {
-    process.removeListener("exit", killOnExit);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  try {
-    const line = await new Promise((done, fail) => {
-      let buffered = "";
-      const timer = setTimeout(() => fail(new Error("no line within 30 s")), 30_000);
-      const onData = (data) => {
-        buffered += data.toString("utf8");
-        const newline = buffered.indexOf("\n");
-        if (newline >= 0) {
-          clearTimeout(timer);
-          child.stdout.removeListener("data", onData);
-          child.stdout.resume();
-          done(buffered.slice(0, newline).trim());
-        }
-      };
-      child.stdout.on("data", onData);
-      child.once("error", (e) => {
-        clearTimeout(timer);
-        fail(e);
-      });
-      exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        // Let the last of stderr arrive before quoting it.
-        setTimeout(() => fail(new Error(`exited (code ${code}, signal ${signal}) before printing its address`)), 50);
-      });
-    });
-    if (!line.startsWith("listening on ")) throw new Error(`first line was ${JSON.stringify(line)}`);
-    return { url: line.slice("listening on ".length), stop };
-  } catch (err) {
-    await stop();
-    const head = stderr.split("\n").slice(0, 12).join("\n");
-    throw new Error(`emulator (${args.join(" ")}) did not start: ${err.message}; stderr:\n${head}`);
-  }
-}
+/** `serve --port 0 ARGS` with its own environment, stderr quoted if it does not start. */
+const serve = (args, env = process.env) => startEmulatorWith({ env, captureStderr: true }, ...args);
 
 const client = (url, accessKeyId = CLIENT_KEY, secretAccessKey = CLIENT_SECRET, sessionToken = CLIENT_TOKEN) =>
   new BedrockRuntimeClient({

@@ -7,6 +7,7 @@ from its first stdout line, exactly as a user would.
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import boto3
@@ -26,17 +27,31 @@ def emulator_binary() -> Path:
 
 
 class RunningEmulator:
-    def __init__(self, *args: str):
+    """`bedrock-emulator serve --port 0 ARGS`, URL read from its first stdout line. `env`
+    replaces the environment it inherits; with `capture_stderr` its stderr goes to a file whose
+    head is quoted if it does not start."""
+
+    def __init__(self, *args: str, env: dict | None = None, capture_stderr: bool = False):
+        self.args = args
+        self.stderr = tempfile.TemporaryFile(mode="w+") if capture_stderr else sys.stderr
         self.proc = subprocess.Popen(
             [str(emulator_binary()), "serve", "--port", "0", *args],
             stdout=subprocess.PIPE,
-            stderr=sys.stderr,
+            stderr=self.stderr,
             text=True,
+            env=env,
         )
         line = self.proc.stdout.readline().strip() if self.proc.stdout else ""
         if not line.startswith("listening on "):
             self.stop()
-            raise RuntimeError(f"emulator did not start: first line was {line!r}")
+            if not capture_stderr:
+                raise RuntimeError(f"emulator did not start: first line was {line!r}")
+            self.stderr.seek(0)
+            head = "\n".join(self.stderr.read().splitlines()[:12])
+            raise RuntimeError(
+                f"emulator ({' '.join(args)}) did not start (exit {self.proc.returncode}): "
+                f"first line was {line!r}; stderr:\n{head}"
+            )
         self.url = line.removeprefix("listening on ")
 
     def stop(self):
@@ -46,6 +61,7 @@ class RunningEmulator:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
 
 
 @pytest.fixture(scope="session")

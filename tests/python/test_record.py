@@ -27,7 +27,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import emulator_binary
+from conftest import RunningEmulator, emulator_binary
 from emulator_admin import HAIKU, HAIKU_PROFILE, anthropic_body, chunks, user
 
 UPSTREAM_KEY = "AKIDUPSTREAMPYTEST"
@@ -66,40 +66,12 @@ def recorder_env() -> dict:
     return env
 
 
-class Serve:
-    """`bedrock-emulator serve --port 0 ARGS` with an environment of its own (conftest's
-    RunningEmulator inherits ours); the URL comes from the first stdout line. stderr goes to a
-    file whose tail is quoted if the process does not start."""
+class Serve(RunningEmulator):
+    """conftest's RunningEmulator with an environment of its own (A must not see ours) and its
+    stderr quoted when it does not start, plus the journal."""
 
     def __init__(self, *args: str, env: dict | None = None):
-        self.args = args
-        self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(
-            [str(emulator_binary()), "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            text=True,
-            env=env,
-        )
-        line = self.proc.stdout.readline().strip() if self.proc.stdout else ""
-        if not line.startswith("listening on "):
-            self.stop()
-            self.stderr.seek(0)
-            tail = "\n".join(self.stderr.read().splitlines()[:12])
-            raise RuntimeError(
-                f"emulator ({' '.join(args)}) did not start (exit {self.proc.returncode}): "
-                f"first line was {line!r}; stderr:\n{tail}"
-            )
-        self.url = line.removeprefix("listening on ")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(*args, env=env, capture_stderr=True)
 
     def journal(self) -> list[dict]:
         with urllib.request.urlopen(f"{self.url}/_emulator/journal", timeout=30) as response:
