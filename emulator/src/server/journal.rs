@@ -54,30 +54,13 @@ impl JournalEntry {
             .sum::<usize>();
         let headers: usize = r.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
         let tools: usize = r.tool_names.iter().map(String::len).sum();
-        // The body was bounded to MAX_JOURNALED_BODY of source bytes before it got here.
-        let body = r.body.as_ref().map_or(0, |b| approx_json_bytes(b, MAX_JOURNALED_BODY * 2));
-        256 + strings + headers + tools + body + self.path.len() + self.faults.iter().map(String::len).sum::<usize>()
+        256 + strings
+            + headers
+            + tools
+            + self.body_bytes
+            + self.path.len()
+            + self.faults.iter().map(String::len).sum::<usize>()
     }
-}
-
-/// The serialised size of a JSON value, counted up to `limit`.
-fn approx_json_bytes(v: &Value, limit: usize) -> usize {
-    struct Count(usize, usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            if self.0 > self.1 {
-                return Err(std::io::Error::other("limit"));
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0, limit);
-    let _ = serde_json::to_writer(&mut c, v);
-    c.0.min(limit)
 }
 
 /// Headers whose values never reach the journal (or any listing).
@@ -116,6 +99,9 @@ pub struct JournalEntry {
     pub status: u16,
     /// Time to produce the response head, in milliseconds.
     pub duration_ms: f64,
+    /// Bytes of the request body the entry keeps (for the journal's byte bound; not listed).
+    #[serde(skip)]
+    pub body_bytes: usize,
 }
 
 /// Redacts credentials from a header list (names lower-cased).
@@ -284,6 +270,7 @@ mod tests {
             faults: Vec::new(),
             status: 200,
             duration_ms: 0.0,
+            body_bytes: 0,
         }
     }
 

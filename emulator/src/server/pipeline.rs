@@ -270,10 +270,12 @@ pub fn journal(state: &ServerState, mut ctx: RequestContext, outcome: &Outcome) 
         journal::truncate_text(text, journal::MAX_JOURNALED_TEXT);
     }
     ctx.input.tool_names.truncate(journal::MAX_JOURNALED_TOOLS);
-    if ctx.input.body.is_some() && ctx.body_len > journal::MAX_JOURNALED_BODY {
+    let mut body_bytes = if ctx.input.body.is_some() { ctx.body_len } else { 0 };
+    if body_bytes > journal::MAX_JOURNALED_BODY {
         // Matching saw the whole body; the journal keeps a marker so a run of large requests
         // cannot hold capacity × 25 MB.
         ctx.input.body = Some(serde_json::json!({"_truncated": {"bytes": ctx.body_len}}));
+        body_bytes = 64;
     }
     let (invocation_id, attempt) = match ctx.attempt {
         Some(a) => (a.invocation_id, Some(a.number)),
@@ -292,5 +294,6 @@ pub fn journal(state: &ServerState, mut ctx: RequestContext, outcome: &Outcome) 
         faults: ctx.faults,
         status,
         duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0 + delay.as_secs_f64() * 1000.0,
+        body_bytes,
     });
 }
