@@ -6,7 +6,6 @@
 //! unimplemented operation is still recognised by name. The raw path is split on `/` first
 //! and each segment percent-decoded afterwards, so ARNs with `%2F` stay one label.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use percent_encoding::percent_decode_str;
@@ -65,8 +64,45 @@ pub struct RouteMatch {
     /// The matched route.
     pub route: &'static Route,
     /// Decoded path labels by name.
-    pub labels: HashMap<String, String>,
+    pub labels: Labels,
 }
+
+/// A route's decoded path labels, in template order (a route has at most a few).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Labels(Vec<(&'static str, String)>);
+
+impl Labels {
+    /// The decoded value of label `name`.
+    pub fn get(&self, name: &str) -> Option<&String> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// How many labels the route has.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the route has none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The decoded values, in template order.
+    pub fn values(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl std::ops::Index<&str> for Labels {
+    type Output = String;
+
+    fn index(&self, name: &str) -> &String {
+        self.get(name).unwrap_or_else(|| panic!("no path label {name}"))
+    }
+}
+
+/// Most segments any route template has; a longer path matches nothing.
+const MAX_SEGMENTS: usize = 8;
 
 /// The full route table of both services.
 pub fn routes() -> &'static [Route] {
@@ -89,20 +125,49 @@ pub fn stream_exceptions(operation: &str) -> &'static [String] {
     routes().iter().find(|r| r.operation == operation).map_or(&[], |r| r.stream_exceptions.as_slice())
 }
 
+/// The routes whose template could match a path starting with `first`: those starting with
+/// that literal, and those starting with a label (none today). Grouped once so a request
+/// compares a handful of templates, not all 119.
+fn candidates(first: &str) -> impl Iterator<Item = &'static Route> {
+    static GROUPS: OnceLock<(Vec<(&'static str, Vec<&'static Route>)>, Vec<&'static Route>)> = OnceLock::new();
+    let (groups, labelled) = GROUPS.get_or_init(|| {
+        let mut groups: Vec<(&'static str, Vec<&'static Route>)> = Vec::new();
+        let mut labelled = Vec::new();
+        for route in routes() {
+            let head = route.segments.first().map_or("", String::as_str);
+            if head.starts_with('{') {
+                labelled.push(route);
+            } else if let Some((_, list)) = groups.iter_mut().find(|(h, _)| *h == head) {
+                list.push(route);
+            } else {
+                groups.push((head, vec![route]));
+            }
+        }
+        groups.sort_by_key(|(h, _)| *h);
+        (groups, labelled)
+    });
+    let literal = groups.binary_search_by_key(&first, |(h, _)| *h).map_or(&[][..], |i| groups[i].1.as_slice());
+    literal.iter().chain(labelled.iter()).copied()
+}
+
 /// Finds the operation for `method` and the raw (still percent-encoded) `path`. Among
 /// templates that match, the one with most literal segments wins.
 pub fn find(method: &str, path: &str) -> Option<RouteMatch> {
-    let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // Split into a fixed array: routing runs on every request and must not allocate to decide.
+    let mut raw = [""; MAX_SEGMENTS];
+    let mut n = 0;
+    for segment in path.trim_start_matches('/').split('/') {
+        *raw.get_mut(n)? = segment;
+        n += 1;
+    }
+    let raw = &raw[..n];
     let mut best: Option<(usize, &'static Route)> = None;
-    for route in routes() {
-        if !route.method.eq_ignore_ascii_case(method) {
-            continue;
-        }
-        if route.segments.len() != raw.len() {
+    for route in candidates(raw[0]) {
+        if route.segments.len() != raw.len() || !route.method.eq_ignore_ascii_case(method) {
             continue;
         }
         let mut literals = 0;
-        let matched = route.segments.iter().zip(&raw).all(|(t, r)| {
+        let matched = route.segments.iter().zip(raw).all(|(t, r)| {
             if t.starts_with('{') {
                 !r.is_empty()
             } else if t == *r {
@@ -120,14 +185,13 @@ pub fn find(method: &str, path: &str) -> Option<RouteMatch> {
     let labels = route
         .segments
         .iter()
-        .zip(&raw)
+        .zip(raw)
         .filter(|(t, _)| t.starts_with('{'))
         .map(|(t, r)| {
-            let name = t.trim_start_matches('{').trim_end_matches('}').to_string();
-            (name, percent_decode_str(r).decode_utf8_lossy().into_owned())
+            (t.trim_start_matches('{').trim_end_matches('}'), percent_decode_str(r).decode_utf8_lossy().into_owned())
         })
         .collect();
-    Some(RouteMatch { route, labels })
+    Some(RouteMatch { route, labels: Labels(labels) })
 }
 
 #[cfg(test)]

@@ -59,12 +59,41 @@ impl SplitMix64 {
 
 /// FNV-1a over bytes, mixed with a seed: stable across runs, platforms and releases.
 pub fn stable_hash(seed: u64, bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x100_0000_01b3);
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100_0000_01b3);
+    let mut h = StableHasher::new(seed);
+    h.write(bytes);
+    h.finish()
+}
+
+/// [`stable_hash`] over text written piece by piece (`write!(hasher, …)`): the same value as
+/// hashing the formatted string, without building it.
+#[derive(Debug, Clone)]
+pub struct StableHasher(u64);
+
+impl StableHasher {
+    /// A hasher mixed with `seed`.
+    pub fn new(seed: u64) -> Self {
+        StableHasher(0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x100_0000_01b3))
     }
-    SplitMix64::new(h).next_u64()
+
+    /// Feeds `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    /// The hash of everything written.
+    pub fn finish(&self) -> u64 {
+        SplitMix64::new(self.0).next_u64()
+    }
+}
+
+impl std::fmt::Write for StableHasher {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.write(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// Lower-case letters and digits, the alphabet of Bedrock's 12-character resource ids.
@@ -90,6 +119,14 @@ mod tests {
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
+    }
+
+    #[test]
+    fn hashing_written_pieces_equals_hashing_the_string() {
+        use std::fmt::Write as _;
+        let mut h = StableHasher::new(7);
+        let _ = write!(h, "{}\u{1f}{:?}", "model", vec!["a", "b"]);
+        assert_eq!(h.finish(), stable_hash(7, format!("{}\u{1f}{:?}", "model", vec!["a", "b"]).as_bytes()));
     }
 
     #[test]

@@ -96,6 +96,13 @@ fn parse_block(
     model: &FoundationModel,
     counters: &mut Counters,
 ) -> Result<Block, BedrockError> {
+    // The common case, a non-blank text block, is decided without building a location:
+    // only errors need one, and this runs for every block of every request.
+    if let Some(Value::String(text)) = block.as_object().filter(|o| o.len() == 1).and_then(|o| o.get("text")) {
+        if !text.trim().is_empty() {
+            return Ok(Block::Text(text.clone()));
+        }
+    }
     let path = format!("{}.content.{}.member", member("messages", i), j + 1);
     let (kind, value) = union_member(block, &path)?;
     let sub = format!("{path}.{kind}");
@@ -248,7 +255,7 @@ fn parse_block(
 }
 
 fn parse_messages(body: &Map<String, Value>, model: &FoundationModel) -> Result<Vec<Message>, BedrockError> {
-    let raw = opt_array(body, "messages", "messages")?.cloned().unwrap_or_default();
+    let raw = opt_array(body, "messages", "messages")?.map_or(&[][..], Vec::as_slice);
     if raw.is_empty() {
         return Err(BedrockError::validation(
             "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
@@ -257,13 +264,28 @@ fn parse_messages(body: &Map<String, Value>, model: &FoundationModel) -> Result<
     let mut counters = Counters { images: 0, documents: 0 };
     let mut messages = Vec::with_capacity(raw.len());
     for (i, m) in raw.iter().enumerate() {
-        let mpath = member("messages", i);
-        let obj = m.as_object().ok_or_else(|| wrong_type(&mpath, "a structure"))?;
-        let role = req_str(obj, "role", &format!("{mpath}.role"))?;
-        check_enum(role, &format!("{mpath}.role"), &["user", "assistant"])?;
-        let role = if role == "user" { Role::User } else { Role::Assistant };
-        let content = opt_array(obj, "content", &format!("{mpath}.content"))?
-            .ok_or_else(|| constraint(&Value::Null, &format!("{mpath}.content"), "not be null"))?;
+        let well_formed = m.as_object().and_then(|obj| {
+            let role = match obj.get("role")?.as_str()? {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                _ => return None,
+            };
+            Some((role, obj.get("content")?.as_array()?))
+        });
+        // Locations are only formatted for a message that is wrong somewhere.
+        let (role, content) = match well_formed {
+            Some(ok) => ok,
+            None => {
+                let mpath = member("messages", i);
+                let obj = m.as_object().ok_or_else(|| wrong_type(&mpath, "a structure"))?;
+                let role = req_str(obj, "role", &format!("{mpath}.role"))?;
+                check_enum(role, &format!("{mpath}.role"), &["user", "assistant"])?;
+                let role = if role == "user" { Role::User } else { Role::Assistant };
+                let content = opt_array(obj, "content", &format!("{mpath}.content"))?
+                    .ok_or_else(|| constraint(&Value::Null, &format!("{mpath}.content"), "not be null"))?;
+                (role, content)
+            }
+        };
         if content.is_empty() {
             return Err(BedrockError::validation(format!(
                 "The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again."
@@ -668,43 +690,123 @@ pub fn parse_object(
     })
 }
 
-/// The assistant content blocks of a reply, as Converse JSON.
-pub fn content_json(reply: &Reply) -> Vec<Value> {
-    reply
-        .content
-        .iter()
-        .map(|b| match b {
-            ReplyBlock::Text(t) => json!({"text": t}),
-            ReplyBlock::Reasoning { text, signature } => {
-                json!({"reasoningContent": {"reasoningText": {"signature": signature, "text": text}}})
-            }
-            ReplyBlock::ToolUse { id, name, input } => {
-                json!({"toolUse": {"input": input, "name": name, "toolUseId": id}})
-            }
-        })
-        .collect()
+/// One assistant content block as Converse JSON (serialised straight to bytes: the unary
+/// reply is built on every request, and a `Value` tree costs more than the rest of it).
+#[derive(serde::Serialize)]
+enum BlockOut<'a> {
+    #[serde(rename = "text")]
+    Text(&'a str),
+    #[serde(rename = "reasoningContent")]
+    Reasoning {
+        #[serde(rename = "reasoningText")]
+        reasoning_text: ReasoningOut<'a>,
+    },
+    #[serde(rename = "toolUse")]
+    ToolUse {
+        input: &'a Value,
+        name: &'a str,
+        #[serde(rename = "toolUseId")]
+        tool_use_id: &'a str,
+    },
 }
 
-/// `TokenUsage` JSON.
+#[derive(serde::Serialize)]
+struct ReasoningOut<'a> {
+    signature: &'a str,
+    text: &'a str,
+}
+
+impl<'a> BlockOut<'a> {
+    fn of(block: &'a ReplyBlock) -> Self {
+        match block {
+            ReplyBlock::Text(t) => BlockOut::Text(t),
+            ReplyBlock::Reasoning { text, signature } => {
+                BlockOut::Reasoning { reasoning_text: ReasoningOut { signature, text } }
+            }
+            ReplyBlock::ToolUse { id, name, input } => BlockOut::ToolUse { input, name, tool_use_id: id },
+        }
+    }
+}
+
+/// A reply's content blocks in Converse's shape.
+struct ContentOut<'a>(&'a [ReplyBlock]);
+
+impl serde::Serialize for ContentOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(BlockOut::of))
+    }
+}
+
+/// The assistant content blocks of a reply, as Converse JSON.
+pub fn content_json(reply: &Reply) -> Vec<Value> {
+    reply.content.iter().map(|b| serde_json::to_value(BlockOut::of(b)).unwrap_or(Value::Null)).collect()
+}
+
+/// Converse's `usage` member.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageOut {
+    input_tokens: u32,
+    output_tokens: u32,
+    total_tokens: u32,
+}
+
+impl UsageOut {
+    /// The usage of `reply`.
+    pub fn of(reply: &Reply) -> Self {
+        let u = reply.usage;
+        UsageOut {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            total_tokens: u.input_tokens.saturating_add(u.output_tokens),
+        }
+    }
+}
+
+/// The usage of `reply` as Converse JSON.
 pub fn usage_json(reply: &Reply) -> Value {
-    json!({
-        "inputTokens": reply.usage.input_tokens,
-        "outputTokens": reply.usage.output_tokens,
-        "totalTokens": reply.usage.input_tokens + reply.usage.output_tokens,
-    })
+    serde_json::to_value(UsageOut::of(reply)).unwrap_or(Value::Null)
+}
+
+#[derive(serde::Serialize)]
+struct MetricsOut {
+    #[serde(rename = "latencyMs")]
+    latency_ms: u64,
+}
+
+#[derive(serde::Serialize)]
+struct OutputOut<'a> {
+    message: MessageOut<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct MessageOut<'a> {
+    content: ContentOut<'a>,
+    role: &'static str,
 }
 
 /// The `ConverseResponse` body (keys in the alphabetical order real Bedrock uses).
-pub fn response_json(reply: &Reply, request: &ConverseRequest) -> Value {
-    let mut body = Map::new();
-    if !request.response_field_paths.is_empty() {
-        body.insert("additionalModelResponseFields".into(), additional_fields(reply, &request.response_field_paths));
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConverseResponse<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_model_response_fields: Option<Value>,
+    metrics: MetricsOut,
+    output: OutputOut<'a>,
+    stop_reason: &'static str,
+    usage: UsageOut,
+}
+
+/// The `ConverseResponse` body of `reply` to `request`.
+pub fn response_json<'a>(reply: &'a Reply, request: &ConverseRequest) -> ConverseResponse<'a> {
+    ConverseResponse {
+        additional_model_response_fields: (!request.response_field_paths.is_empty())
+            .then(|| additional_fields(reply, &request.response_field_paths)),
+        metrics: MetricsOut { latency_ms: reply.latency_ms },
+        output: OutputOut { message: MessageOut { content: ContentOut(&reply.content), role: "assistant" } },
+        stop_reason: reply.stop_reason.as_str(),
+        usage: UsageOut::of(reply),
     }
-    body.insert("metrics".into(), json!({"latencyMs": reply.latency_ms}));
-    body.insert("output".into(), json!({"message": {"content": content_json(reply), "role": "assistant"}}));
-    body.insert("stopReason".into(), json!(reply.stop_reason.as_str()));
-    body.insert("usage".into(), usage_json(reply));
-    Value::Object(body)
 }
 
 /// `additionalModelResponseFields`: the requested JSON pointers resolved against the

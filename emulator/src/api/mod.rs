@@ -25,7 +25,7 @@ use crate::plan::{AnsweredBy, Plan};
 use crate::scenario::format::{ReplyKind, ReplySpec};
 use crate::scenario::{Decision, Engine, MatchInput};
 use crate::synthetic::{input_tokens, SyntheticModel};
-use crate::wire::error::BedrockError;
+use crate::wire::error::{BedrockError, ErrorCode};
 
 /// A request routed to an operation, with everything handlers need.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ pub struct Request {
     /// Decoded query parameters in order.
     pub query: Vec<(String, String)>,
     /// Request headers.
-    pub headers: HeaderMap,
+    pub headers: Arc<HeaderMap>,
     /// The raw body.
     pub body: Bytes,
     /// Region from the SigV4 credential scope (default `us-east-1`).
@@ -284,7 +284,10 @@ fn render_converse(
     services: &Services,
 ) -> Plan {
     let plan = match mode {
-        converse::Mode::Unary => Plan::json(converse::response_json(reply, parsed)),
+        converse::Mode::Unary => match serde_json::to_vec(&converse::response_json(reply, parsed)) {
+            Ok(bytes) => Plan::raw("application/json", bytes.into()),
+            Err(e) => Plan::error(BedrockError::new(ErrorCode::InternalServerException, e.to_string())),
+        },
         converse::Mode::Stream => {
             let events = converse_stream::events(reply, parsed);
             Plan::stream(converse_stream::steps(&events, services.seed ^ u64::from(reply.usage.output_tokens)))

@@ -10,12 +10,13 @@ use super::stream_tokens::content_tokens;
 use super::Services;
 use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
 use crate::plan::{StreamAction, StreamStep};
-use crate::rng::{stable_hash, SplitMix64, BASE64URL_ALPHABET};
+use crate::rng::{SplitMix64, StableHasher, BASE64URL_ALPHABET};
 use crate::scenario::format::{ErrorSpec, ReplyKind, ReplySpec, StopReasonName, ToolUseSpec};
 use crate::scenario::MatchInput;
 use crate::synthetic::{input_tokens, tokenizer};
 use crate::wire::error::{BedrockError, ErrorCode};
 use crate::wire::event_stream::Frame;
+use std::fmt::Write as _;
 
 /// Whether `operation` can send a reply of this kind.
 pub fn fits(kind: &ReplyKind, operation: &str) -> bool {
@@ -99,7 +100,9 @@ pub fn content_reply(
     conversation: &Conversation,
     seed: u64,
 ) -> Reply {
-    let mut rng = SplitMix64::new(stable_hash(seed, format!("{text:?}{tool_uses:?}").as_bytes()));
+    let mut hasher = StableHasher::new(seed);
+    let _ = write!(hasher, "{text:?}{tool_uses:?}");
+    let mut rng = SplitMix64::new(hasher.finish());
     let mut content = Vec::new();
     let mut output = 0;
     if let Some(t) = text.filter(|t| !t.is_empty()) {

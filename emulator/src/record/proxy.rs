@@ -210,7 +210,7 @@ impl Recorder {
         let (url, region) = self.target(req, &target);
         let mut builder = http::Request::builder().method(req.route.route.method.as_str()).uri(&url);
         let mut forwarded: Vec<(String, String)> = Vec::new();
-        for (name, value) in &req.headers {
+        for (name, value) in req.headers.iter() {
             let n = name.as_str().to_ascii_lowercase();
             if NOT_FORWARDED.contains(&n.as_str()) {
                 continue;

@@ -32,8 +32,59 @@ pub struct MatchInput {
     /// The JSON body, when it is JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
-    /// Headers (lower-case names; credentials redacted).
-    pub headers: Vec<(String, String)>,
+    /// Headers (lower-case names; credentials redacted when read or listed).
+    pub headers: RequestHeaders,
+}
+
+/// Headers whose values never reach a matcher, the journal or any listing.
+pub const SECRET_HEADERS: &[&str] =
+    &["authorization", "x-amz-security-token", "cookie", "x-api-key", "proxy-authorization"];
+
+/// A request's headers as matchers and the journal see them. It shares the listener's own
+/// header map and redacts on every read, so a request pays no per-header copies for a
+/// journal entry that may never be listed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestHeaders(std::sync::Arc<http::HeaderMap>);
+
+impl RequestHeaders {
+    /// Wraps the request's headers.
+    pub fn new(headers: http::HeaderMap) -> Self {
+        RequestHeaders(std::sync::Arc::new(headers))
+    }
+
+    /// Shares headers the request already holds.
+    pub fn shared(headers: std::sync::Arc<http::HeaderMap>) -> Self {
+        RequestHeaders(headers)
+    }
+
+    /// Every header as (lower-case name, value), secrets redacted, non-UTF-8 values shown
+    /// as `(binary)`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| {
+            let name = k.as_str();
+            let value = if SECRET_HEADERS.contains(&name) { "REDACTED" } else { v.to_str().unwrap_or("(binary)") };
+            (name, value)
+        })
+    }
+
+    /// The (first) value of `name` (any case), redacted like [`iter`](Self::iter).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let lower = name.to_ascii_lowercase();
+        let value = self.0.get(lower.as_str())?;
+        Some(if SECRET_HEADERS.contains(&lower.as_str()) { "REDACTED" } else { value.to_str().unwrap_or("(binary)") })
+    }
+
+    /// Bytes of names and values held (the journal's byte bound).
+    pub fn byte_len(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.as_str().len() + v.len()).sum()
+    }
+}
+
+impl Serialize for RequestHeaders {
+    /// `[[name, value], …]`, the shape the journal has always listed.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
 }
 
 impl MatchInput {
@@ -135,7 +186,7 @@ pub fn failures(spec: &MatchSpec, input: &MatchInput) -> Vec<String> {
     }
     for (name, m) in &spec.headers {
         let lower = name.to_ascii_lowercase();
-        let value = input.headers.iter().find(|(k, _)| *k == lower).map(|(_, v)| v.as_str());
+        let value = input.headers.get(&lower);
         if !value.is_some_and(|v| m.matches(v)) {
             out.push(format!(
                 "header {lower} {} does not satisfy: {}",

@@ -21,6 +21,11 @@ use crate::plan::{Plan, PlanBody, StepStream, StreamAction};
 /// The body type of every response the emulator sends.
 pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
 
+// What every response carries, named once (parsing a name per response shows in profiles).
+// hyper writes names lower-case whatever they were built from, as it always has for these.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+const ERROR_TYPE: HeaderName = HeaderName::from_static("x-amzn-errortype");
+
 /// The content type of AWS event streams.
 pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
@@ -142,21 +147,24 @@ pub fn encode(plan: Plan, request_id: &str, ctx: StreamContext) -> Response<Resp
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    let mut put = |name: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            headers.append(n, v);
-        }
-    };
-    put("content-type", &content_type);
+    if let Ok(v) = HeaderValue::try_from(content_type) {
+        headers.insert(http::header::CONTENT_TYPE, v);
+    }
     // A proxied answer keeps Bedrock's own request id (what AWS support asks for).
     if !plan.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amzn-requestid")) {
-        put("x-amzn-RequestId", request_id);
+        if let Ok(v) = HeaderValue::try_from(request_id) {
+            headers.insert(REQUEST_ID, v);
+        }
     }
     if let Some(error_type) = error_type {
-        put("x-amzn-ErrorType", &error_type);
+        if let Ok(v) = HeaderValue::try_from(error_type) {
+            headers.insert(ERROR_TYPE, v);
+        }
     }
     for (name, value) in &plan.headers {
-        put(name, value);
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            headers.append(n, v);
+        }
     }
     response
 }

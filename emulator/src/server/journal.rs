@@ -52,7 +52,7 @@ impl JournalEntry {
             .iter()
             .map(|s| s.as_ref().map_or(0, String::len))
             .sum::<usize>();
-        let headers: usize = r.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let headers = r.headers.byte_len();
         let tools: usize = r.tool_names.iter().map(String::len).sum();
         256 + strings
             + headers
@@ -63,9 +63,12 @@ impl JournalEntry {
     }
 }
 
-/// Headers whose values never reach the journal (or any listing).
-const SECRET_HEADERS: &[&str] =
-    &["authorization", "x-amz-security-token", "cookie", "x-api-key", "proxy-authorization"];
+/// Formatted only when the entry is listed: most entries are never read.
+fn rfc3339<S: serde::Serializer>(at: &std::time::SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    let text =
+        aws_smithy_types::DateTime::from(*at).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap_or_default();
+    s.serialize_str(&text)
+}
 
 /// One request.
 #[derive(Debug, Clone, Serialize)]
@@ -74,7 +77,8 @@ pub struct JournalEntry {
     /// Position since start (or the last clear), from 1.
     pub seq: u64,
     /// When it arrived (RFC 3339, UTC).
-    pub time: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub time: std::time::SystemTime,
     /// The `x-amzn-RequestId` sent back.
     pub request_id: String,
     /// HTTP method.
@@ -102,22 +106,6 @@ pub struct JournalEntry {
     /// Bytes of the request body the entry keeps (for the journal's byte bound; not listed).
     #[serde(skip)]
     pub body_bytes: usize,
-}
-
-/// Redacts credentials from a header list (names lower-cased).
-pub fn redact(headers: &http::HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(k, v)| {
-            let name = k.as_str().to_ascii_lowercase();
-            let value = if SECRET_HEADERS.contains(&name.as_str()) {
-                "REDACTED".to_string()
-            } else {
-                v.to_str().unwrap_or("(binary)").to_string()
-            };
-            (name, value)
-        })
-        .collect()
 }
 
 #[derive(Debug, Default)]
@@ -259,7 +247,7 @@ mod tests {
     fn entry(op: &str) -> JournalEntry {
         JournalEntry {
             seq: 0,
-            time: String::new(),
+            time: std::time::SystemTime::UNIX_EPOCH,
             request_id: String::new(),
             method: "POST".into(),
             path: "/".into(),
@@ -308,9 +296,12 @@ mod tests {
         h.insert("authorization", http::HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=AKID/..."));
         h.insert("x-amz-security-token", http::HeaderValue::from_static("secret"));
         h.insert("user-agent", http::HeaderValue::from_static("boto3"));
-        let r = redact(&h);
-        assert!(r.contains(&("authorization".into(), "REDACTED".into())));
-        assert!(r.contains(&("x-amz-security-token".into(), "REDACTED".into())));
-        assert!(r.contains(&("user-agent".into(), "boto3".into())));
+        let r = crate::scenario::matcher::RequestHeaders::new(h);
+        let listed: Vec<(&str, &str)> = r.iter().collect();
+        assert!(listed.contains(&("authorization", "REDACTED")));
+        assert!(listed.contains(&("x-amz-security-token", "REDACTED")));
+        assert!(listed.contains(&("user-agent", "boto3")));
+        assert_eq!(r.get("Authorization"), Some("REDACTED"));
+        assert_eq!(serde_json::to_value(&r).unwrap()[0][0], "authorization");
     }
 }

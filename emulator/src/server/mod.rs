@@ -105,13 +105,14 @@ async fn handle(
     mut shutdown: watch::Receiver<bool>,
     req: HttpRequest<Incoming>,
 ) -> Result<Response<ResponseBody>, NoResponse> {
-    let method = req.method().as_str().to_string();
-    let path = req.uri().path().to_string();
-    let raw_query = req.uri().query().map(str::to_string);
-    let authority = req.uri().authority().map(|a| a.as_str().to_string());
-    let query = parse_query(req.uri().query());
-    let headers = req.headers().clone();
-    let body = Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes());
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str().to_string();
+    let path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().map(str::to_string);
+    let authority = parts.uri.authority().map(|a| a.as_str().to_string());
+    let query = parse_query(parts.uri.query());
+    let headers = Arc::new(parts.headers);
+    let body = Limited::new(body, MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes());
     let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone() };
     if let Some(admin_path) = path.strip_prefix("/_emulator/") {
         let plan = match body {

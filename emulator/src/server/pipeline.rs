@@ -22,6 +22,7 @@ use crate::plan::{AnsweredBy, Plan};
 use crate::record::proxy::RecordMode;
 use crate::record::replay::ReplayAnswer;
 use crate::rng::stable_hash;
+use crate::scenario::matcher::RequestHeaders;
 use crate::scenario::MatchInput;
 use crate::wire::error::{BedrockError, ErrorCode};
 
@@ -30,8 +31,8 @@ use crate::wire::error::{BedrockError, ErrorCode};
 pub struct RequestContext {
     /// The `x-amzn-RequestId` sent back.
     pub request_id: String,
-    /// When it arrived (RFC 3339, UTC).
-    pub received: String,
+    /// When it arrived.
+    pub received: std::time::SystemTime,
     /// When handling began (for the journal's duration).
     pub started: Instant,
     /// HTTP method.
@@ -73,18 +74,33 @@ pub struct RawRequest {
     /// Decoded query parameters.
     pub query: Vec<(String, String)>,
     /// Headers.
-    pub headers: http::HeaderMap,
+    pub headers: std::sync::Arc<http::HeaderMap>,
     /// The body, or why it could not be read.
     pub body: Result<Bytes, String>,
 }
 
-fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+fn header<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+// Named once: looking a header up by `&str` parses the name on every call.
+const AUTHORIZATION: http::HeaderName = http::header::AUTHORIZATION;
+const AMZ_SDK_REQUEST: http::HeaderName = http::HeaderName::from_static("amz-sdk-request");
+const AMZ_SDK_INVOCATION_ID: http::HeaderName = http::HeaderName::from_static("amz-sdk-invocation-id");
+
 /// The region of the SigV4 credential scope (`Credential=AKID/DATE/REGION/bedrock/aws4_request`).
 pub fn region_from_authorization(value: &str) -> Option<String> {
-    let cred = value.split("Credential=").nth(1)?;
+    // A byte scan: `split`/`find` with a string needle build a searcher per call, which costs
+    // more than the rest of this function on a 250-byte header.
+    const NEEDLE: &[u8] = b"Credential=";
+    let bytes = value.as_bytes();
+    // SDKs put it first: `AWS4-HMAC-SHA256 Credential=…`.
+    let at = if bytes.get(17..28) == Some(NEEDLE) {
+        17
+    } else {
+        (0..bytes.len()).find(|&i| bytes[i..].starts_with(NEEDLE))?
+    };
+    let cred = &value[at + NEEDLE.len()..];
     let scope = cred.split([',', ' ']).next()?;
     let region = scope.split('/').nth(2)?;
     (!region.is_empty()).then(|| region.to_string())
@@ -93,17 +109,14 @@ pub fn region_from_authorization(value: &str) -> Option<String> {
 impl RequestContext {
     /// A context for a request that just arrived.
     pub fn new(state: &ServerState, raw: &RawRequest) -> Self {
-        let received = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
-            .fmt(aws_smithy_types::date_time::Format::DateTime)
-            .unwrap_or_default();
         RequestContext {
             request_id: state.next_request_id(),
-            received,
+            received: std::time::SystemTime::now(),
             started: Instant::now(),
             method: raw.method.clone(),
             path: raw.path.clone(),
             attempt: None,
-            input: MatchInput { headers: journal::redact(&raw.headers), ..Default::default() },
+            input: MatchInput { headers: RequestHeaders::shared(raw.headers.clone()), ..Default::default() },
             body_len: raw.body.as_ref().map_or(0, Bytes::len),
             faults: Vec::new(),
         }
@@ -142,7 +155,7 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
         Err(e) => return Outcome::Respond(Plan::error(e.into())),
     };
     let region = verified_region
-        .or_else(|| header(&raw.headers, "authorization").and_then(region_from_authorization))
+        .or_else(|| header(&raw.headers, &AUTHORIZATION).and_then(region_from_authorization))
         .unwrap_or_else(|| "us-east-1".to_string());
     // Attempts are only counted by hand (the fallback for clients without SDK headers) while
     // fault rules are loaded: nothing else reads them, and the hash costs a pass over the body.
@@ -154,8 +167,8 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
         0
     };
     let attempt = state.faults.attempts.observe(
-        header(&raw.headers, "amz-sdk-request"),
-        header(&raw.headers, "amz-sdk-invocation-id"),
+        header(&raw.headers, &AMZ_SDK_REQUEST),
+        header(&raw.headers, &AMZ_SDK_INVOCATION_ID),
         fingerprint,
         track,
     );

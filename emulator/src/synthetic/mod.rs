@@ -23,7 +23,8 @@ pub mod tokenizer;
 use serde_json::Value;
 
 use crate::canonical::{Block, Conversation, Reply, ReplyBlock, Role, StopReason, ToolChoice, Usage};
-use crate::rng::{stable_hash, SplitMix64, BASE64URL_ALPHABET};
+use crate::rng::{SplitMix64, StableHasher, BASE64URL_ALPHABET};
+use std::fmt::Write as _;
 
 const VOCABULARY: &[&str] = &[
     "the", "model", "answer", "river", "signal", "quiet", "bright", "system", "window", "garden", "careful", "number",
@@ -63,26 +64,61 @@ pub fn input_tokens(conv: &Conversation) -> u32 {
     total.max(1)
 }
 
+/// What the reply text is derived from: the conversation without its inference parameters
+/// (they act after generation, by cutting), formatted exactly as the derived `Debug` of such
+/// a copy — the fingerprint every recorded synthetic text depends on — without cloning it.
+struct GenerationInput<'a>(&'a Conversation);
+
+impl std::fmt::Debug for GenerationInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.0;
+        f.debug_struct("Conversation")
+            .field("system", &c.system)
+            .field("messages", &c.messages)
+            .field("inference", &crate::canonical::InferenceConfig::default())
+            .field("tools", &c.tools)
+            .field("tool_choice", &c.tool_choice)
+            .field("output_schema", &c.output_schema)
+            .field("thinking_budget", &c.thinking_budget)
+            .finish()
+    }
+}
+
 fn first_words(text: &str, n: usize) -> String {
-    text.split_whitespace().take(n).collect::<Vec<_>>().join(" ")
+    let mut out = String::new();
+    for word in text.split_whitespace().take(n) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 fn sentences(rng: &mut SplitMix64) -> String {
     let count = 1 + rng.below(4);
-    let mut out = Vec::new();
-    for _ in 0..count {
+    let mut out = String::with_capacity(96 * count as usize);
+    for i in 0..count {
+        if i > 0 {
+            out.push(' ');
+        }
         let words = 5 + rng.below(6);
-        let mut s: Vec<String> =
-            (0..words).map(|_| VOCABULARY[rng.below(VOCABULARY.len() as u64) as usize].to_string()).collect();
-        if let Some(first) = s.first_mut() {
-            let mut c = first.chars();
-            if let Some(f) = c.next() {
-                *first = f.to_uppercase().collect::<String>() + c.as_str();
+        for w in 0..words {
+            let word = VOCABULARY[rng.below(VOCABULARY.len() as u64) as usize];
+            if w == 0 {
+                let mut c = word.chars();
+                if let Some(f) = c.next() {
+                    out.extend(f.to_uppercase());
+                    out.push_str(c.as_str());
+                }
+            } else {
+                out.push(' ');
+                out.push_str(word);
             }
         }
-        out.push(s.join(" ") + ".");
+        out.push('.');
     }
-    out.join(" ")
+    out
 }
 
 /// The tool result the last user message answers, if it carries one: (tool name, result text).
@@ -182,9 +218,9 @@ impl SyntheticModel {
         // Inference parameters act after generation (cuts), so they stay out of the
         // fingerprint: the same prompt gives the same text whatever maxTokens says, and
         // through Converse and every native format alike.
-        let generation_input = Conversation { inference: Default::default(), ..conv.clone() };
-        let fingerprint = format!("{model_id}\u{1f}{generation_input:?}");
-        let hash = stable_hash(self.seed, fingerprint.as_bytes());
+        let mut hasher = StableHasher::new(self.seed);
+        let _ = write!(hasher, "{model_id}\u{1f}{:?}", GenerationInput(conv));
+        let hash = hasher.finish();
         let mut rng = SplitMix64::new(hash);
         let input = input_tokens(conv);
         let max_tokens = conv.inference.max_tokens.unwrap_or(max_output_tokens.max(1));
@@ -387,6 +423,16 @@ mod tests {
         let statement = ask("Tell me a joke about rivers");
         let r = SyntheticModel::new(1).reply("x", &Conversation { tools: c.tools.clone(), ..statement }, 4096);
         assert_eq!(r.stop_reason, StopReason::EndTurn);
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_derived_debug_of_the_conversation_without_inference() {
+        let mut conv = ask("hello");
+        conv.system = vec!["be brief".into()];
+        conv.inference.max_tokens = Some(7);
+        conv.thinking_budget = Some(3);
+        let old = Conversation { inference: Default::default(), ..conv.clone() };
+        assert_eq!(format!("{:?}", GenerationInput(&conv)), format!("{old:?}"));
     }
 
     #[test]
