@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Runs the cargo-fuzz targets of fuzz/ one after another (one fuzzer process at a time, never
+# -jobs/-workers) and reports, per target, the executions, time, exec/s, corpus size and result.
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]    # default: 60 s, every target
+#   scripts/fuzz.sh --runs N [TARGET...]                # N executions each (libFuzzer -runs=N)
+#   scripts/fuzz.sh --cmin [TARGET...]                  # minimise the working corpus into fuzz/corpus/
+#   scripts/fuzz.sh --list                              # the target names
+#
+# Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Targets are built once
+# with `cargo +nightly fuzz build -O -a` (release, debug assertions and overflow checks on,
+# AddressSanitizer). Each run reads the committed seeds (fuzz/corpus/<t>, fuzz/regressions/<t>)
+# and writes what it discovers to the uncommitted working corpus fuzz/corpus-work/<t>;
+# `--cmin` merges that back into fuzz/corpus/<t> with `cargo fuzz cmin`.
+#
+# Limits: -rss_limit_mb=2048 -timeout=2 and a per-target -max_len (64 KiB for JSON and YAML
+# documents). A crash, timeout or out-of-memory stops that target; its input is written under
+# fuzz/artifacts/<t>/ and the script exits non-zero after the remaining targets, naming the
+# file. Minimise it (`cargo +nightly fuzz tmin -O -a <t> <file>`), keep it as
+# fuzz/regressions/<t>/<short-name> (the stable test emulator/tests/fuzz_corpus.rs replays it
+# forever), and fix the emulator.
+#
+# Environment: FUZZ_NICE (default 10) is the niceness of the fuzzer; FUZZ_NO_BUILD=1 skips the
+# build; FUZZ_ARGS adds libFuzzer flags; ASAN_OPTIONS overrides the sanitizer options below.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+FUZZ=$ROOT/fuzz
+TRIPLE=$(rustc +nightly -vV | sed -n 's/^host: //p')
+BIN_DIR=$FUZZ/target/$TRIPLE/release
+NICE=${FUZZ_NICE:-10}
+# AddressSanitizer without its costliest extras (fake stacks for use-after-return, a stack
+# trace per allocation, a 256 MB quarantine): ~1.5x the executions and a fifth of the memory.
+# Re-run a crashing input with ASAN_OPTIONS= for full reports.
+export ASAN_OPTIONS=${ASAN_OPTIONS-detect_stack_use_after_return=0:malloc_context_size=0:quarantine_size_mb=16}
+
+# The [[bin]] names of fuzz/Cargo.toml, in file order.
+all_targets() { awk '/^\[\[bin\]\]/ { bin = 1; next } /^\[/ { bin = 0 } bin && /^name = / { gsub(/"/, "", $3); print $3 }' "$FUZZ/Cargo.toml"; }
+
+max_len() {
+  case "$1" in
+    router) echo 4096 ;;
+    sigv4 | credentials) echo 16384 ;;
+    *) echo 65536 ;;
+  esac
+}
+
+mode=time seconds=60 runs=0
+case "${1:-}" in
+  --list) all_targets; exit 0 ;;
+  --runs) mode=runs runs=${2:?--runs needs a number}; shift 2 ;;
+  --cmin) mode=cmin; shift ;;
+  -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  '' | *[!0-9]*) ;;
+  *) seconds=$1; shift ;;
+esac
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && mapfile -t targets < <(all_targets)
+for t in "${targets[@]}"; do
+  all_targets | grep -qx "$t" || { echo "unknown target: $t (scripts/fuzz.sh --list)" >&2; exit 2; }
+done
+
+build() {
+  if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
+    (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz build -O -a "$@")
+  fi
+}
+
+if [ "$mode" = cmin ]; then
+  build
+  mkdir -p "$FUZZ/artifacts"
+  for t in "${targets[@]}"; do
+    mkdir -p "$FUZZ/corpus/$t"
+    committed=$(find "$FUZZ/corpus/$t" -type f | wc -l)
+    working=0
+    if [ -d "$FUZZ/corpus-work/$t" ]; then
+      working=$(find "$FUZZ/corpus-work/$t" -type f | wc -l)
+      find "$FUZZ/corpus-work/$t" -type f -exec cp -n {} "$FUZZ/corpus/$t/" \;
+    fi
+    (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz cmin -O -a "$t" "corpus/$t" -- \
+      -rss_limit_mb=2048 -timeout=2 -max_len="$(max_len "$t")") >"$FUZZ/artifacts/cmin-$t.log" 2>&1 ||
+      { echo "$t: cmin failed, see fuzz/artifacts/cmin-$t.log" >&2; exit 1; }
+    printf '%-13s %5d committed + %6d working inputs -> %4d files, %5d KiB in fuzz/corpus/%s\n' "$t" \
+      "$committed" "$working" "$(find "$FUZZ/corpus/$t" -type f | wc -l)" "$(du -sk "$FUZZ/corpus/$t" | cut -f1)" "$t"
+  done
+  exit 0
+fi
+
+build
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+  work=$FUZZ/corpus-work/$t
+  artifacts=$FUZZ/artifacts/$t
+  mkdir -p "$work" "$artifacts"
+  log=$artifacts/fuzz.log
+  seeds=("$FUZZ/corpus/$t")
+  [ -d "$FUZZ/regressions/$t" ] && seeds+=("$FUZZ/regressions/$t")
+  limit=(-max_total_time="$seconds")
+  [ "$mode" = runs ] && limit=(-runs="$runs")
+  dict=()
+  [ -f "$FUZZ/dicts/$t.dict" ] && dict=(-dict="$FUZZ/dicts/$t.dict")
+  echo "==> $t (${limit[*]}, -max_len=$(max_len "$t"))"
+  start=$(date +%s)
+  set +e
+  # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
+  nice -n "$NICE" "$BIN_DIR/$t" "${limit[@]}" "${dict[@]}" -rss_limit_mb=2048 -timeout=2 \
+    -max_len="$(max_len "$t")" -print_final_stats=1 -artifact_prefix="$artifacts/" \
+    ${FUZZ_ARGS:-} "$work" "${seeds[@]}" >"$log" 2>&1
+  rc=$?
+  set -e
+  wall=$(($(date +%s) - start))
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+  corpus=$(find "$work" -type f | wc -l)
+  if [ $rc -eq 0 ]; then
+    result=ok
+  else
+    crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
+    kind=$(grep -m1 -oE 'deadly signal|panicked at|ERROR: libFuzzer: [a-z-]+|ALARM|out-of-memory' "$log" || true)
+    result="FAILED (exit $rc${kind:+, $kind})"
+    failed+=("$t: ${crash:-no input written; see $log}")
+  fi
+  line=$(printf '%-13s %-34s %12s execs %6ss %8s exec/s %6s corpus %5s MB rss' \
+    "$t" "$result" "${execs:-?}" "$wall" "${rate:-?}" "$corpus" "${rss:-?}")
+  echo "$line"
+  summary+=("$line")
+done
+
+echo
+echo "==> summary (logs: fuzz/artifacts/<target>/fuzz.log)"
+printf '%s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo
+  echo "crashing inputs:"
+  printf '  %s\n' "${failed[@]}"
+  exit 1
+fi
