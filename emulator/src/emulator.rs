@@ -23,6 +23,7 @@ use crate::scenario::format::{LoadError, ScenarioFile};
 use crate::scenario::loader::ReloadSink;
 use crate::scenario::{loader, Engine, Match, Rule, Times};
 use crate::server::journal::{Journal, JournalEntry, Verification, DEFAULT_CAPACITY};
+use crate::server::limits::Limits;
 use crate::server::{serve, ServerState};
 use crate::synthetic::SyntheticModel;
 
@@ -53,6 +54,7 @@ impl Emulator {
             replay_match: MatchOptions::default(),
             replay_timing: ReplayTiming::None,
             record: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -76,6 +78,7 @@ pub struct EmulatorBuilder {
     replay_match: MatchOptions,
     replay_timing: ReplayTiming,
     record: Option<RecordOptions>,
+    limits: Limits,
 }
 
 /// Why an emulator did not start.
@@ -135,6 +138,12 @@ impl EmulatorBuilder {
     /// Refuse inference requests no scenario rule matches instead of answering synthetically.
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
+        self
+    }
+
+    /// Connection limits and timeouts (defaults: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -245,6 +254,7 @@ impl EmulatorBuilder {
             started: Instant::now(),
             requests: AtomicU64::new(0),
             journal: Journal::new(self.journal_capacity),
+            limits: self.limits,
         });
         let sink = Arc::new(Installer(state.clone()));
         sink.loaded(files);

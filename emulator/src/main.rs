@@ -4,6 +4,7 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+use bedrock_emulator::server::limits;
 use bedrock_emulator::Emulator;
 
 /// A local Amazon Bedrock (control plane + runtime) for offline tests.
@@ -50,6 +51,17 @@ struct ServeArgs {
     /// Do not reload scenario files when they change.
     #[arg(long)]
     no_watch: bool,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    max_connections: usize,
+    /// Seconds a client may take to send a request head (slowloris), and an idle keep-alive
+    /// connection may wait for its next request, before the connection is closed.
+    #[arg(long, default_value_t = limits::DEFAULT_HEADER_READ_TIMEOUT.as_secs_f64(), value_name = "SECONDS")]
+    header_read_timeout: f64,
+    /// Largest request head (request line + headers) in bytes, at least 8192; larger heads
+    /// are refused with 431 (HTTP/1.1) or a stream reset (HTTP/2).
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_HEADER_BYTES, value_name = "BYTES")]
+    max_header_bytes: usize,
     /// A fault rule as YAML or JSON flow (repeatable), e.g.
     /// '{name: flaky, match: {operation: Converse}, on: {attempts: 2}, inject: {error: {type: ThrottlingException}}}'.
     /// Kinds: error, latency, pace, stall, reset, stream (README "Testing your retry logic").
@@ -151,6 +163,9 @@ async fn main() -> anyhow::Result<()> {
                 strict,
                 journal_capacity,
                 no_watch,
+                max_connections,
+                header_read_timeout,
+                max_header_bytes,
                 faults,
                 quotas,
                 auth,
@@ -173,7 +188,32 @@ async fn main() -> anyhow::Result<()> {
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)
                 .init();
+            if max_connections == 0 || max_header_bytes < limits::MIN_HEADER_BYTES {
+                eprintln!(
+                    "bedrock-emulator: --max-connections must be at least 1 and --max-header-bytes at least {}",
+                    limits::MIN_HEADER_BYTES
+                );
+                std::process::exit(2);
+            }
+            if !(header_read_timeout.is_finite() && header_read_timeout > 0.0 && header_read_timeout <= 86_400.0) {
+                eprintln!("bedrock-emulator: --header-read-timeout must be more than 0 and at most 86400 seconds");
+                std::process::exit(2);
+            }
+            // Each connection holds a descriptor (plus a few for files and the listener).
+            let fds = limits::raise_fd_limit(max_connections as u64 + 64);
+            if fds < max_connections as u64 + 64 {
+                tracing::warn!(
+                    open_files = fds,
+                    max_connections,
+                    "the open-file limit is below --max-connections; accept will back off when it runs out"
+                );
+            }
             let mut builder = Emulator::builder()
+                .limits(limits::Limits {
+                    max_connections,
+                    header_read_timeout: std::time::Duration::from_secs_f64(header_read_timeout),
+                    max_header_bytes,
+                })
                 .host(host)
                 .port(port)
                 .seed(seed)

@@ -128,8 +128,11 @@ pub fn stream_exceptions(operation: &str) -> &'static [String] {
 /// The routes whose template could match a path starting with `first`: those starting with
 /// that literal, and those starting with a label (none today). Grouped once so a request
 /// compares a handful of templates, not all 119.
+/// Routes by their first literal segment (sorted), and those starting with a label.
+type RouteGroups = (Vec<(&'static str, Vec<&'static Route>)>, Vec<&'static Route>);
+
 fn candidates(first: &str) -> impl Iterator<Item = &'static Route> {
-    static GROUPS: OnceLock<(Vec<(&'static str, Vec<&'static Route>)>, Vec<&'static Route>)> = OnceLock::new();
+    static GROUPS: OnceLock<RouteGroups> = OnceLock::new();
     let (groups, labelled) = GROUPS.get_or_init(|| {
         let mut groups: Vec<(&'static str, Vec<&'static Route>)> = Vec::new();
         let mut labelled = Vec::new();

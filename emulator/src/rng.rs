@@ -125,8 +125,9 @@ mod tests {
     fn hashing_written_pieces_equals_hashing_the_string() {
         use std::fmt::Write as _;
         let mut h = StableHasher::new(7);
-        let _ = write!(h, "{}\u{1f}{:?}", "model", vec!["a", "b"]);
-        assert_eq!(h.finish(), stable_hash(7, format!("{}\u{1f}{:?}", "model", vec!["a", "b"]).as_bytes()));
+        let model = "model";
+        let _ = write!(h, "{model}\u{1f}{:?}", ["a", "b"]);
+        assert_eq!(h.finish(), stable_hash(7, format!("{model}\u{1f}{:?}", ["a", "b"]).as_bytes()));
     }
 
     #[test]

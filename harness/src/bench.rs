@@ -14,10 +14,14 @@
 //! emulators are killed on every exit path (errors and Ctrl-C included). Numbers are
 //! printed, never asserted: this is a tool, not a test.
 
+pub mod accuracy;
 pub mod baseline;
 pub mod load;
 pub mod pacing;
+pub mod pinned;
 pub mod process;
+pub mod soak;
+pub mod streams;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

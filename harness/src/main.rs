@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use bedrock_harness::{bench, cases, parity, report, run_cases, Ctx, Target};
@@ -75,6 +76,92 @@ enum Command {
         #[arg(long)]
         emulator_bin: Option<std::path::PathBuf>,
     },
+    /// The emulator and a bare hyper server, each pinned to one CPU under a one-thread wrk
+    /// pinned to another, alternated round by round: Converse req/s and ConverseStream
+    /// (~1,000 events) events/s, with ratios. Linux; needs `wrk` and `taskset`.
+    BenchPinned {
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Rounds of emulator/baseline runs per operation (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// wrk connections (keep-alive).
+        #[arg(long, default_value_t = 16)]
+        connections: u32,
+        /// CPU the servers are pinned to.
+        #[arg(long, default_value_t = 0)]
+        server_cpu: u32,
+        /// CPU wrk is pinned to.
+        #[arg(long, default_value_t = 1)]
+        load_cpu: u32,
+        /// Emulator binary [default: bedrock-emulator next to this executable].
+        #[arg(long)]
+        emulator_bin: Option<std::path::PathBuf>,
+    },
+    /// Many concurrent paced ConverseStream streams held open at once (one connection
+    /// each), and the emulator's memory while they are.
+    BenchStreams {
+        /// Streams to hold open at once.
+        #[arg(long, default_value_t = 10_000)]
+        streams: usize,
+        /// Longest to wait for all of them to open, in seconds.
+        #[arg(long, default_value_t = 120)]
+        open_timeout: u64,
+        /// Emulator binary [default: bedrock-emulator next to this executable].
+        #[arg(long)]
+        emulator_bin: Option<std::path::PathBuf>,
+    },
+    /// Pacing accuracy: configured vs measured time to first token and inter-event gaps of
+    /// paced streams, through aws-sdk-bedrockruntime (median and p99 absolute errors).
+    BenchPacing {
+        /// Streams to measure.
+        #[arg(long, default_value_t = 20)]
+        streams: usize,
+        /// Emulator binary [default: bedrock-emulator next to this executable].
+        #[arg(long)]
+        emulator_bin: Option<std::path::PathBuf>,
+    },
+    /// A soak: a fixed rate of mixed operations (Converse, ConverseStream, InvokeModel,
+    /// CountTokens, ListFoundationModels) with the emulator's memory sampled every 10 s.
+    BenchSoak {
+        /// Seconds to run.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Requests per second.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Keep-alive connections.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Emulator binary [default: bedrock-emulator next to this executable].
+        #[arg(long)]
+        emulator_bin: Option<std::path::PathBuf>,
+    },
+    /// SIGTERM in the middle of a load of paced streams and Converse calls: counts the
+    /// requests in flight at the signal and how many of them were answered completely.
+    BenchShutdown {
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds of load before the signal.
+        #[arg(long, default_value_t = 2.0)]
+        after: f64,
+        /// Emulator binary [default: bedrock-emulator next to this executable].
+        #[arg(long)]
+        emulator_bin: Option<std::path::PathBuf>,
+    },
+    /// The bare hyper server of bench-pinned, as a process: answers every request with the
+    /// bytes of FILE (with --frames: as an event stream, one chunk per frame).
+    #[command(hide = true)]
+    BenchBaseline {
+        /// The response body.
+        #[arg(long)]
+        body: std::path::PathBuf,
+        /// Send the body as event-stream frames, one HTTP chunk each.
+        #[arg(long)]
+        frames: bool,
+    },
 }
 
 #[tokio::main]
@@ -136,6 +223,55 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", report.table());
             println!("{}", report.json_line());
         }
+        Command::BenchPinned { seconds, rounds, connections, server_cpu, load_cpu, emulator_bin } => {
+            let emulator_bin = emulator_binary(emulator_bin)?;
+            let options = bench::pinned::Options { emulator_bin, seconds, rounds, connections, server_cpu, load_cpu };
+            let report = bench::pinned::run(&options).await?;
+            print!("{}", report.table());
+            println!("{}", report.json());
+        }
+        Command::BenchStreams { streams, open_timeout, emulator_bin } => {
+            let limit = bench::streams::raise_fd_limit();
+            if limit < streams as u64 + 64 {
+                anyhow::bail!("the open-file limit is {limit}; {streams} streams need more (raise the hard limit)");
+            }
+            let (emulator, _) = bench::process::EmulatorProcess::start(&emulator_binary(emulator_bin)?).await?;
+            let report = bench::streams::run(&emulator, streams, std::time::Duration::from_secs(open_timeout)).await?;
+            print!("{}", report.table());
+            println!("{}", report.json());
+        }
+        Command::BenchPacing { streams, emulator_bin } => {
+            let (emulator, _) = bench::process::EmulatorProcess::start(&emulator_binary(emulator_bin)?).await?;
+            let report = bench::accuracy::run(&emulator, streams).await?;
+            print!("{}", report.table());
+            println!("{}", report.json());
+        }
+        Command::BenchSoak { seconds, rate, connections, emulator_bin } => {
+            let (emulator, _) = bench::process::EmulatorProcess::start(&emulator_binary(emulator_bin)?).await?;
+            let report =
+                bench::soak::soak(&emulator, rate, std::time::Duration::from_secs(seconds), connections).await?;
+            print!("{}", report.table());
+            println!("{}", report.json());
+        }
+        Command::BenchShutdown { connections, after, emulator_bin } => {
+            let (emulator, _) = bench::process::EmulatorProcess::start(&emulator_binary(emulator_bin)?).await?;
+            let report =
+                bench::soak::shutdown(emulator, connections, std::time::Duration::from_secs_f64(after)).await?;
+            print!("{}", report.table());
+            println!("{}", report.json());
+        }
+        Command::BenchBaseline { body, frames } => {
+            let bytes = std::fs::read(&body).with_context(|| format!("cannot read {}", body.display()))?;
+            bench::baseline::serve_process(bytes.into(), frames).await?;
+        }
     }
     Ok(())
+}
+
+/// `--emulator-bin`, or `bedrock-emulator` next to this executable.
+fn emulator_binary(given: Option<std::path::PathBuf>) -> anyhow::Result<std::path::PathBuf> {
+    match given {
+        Some(path) => Ok(path),
+        None => bench::default_emulator_bin(),
+    }
 }

@@ -31,7 +31,7 @@ class RunningEmulator:
     replaces the environment it inherits; with `capture_stderr` its stderr goes to a file whose
     head is quoted if it does not start."""
 
-    def __init__(self, *args: str, env: dict | None = None, capture_stderr: bool = False):
+    def __init__(self, *args: str, env: dict | None = None, capture_stderr: bool = False, preexec_fn=None):
         self.args = args
         self.stderr = tempfile.TemporaryFile(mode="w+") if capture_stderr else sys.stderr
         self.proc = subprocess.Popen(
@@ -40,6 +40,7 @@ class RunningEmulator:
             stderr=self.stderr,
             text=True,
             env=env,
+            preexec_fn=preexec_fn,
         )
         line = self.proc.stdout.readline().strip() if self.proc.stdout else ""
         if not line.startswith("listening on "):

@@ -84,14 +84,29 @@ pub fn events(reply: &Reply, request: &ConverseRequest) -> Vec<StreamEvent> {
     events
 }
 
-/// Adds the `p` padding member and sorts keys alphabetically, as real Bedrock does.
-fn padded(payload: &Value, rng: &mut SplitMix64) -> Value {
-    let mut map: Vec<(String, Value)> =
-        payload.as_object().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
+/// The payload as JSON bytes with the `p` padding member added and the top-level keys in
+/// alphabetical order, as real Bedrock sends them. Written straight to bytes: this runs for
+/// every frame of every stream, and rebuilding a sorted `Value` cost more than the framing.
+fn padded(payload: &Value, rng: &mut SplitMix64) -> Vec<u8> {
     let len = 2 + rng.below(60) as usize;
-    map.push(("p".into(), json!(&PADDING_ALPHABET[..len.min(PADDING_ALPHABET.len())])));
-    map.sort_by(|a, b| a.0.cmp(&b.0));
-    Value::Object(map.into_iter().collect())
+    let padding = Value::String(PADDING_ALPHABET[..len.min(PADDING_ALPHABET.len())].to_string());
+    let mut members: Vec<(&str, &Value)> =
+        payload.as_object().map(|m| m.iter().map(|(k, v)| (k.as_str(), v)).collect()).unwrap_or_default();
+    members.push(("p", &padding));
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::with_capacity(128);
+    out.push(b'{');
+    for (i, (key, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing to a Vec cannot fail; a key or value that did would be a serde_json bug.
+        let _ = serde_json::to_writer(&mut out, key);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, value);
+    }
+    out.push(b'}');
+    out
 }
 
 /// Frames the events as stream steps, each carrying its generated tokens (pacing is applied
@@ -101,7 +116,7 @@ pub fn steps(events: &[StreamEvent], seed: u64) -> Vec<StreamStep> {
     events
         .iter()
         .map(|e| {
-            let payload = serde_json::to_vec(&padded(&e.payload, &mut rng)).unwrap_or_default();
+            let payload = padded(&e.payload, &mut rng);
             let frame = Frame::Event { event_type: e.event_type.to_string(), payload: Bytes::from(payload) };
             StreamStep::content(frame, content_tokens(&e.payload))
         })

@@ -79,6 +79,9 @@ impl StepStream {
                 return Some(step);
             }
             let step = self.pull().await?;
+            if self.shapers.is_empty() {
+                return Some(step);
+            }
             let mut items = vec![step];
             let mut ended = false;
             for shaper in &mut self.shapers {

@@ -1,25 +1,24 @@
 //! The wire encoder: Plan → HTTP response.
 //!
 //! JSON and error bodies are sent whole; event streams are drained from the Plan's lazy step
-//! stream by a task that flushes each frame on its own after its delay (clients see tokens
-//! as they "arrive"). `Abort` tears the connection down mid-body, `Reset` does so with a TCP
+//! stream as hyper asks for body chunks: a paced frame is flushed on its own after its delay
+//! (clients see tokens as they "arrive"), frames with no delay go out together. `Abort` tears the connection down mid-body, `Reset` does so with a TCP
 //! RST, and `Stall` sends nothing more until the server shuts down.
 
 use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
-use http_body::{Body, Frame as BodyFrame, SizeHint};
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
-use tokio::sync::{mpsc, watch};
+use http_body::Frame as BodyFrame;
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
+use tokio::sync::watch;
 
 use super::connection::ConnectionControl;
 use crate::plan::{Plan, PlanBody, StepStream, StreamAction};
 
-/// The body type of every response the emulator sends.
-pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
+/// The body type of every response the emulator sends (not `Sync`: a stream body owns its
+/// shapers, and hyper only needs `Send`).
+pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
 
 // What every response carries, named once (parsing a name per response shows in profiles).
 // hyper writes names lower-case whatever they were built from, as it always has for these.
@@ -32,30 +31,9 @@ pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream"
 /// Pause before a mid-body abort or reset (see `drain`).
 const FLUSH_BEFORE_CUT: std::time::Duration = std::time::Duration::from_millis(25);
 
-/// A body fed by a channel: each message is one flushed chunk; an `Err` aborts the connection.
-struct ChannelBody {
-    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
-}
-
-impl Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<BodyFrame<Bytes>, std::io::Error>>> {
-        self.rx.poll_recv(cx).map(|item| item.map(|r| r.map(BodyFrame::data)))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
-}
-
 /// A complete in-memory body.
 pub fn full_body(bytes: impl Into<Bytes>) -> ResponseBody {
-    Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed()
+    Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed_unsync()
 }
 
 /// Waits until the server starts shutting down (forever if it never does).
@@ -78,53 +56,64 @@ pub struct StreamContext {
     pub connection: ConnectionControl,
 }
 
-async fn drain(mut steps: StepStream, tx: mpsc::Sender<Result<Bytes, std::io::Error>>, mut ctx: StreamContext) {
-    let aborted = |why: &str| Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, why.to_string()));
-    // Delays are kept on one schedule from the first step (each is due `delay` after the one
-    // before it was due), so timer granularity does not add up over a long paced stream.
-    let mut due = tokio::time::Instant::now();
-    while let Some(step) = steps.next().await {
-        if matches!(step.action, StreamAction::Abort | StreamAction::Reset) {
-            // hyper drops bytes it has not flushed when a body fails: let the frames before
-            // the cut reach the client first, so "after N events" means N events arrive.
-            tokio::time::sleep(FLUSH_BEFORE_CUT).await;
-        }
-        if !step.delay.is_zero() {
-            due += step.delay;
-            tokio::select! {
-                _ = tokio::time::sleep_until(due) => {}
-                _ = shutdown_started(&mut ctx.shutdown) => {
-                    let _ = tx.send(aborted("server shutting down")).await;
-                    return;
-                }
-            }
-        }
-        let item = match step.action {
-            StreamAction::Frame(frame) => frame.encode().map_err(|e| std::io::Error::other(e.to_string())),
-            StreamAction::Raw(bytes) => Ok(bytes),
-            StreamAction::Abort => aborted("stream aborted by plan"),
-            StreamAction::Reset => {
-                ctx.connection.request_reset();
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "stream reset by plan"))
-            }
-            StreamAction::Stall => {
-                tokio::select! {
-                    _ = shutdown_started(&mut ctx.shutdown) => {}
-                    // The client gave up (its read timeout fired): stop waiting.
-                    _ = tx.closed() => {}
-                }
-                aborted("stalled stream ended by shutdown")
-            }
-        };
-        let stop = item.is_err();
-        if tx.send(item).await.is_err() || stop {
-            return;
-        }
-    }
+/// A stream body's progress: the steps left and the schedule they are due on.
+struct Drain {
+    steps: StepStream,
+    ctx: StreamContext,
+    /// Delays are kept on one schedule from the first step (each is due `delay` after the
+    /// one before it was due), so timer granularity does not add up over a long paced stream.
+    due: tokio::time::Instant,
+    ended: bool,
 }
 
-/// Turns a Plan into a response. Stream frames are produced by a spawned task, so this must
-/// run inside a Tokio runtime.
+fn aborted(why: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::ConnectionAborted, why.to_string())
+}
+
+/// The next chunk of a stream body. The body polls this directly (no task, no channel):
+/// steps that are ready go out back to back and hyper writes them together, while a step
+/// with a delay leaves the body pending, so hyper flushes each paced frame on its own.
+async fn next_chunk(mut d: Drain) -> Option<(Result<Bytes, std::io::Error>, Drain)> {
+    if d.ended {
+        return None;
+    }
+    let step = d.steps.next().await?;
+    if matches!(step.action, StreamAction::Abort | StreamAction::Reset) {
+        // hyper drops bytes it has not flushed when a body fails: let the frames before
+        // the cut reach the client first, so "after N events" means N events arrive.
+        tokio::time::sleep(FLUSH_BEFORE_CUT).await;
+    }
+    if !step.delay.is_zero() {
+        // Paced frames keep their schedule through a graceful shutdown: the stream is in
+        // flight and finishes within SHUTDOWN_GRACE (only a stall ends at once).
+        d.due += step.delay;
+        tokio::time::sleep_until(d.due).await;
+    }
+    let item = match step.action {
+        StreamAction::Frame(frame) => frame.encode().map_err(|e| std::io::Error::other(e.to_string())),
+        StreamAction::Raw(bytes) => Ok(bytes),
+        StreamAction::Abort => Err(aborted("stream aborted by plan")),
+        StreamAction::Reset => {
+            d.ctx.connection.request_reset();
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "stream reset by plan"))
+        }
+        StreamAction::Stall => {
+            // Until shutdown; a client that gives up (its read timeout) drops the body.
+            shutdown_started(&mut d.ctx.shutdown).await;
+            Err(aborted("stalled stream ended by shutdown"))
+        }
+    };
+    d.ended = item.is_err();
+    Some((item, d))
+}
+
+fn stream_body(steps: StepStream, ctx: StreamContext) -> ResponseBody {
+    let drain = Drain { steps, ctx, due: tokio::time::Instant::now(), ended: false };
+    let chunks = futures_util::stream::unfold(drain, next_chunk);
+    StreamBody::new(futures_util::StreamExt::map(chunks, |r| r.map(BodyFrame::data))).boxed_unsync()
+}
+
+/// Turns a Plan into a response (stream bodies use Tokio timers: call it inside a runtime).
 pub fn encode(plan: Plan, request_id: &str, ctx: StreamContext) -> Response<ResponseBody> {
     let (status, content_type, body, error_type) = match plan.body {
         PlanBody::Json(value) => {
@@ -136,13 +125,9 @@ pub fn encode(plan: Plan, request_id: &str, ctx: StreamContext) -> Response<Resp
             let bytes = serde_json::to_vec(&error.body()).unwrap_or_else(|_| b"{}".to_vec());
             (error.code.status(), "application/json".to_string(), full_body(bytes), Some(error.error_type_header()))
         }
-        PlanBody::Stream(steps) => {
-            // Capacity 1: a slow reader applies back-pressure instead of the emulator buffering
-            // a whole long stream in memory.
-            let (tx, rx) = mpsc::channel(1);
-            tokio::spawn(drain(steps, tx, ctx));
-            (plan.status, EVENT_STREAM_CONTENT_TYPE.to_string(), ChannelBody { rx }.boxed(), None)
-        }
+        // hyper polls the body only when it can write, so a slow reader applies back-pressure
+        // instead of the emulator buffering a whole long stream in memory.
+        PlanBody::Stream(steps) => (plan.status, EVENT_STREAM_CONTENT_TYPE.to_string(), stream_body(steps, ctx), None),
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -302,6 +302,6 @@ mod tests {
         assert!(listed.contains(&("x-amz-security-token", "REDACTED")));
         assert!(listed.contains(&("user-agent", "boto3")));
         assert_eq!(r.get("Authorization"), Some("REDACTED"));
-        assert_eq!(serde_json::to_value(&r).unwrap()[0][0], "authorization");
+        assert_eq!(serde_json::to_value(&r).expect("serialises")[0][0], "authorization");
     }
 }

@@ -6,6 +6,7 @@
 //! * [`connection`] — the socket wrapper that can reset a connection.
 //! * [`admin`] — `/_emulator/*`.
 //! * [`journal`] — the bounded request journal.
+//! * [`limits`] — connection limits, timeouts and accept back-off.
 //!
 //! Nothing here knows model formats.
 
@@ -13,9 +14,9 @@ pub mod admin;
 pub mod connection;
 pub mod encode;
 pub mod journal;
+pub mod limits;
 pub mod pipeline;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,6 +72,8 @@ pub struct ServerState {
     pub requests: AtomicU64,
     /// Every request, bounded.
     pub journal: journal::Journal,
+    /// Connection limits and timeouts.
+    pub limits: limits::Limits,
 }
 
 impl ServerState {
@@ -140,11 +143,10 @@ async fn handle(
     pipeline::journal(&state, ctx, &outcome);
     match outcome {
         Outcome::Respond(plan) => {
+            // A graceful shutdown lets an injected latency run out (within SHUTDOWN_GRACE):
+            // the request is in flight and its response is owed.
             if !plan.delay.is_zero() {
-                tokio::select! {
-                    _ = tokio::time::sleep(plan.delay) => {}
-                    _ = shutdown_started(&mut shutdown) => return Err(NoResponse("server shutting down")),
-                }
+                tokio::time::sleep(plan.delay).await;
             }
             Ok(encode(plan, &request_id, stream_ctx))
         }
@@ -162,39 +164,84 @@ async fn handle(
 /// Accepts connections until `shutdown` flips to true, then lets open connections finish
 /// (at most [`SHUTDOWN_GRACE`]; stalled requests end at once).
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown: watch::Receiver<bool>) {
+    let limits = state.limits;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on the same port: the AWS SDK for
+    // JavaScript v3 sends every bedrock-runtime call over HTTP/2 by default.
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(limits::MIN_HEADER_BYTES));
+    builder.http2().max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut backoff = limits::AcceptBackoff::default();
+    let mut at_limit_logged = false;
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _peer): (_, SocketAddr) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let state = state.clone();
-                let control = ConnectionControl::default();
-                let io = ResettableStream::new(stream, control.clone());
-                let rx = shutdown.clone();
-                let service = service_fn(move |req| handle(state.clone(), control.clone(), rx.clone(), req));
-                // HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on the same port: the AWS SDK
-                // for JavaScript v3 sends every bedrock-runtime call over HTTP/2 by default.
-                let conn = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(TokioIo::new(io), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            _ = shutdown.changed() => break,
+        // A connection slot first: at the limit, new clients wait in the listen backlog.
+        if permits.available_permits() == 0 && !at_limit_logged {
+            tracing::warn!(max = limits.max_connections, "at the connection limit; new connections wait");
+            at_limit_logged = true;
         }
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => {
+                let failures = backoff.succeeded();
+                if failures > 0 {
+                    tracing::info!(failures, "accepting connections again");
+                }
+                stream
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                let wait = backoff.failed();
+                if backoff.should_log() {
+                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "accept failed; backing off");
+                }
+                drop(permit);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => break,
+                }
+                continue;
+            }
+        };
+        if permits.available_permits() > 0 {
+            at_limit_logged = false;
+        }
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let control = ConnectionControl::default();
+        let rx = shutdown.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            // A client that connects and sends nothing is dropped after the header timeout
+            // (hyper's own timer only starts once it knows the protocol).
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let io = ResettableStream::new(stream, control.clone());
+            let service = service_fn(move |req| handle(state.clone(), control.clone(), rx.clone(), req));
+            let conn = builder.serve_connection(TokioIo::new(io), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {

@@ -123,3 +123,70 @@ async fn respond(req: Request<Incoming>, body: Bytes) -> Result<Response<Full<By
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     Ok(response)
 }
+
+/// `bedrock-harness bench-baseline`: the bare server as its own process (so `bench-pinned`
+/// can pin it to a CPU like the emulator). Answers every request with `body`; with `frames`,
+/// as an event stream sent one HTTP chunk per event-stream frame. Prints
+/// `listening on http://127.0.0.1:PORT` and serves until killed.
+pub async fn serve_process(body: Bytes, frames: bool) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.context("cannot bind the baseline server")?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let chunks: Arc<Vec<Bytes>> = Arc::new(if frames { split_frames(&body)? } else { vec![body] });
+    loop {
+        let Ok((stream, _peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let chunks = chunks.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| respond_chunks(req, chunks.clone(), frames));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Splits an event-stream body at its frames' prelude lengths.
+fn split_frames(body: &Bytes) -> anyhow::Result<Vec<Bytes>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < body.len() {
+        let len = body.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        let Some(len) = len.filter(|l| *l >= 16 && at + l <= body.len()) else {
+            anyhow::bail!("the stream body is not a sequence of event-stream frames (at byte {at})");
+        };
+        out.push(body.slice(at..at + len));
+        at += len;
+    }
+    Ok(out)
+}
+
+type ChunkBody = http_body_util::StreamBody<
+    futures_util::stream::Iter<
+        std::iter::Map<std::vec::IntoIter<Bytes>, fn(Bytes) -> Result<hyper::body::Frame<Bytes>, Infallible>>,
+    >,
+>;
+
+async fn respond_chunks(
+    req: Request<Incoming>,
+    chunks: Arc<Vec<Bytes>>,
+    frames: bool,
+) -> Result<Response<http_body_util::Either<Full<Bytes>, ChunkBody>>, Infallible> {
+    let _ = req.into_body().collect().await;
+    let body = if frames {
+        let to_frame: fn(Bytes) -> Result<hyper::body::Frame<Bytes>, Infallible> = |b| Ok(hyper::body::Frame::data(b));
+        http_body_util::Either::Right(http_body_util::StreamBody::new(futures_util::stream::iter(
+            chunks.as_ref().clone().into_iter().map(to_frame),
+        )))
+    } else {
+        // Whole, with a content length, like the emulator's JSON answers.
+        http_body_util::Either::Left(Full::new(chunks.first().cloned().unwrap_or_default()))
+    };
+    let mut response = Response::new(body);
+    let content_type = if frames { "application/vnd.amazon.eventstream" } else { "application/json" };
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    Ok(response)
+}

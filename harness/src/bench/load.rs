@@ -212,7 +212,8 @@ pub async fn fetch(
     tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.with_context(|| format!("{path} timed out"))?
 }
 
-fn build_request(
+/// A request as the benchmark sends it (host, content type, accept).
+pub fn build_request(
     addr: SocketAddr,
     method: Method,
     path: &str,

@@ -172,6 +172,25 @@ impl EmulatorProcess {
         Ok((EmulatorProcess { child, addr }, elapsed))
     }
 
+    /// Sends SIGTERM (a graceful shutdown).
+    pub fn terminate(&self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit; returns when it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        None
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
