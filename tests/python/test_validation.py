@@ -372,3 +372,71 @@ def test_a_tool_result_text_that_is_not_a_string_is_refused(lenient_runtime):
     ]
     message = converse_rejected(lenient_runtime, messages=messages, toolConfig=WEATHER_CONFIG)
     assert "toolResult.content.1.member.text" in message and "Member must be a string" in message
+
+
+# --- context windows (hardening) -----------------------------------------------------------------
+
+NOVA_MICRO = "amazon.nova-micro-v1:0"
+
+
+def prompt_of(tokens):
+    """A one-message prompt the emulator counts as `tokens`: each `a` is a token, and a message
+    adds four."""
+    return "a " * (tokens - 4)
+
+
+def test_count_tokens_reports_the_count_the_context_window_is_compared_with(runtime):
+    at = prompt_of(200_000)
+    counted = runtime.count_tokens(modelId=HAIKU, input={"converse": {"messages": [user(at)]}})["inputTokens"]
+    assert counted == 200_000
+    assert runtime.converse(modelId=HAIKU, messages=[user(at)])["usage"]["inputTokens"] == 200_000
+    message = rejected(runtime, runtime.count_tokens, modelId=HAIKU, input={"converse": {"messages": [user(at + "a")]}})
+    assert message == "prompt is too long: 200001 tokens > 200000 maximum"
+
+
+def test_one_token_over_a_claude_window_is_refused_by_converse_with_the_models_count(runtime):
+    message = converse_rejected(runtime, messages=[user(prompt_of(200_001))])
+    assert message == "The model returned the following errors: prompt is too long: 200001 tokens > 200000 maximum"
+
+
+def test_one_token_over_the_window_is_refused_by_invoke_model(runtime):
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                       "messages": [{"role": "user", "content": prompt_of(200_001)}]})
+    for call in (runtime.invoke_model, runtime.invoke_model_with_response_stream):
+        assert rejected(runtime, call, modelId=HAIKU, body=body) == "Input is too long for requested model."
+
+
+def test_other_models_over_their_window_get_bedrocks_own_refusal(runtime):
+    message = converse_rejected(runtime, model=NOVA_MICRO, messages=[user(prompt_of(128_001))])
+    assert message == "The model returned the following errors: Input is too long for requested model."
+    body = json.dumps({"inputText": "a " * 9000})
+    assert rejected(runtime, runtime.invoke_model, modelId=TITAN_TEXT, body=body) == "Input is too long for requested model."
+
+
+def test_count_tokens_counts_past_the_window_of_models_it_has_no_refusal_for(runtime):
+    over = prompt_of(128_001)
+    counted = runtime.count_tokens(modelId=NOVA_MICRO, input={"converse": {"messages": [user(over)]}})["inputTokens"]
+    assert counted == 128_001
+
+
+def test_a_titan_embedding_over_its_input_window_is_refused_with_titans_message(runtime):
+    body = json.dumps({"inputText": "a " * 8193})
+    message = rejected(runtime, runtime.invoke_model, modelId=TITAN_EMBED, body=body)
+    assert message == "400 Bad Request: Too many input tokens. Max input tokens: 8192, request input token count: 8193"
+
+
+def test_a_cohere_embed_v3_text_over_2048_characters_is_refused_by_the_schema(runtime):
+    body = json.dumps({"texts": ["ok", "x" * 2049], "input_type": "search_document"})
+    message = rejected(runtime, runtime.invoke_model, modelId="cohere.embed-english-v3", body=body)
+    assert message == (
+        "Malformed input request: #/texts/1: expected maxLength: 2048, actual: 2049, please reformat your input and try again."
+    )
+
+
+def test_cohere_embed_refuses_a_text_over_its_window_unless_asked_to_truncate(runtime):
+    text = "a " * 513
+    body = {"texts": [text], "input_type": "search_document"}
+    message = rejected(runtime, runtime.invoke_model, modelId="cohere.embed-english-v3", body=json.dumps(body))
+    assert message == "Input is too long for requested model."
+    out = runtime.invoke_model(modelId="cohere.embed-english-v3", body=json.dumps(dict(body, truncate="END")))
+    assert len(json.loads(out["body"].read())["embeddings"]) == 1

@@ -22,6 +22,10 @@ use crate::canonical::{Conversation, Reply, StopReason};
 use crate::rng::SplitMix64;
 use crate::wire::error::BedrockError;
 
+/// Bedrock's refusal of an input longer than the model's context window (InvokeModel's
+/// wording; Converse wraps it, see `api::context_window`).
+pub const INPUT_TOO_LONG: &str = "Input is too long for requested model.";
+
 /// OpenAI-style `tool_calls` (Mistral chat, Jamba) for the reply's tool uses, with the
 /// family's id spelling.
 pub fn openai_tool_calls(reply: &Reply, native_id: fn(&str) -> String) -> Vec<Value> {

@@ -5,7 +5,7 @@
 //!
 //! Schemas are small JSON-Schema subsets written per family: `type` (one or a list), `required`,
 //! `properties`, `additionalProperties: false`, `items`, `enum`, `minimum`/`maximum`,
-//! `minItems`/`maxItems`, `minLength`, `anyOf` (branch picked by JSON type).
+//! `minItems`/`maxItems`, `minLength`/`maxLength`, `anyOf` (branch picked by JSON type).
 
 use serde_json::Value;
 
@@ -95,8 +95,12 @@ fn check(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>) {
         }
     }
     if let Some(text) = value.as_str() {
-        if let Some(min) = s.get("minLength").and_then(Value::as_u64).filter(|m| (text.chars().count() as u64) < *m) {
-            errors.push(format!("{path}: expected minLength: {min}, actual: {}", text.chars().count()));
+        let length = text.chars().count() as u64;
+        if let Some(min) = s.get("minLength").and_then(Value::as_u64).filter(|m| length < *m) {
+            errors.push(format!("{path}: expected minLength: {min}, actual: {length}"));
+        }
+        if let Some(max) = s.get("maxLength").and_then(Value::as_u64).filter(|m| length > *m) {
+            errors.push(format!("{path}: expected maxLength: {max}, actual: {length}"));
         }
     }
     if let Some(items) = value.as_array() {
