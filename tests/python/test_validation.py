@@ -440,3 +440,53 @@ def test_cohere_embed_refuses_a_text_over_its_window_unless_asked_to_truncate(ru
     assert message == "Input is too long for requested model."
     out = runtime.invoke_model(modelId="cohere.embed-english-v3", body=json.dumps(dict(body, truncate="END")))
     assert len(json.loads(out["body"].read())["embeddings"]) == 1
+
+
+# --- native numeric members (hardening) ----------------------------------------------------------
+
+CLAUDE_37_PROFILE = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+
+
+def claude_body(**members):
+    return dict({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                 "messages": [{"role": "user", "content": "hi"}]}, **members)
+
+
+NATIVE_INTEGER_MEMBERS = [
+    (HAIKU, "#/max_tokens", lambda v: claude_body(max_tokens=v)),
+    (HAIKU, "#/top_k", lambda v: claude_body(top_k=v)),
+    ("meta.llama3-8b-instruct-v1:0", "#/max_gen_len", lambda v: {"prompt": "hi", "max_gen_len": v}),
+    (TITAN_TEXT, "#/textGenerationConfig/maxTokenCount",
+     lambda v: {"inputText": "hi", "textGenerationConfig": {"maxTokenCount": v}}),
+    ("amazon.nova-micro-v1:0", "#/inferenceConfig/topK",
+     lambda v: {"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"topK": v}}),
+    ("cohere.command-r-v1:0", "#/seed", lambda v: {"message": "hi", "seed": v}),
+    ("cohere.command-text-v14", "#/k", lambda v: {"prompt": "hi", "k": v}),
+    ("ai21.jamba-1-5-mini-v1:0", "#/n", lambda v: {"messages": [{"role": "user", "content": "hi"}], "n": v}),
+    ("mistral.mistral-7b-instruct-v0:2", "#/top_k", lambda v: {"prompt": "<s>[INST] hi [/INST]", "top_k": v}),
+]
+
+
+@pytest.mark.parametrize("model, path, body", NATIVE_INTEGER_MEMBERS, ids=[f"{m}{p[1:]}" for m, p, _ in NATIVE_INTEGER_MEMBERS])
+def test_a_huge_float_in_a_native_integer_member_is_refused_like_a_fraction(runtime, model, path, body):
+    expected = f"Malformed input request: {path}: expected type: Integer, found: Number, please reformat your input and try again."
+    for value in (100.5, 1e30):
+        assert rejected(runtime, runtime.invoke_model, modelId=model, body=json.dumps(body(value))) == expected
+
+
+@pytest.mark.parametrize("model, path, body", NATIVE_INTEGER_MEMBERS, ids=[f"{m}{p[1:]}" for m, p, _ in NATIVE_INTEGER_MEMBERS])
+def test_a_native_integer_member_past_a_java_int_or_its_cap_is_refused(runtime, model, path, body):
+    message = rejected(runtime, runtime.invoke_model, modelId=model, body=json.dumps(body(3_000_000_000)))
+    assert message.startswith(f"Malformed input request: {path}: 3000000000 is not less or equal to ")
+
+
+def test_a_whole_number_written_as_a_float_counts_as_that_integer(runtime):
+    out = runtime.invoke_model(modelId=HAIKU, body=json.dumps(claude_body(max_tokens=5.0)))
+    assert json.loads(out["body"].read())["usage"]["output_tokens"] <= 5
+
+
+def test_a_thinking_budget_that_is_not_an_integer_is_refused_through_converse(runtime):
+    fields = {"thinking": {"type": "enabled", "budget_tokens": 1e30}}
+    message = converse_rejected(runtime, model=CLAUDE_37_PROFILE, messages=[user("Hi")],
+                                inferenceConfig={"maxTokens": 4096}, additionalModelRequestFields=fields)
+    assert message == "The model returned the following errors: thinking.enabled.budget_tokens: Input should be a valid integer"

@@ -111,7 +111,7 @@ impl EmbeddingFamily for TitanEmbed {
         let dims = body
             .get("dimensions")
             .or_else(|| body.get("embeddingConfig").and_then(|c| c.get("outputEmbeddingLength")))
-            .and_then(Value::as_u64)
+            .and_then(|d| super::native_schema::count(Some(d)))
             .map_or(default_dims, |d| d as usize);
         let v2 = id.contains("embed-text-v2");
         let normalize = body.get("normalize").and_then(Value::as_bool).unwrap_or(v2);
@@ -166,7 +166,7 @@ impl EmbeddingFamily for CohereEmbed {
             "truncate": {"type": "string", "enum": ["NONE", "START", "END", "LEFT", "RIGHT"]},
             "embedding_types": {"type": "array", "items": {"type": "string", "enum": ["float", "int8", "uint8", "binary", "ubinary", "base64"]}},
             "output_dimension": {"type": "integer", "enum": [256, 512, 1024, 1536]},
-            "max_tokens": {"type": "integer"}
+            "max_tokens": {"type": "integer", "minimum": 1}
         }});
         validate(body, &schema)?;
         let texts: Vec<String> = body
@@ -194,8 +194,8 @@ impl EmbeddingFamily for CohereEmbed {
         if !truncates && window > 0 && texts.iter().any(|t| tokenizer::count(t) > window) {
             return Err(BedrockError::validation(INPUT_TOO_LONG));
         }
-        let dims =
-            body.get("output_dimension").and_then(Value::as_u64).map_or(if v4 { 1536 } else { 1024 }, |d| d as usize);
+        let dims = super::native_schema::count(body.get("output_dimension"))
+            .map_or(if v4 { 1536 } else { 1024 }, |d| d as usize);
         let vectors: Vec<Vec<f64>> = inputs.iter().map(|t| embed_text(t, dims, false, seed)).collect();
         let tokens: u32 = texts.iter().map(|t| tokenizer::count(t)).sum();
         let id = SplitMix64::new(stable_hash(seed, inputs.concat().as_bytes())).uuid();
