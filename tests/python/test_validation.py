@@ -490,3 +490,55 @@ def test_a_thinking_budget_that_is_not_an_integer_is_refused_through_converse(ru
     message = converse_rejected(runtime, model=CLAUDE_37_PROFILE, messages=[user("Hi")],
                                 inferenceConfig={"maxTokens": 4096}, additionalModelRequestFields=fields)
     assert message == "The model returned the following errors: thinking.enabled.budget_tokens: Input should be a valid integer"
+
+
+# --- model ids and ARNs against the service model's patterns (hardening) --------------------------
+
+BAD_REGION_ARN = f"arn:aws:bedrock:US-EAST-1::foundation-model/{HAIKU}"
+
+
+def pattern_refusal(value, member):
+    return (f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: ")
+
+
+@pytest.mark.parametrize("region", ["US-EAST-1", "us_east_1", "a-region-name-longer-than-twenty", ""])
+def test_an_arn_whose_region_does_not_fit_the_model_id_pattern_is_refused_by_every_runtime_operation(runtime, region):
+    arn = f"arn:aws:bedrock:{region}::foundation-model/{HAIKU}"
+    calls = [
+        (runtime.converse, {"messages": [user("Hi")]}),
+        (runtime.converse_stream, {"messages": [user("Hi")]}),
+        (runtime.invoke_model, {"body": ANTHROPIC_BODY}),
+        (runtime.invoke_model_with_response_stream, {"body": ANTHROPIC_BODY}),
+    ]
+    for call, kwargs in calls:
+        message = rejected(runtime, call, modelId=arn, **kwargs)
+        assert message.startswith(pattern_refusal(arn, "modelId") + "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:"), message
+
+
+def test_count_tokens_holds_its_model_id_to_its_own_pattern(runtime):
+    converse_input = {"converse": {"messages": [user("Hi")]}}
+    arn = f"arn:aws:bedrock:us east 1::foundation-model/{HAIKU}"
+    message = rejected(runtime, runtime.count_tokens, modelId=arn, input=converse_input)
+    assert message == pattern_refusal(arn, "modelId") + "[a-zA-Z_\\.\\-/0-9:]+"
+    too_long = "a" * 257
+    message = rejected(runtime, runtime.count_tokens, modelId=too_long, input=converse_input)
+    assert message.endswith("at 'modelId' failed to satisfy constraint: Member must have length less than or equal to 256")
+
+
+def test_a_model_id_past_2048_characters_is_refused_by_its_length(runtime):
+    message = converse_rejected(runtime, model="a" * 2049, messages=[user("Hi")])
+    assert message.endswith("at 'modelId' failed to satisfy constraint: Member must have length less than or equal to 2048")
+
+
+def test_control_plane_identifiers_are_held_to_their_patterns_too(control):
+    message = rejected(control, control.get_foundation_model, modelIdentifier=BAD_REGION_ARN)
+    assert message.startswith(pattern_refusal(BAD_REGION_ARN, "modelIdentifier"))
+    profile = f"arn:aws:bedrock:US-EAST-1:123456789012:inference-profile/us.{HAIKU}"
+    message = rejected(control, control.get_inference_profile, inferenceProfileIdentifier=profile)
+    assert message.startswith(pattern_refusal(profile, "inferenceProfileIdentifier"))
+
+
+def test_an_arn_with_a_well_formed_region_still_resolves(runtime):
+    arn = f"arn:aws:bedrock:us-west-2::foundation-model/{HAIKU}"
+    assert runtime.converse(modelId=arn, messages=[user("Hi")])["stopReason"] == "end_turn"

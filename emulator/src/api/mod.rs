@@ -9,6 +9,7 @@ pub mod count_tokens;
 pub mod foundation_models;
 pub mod inference_profiles;
 pub mod invoke_model;
+pub mod path_labels;
 pub mod respond;
 pub mod stream_tokens;
 pub mod validate;
@@ -159,6 +160,7 @@ impl Prepared {
 /// Parses and validates the request for its operation. `json` is the body as the server
 /// already parsed it (None when it is not JSON), so that no body is parsed twice.
 pub fn prepare(req: &Request, services: &Services, json: Option<&Value>) -> Result<Prepared, BedrockError> {
+    path_labels::check(&req.route)?;
     match req.operation() {
         "Converse" => prepare_converse(req, services, json, converse::Mode::Unary),
         "ConverseStream" => prepare_converse(req, services, json, converse::Mode::Stream),
