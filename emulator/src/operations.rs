@@ -48,9 +48,30 @@ pub struct Route {
     /// For operations answering an event stream: the exceptions its union carries.
     #[serde(default, rename = "streamExceptions")]
     pub stream_exceptions: Vec<String>,
+    /// Coral's constraints on the URI labels, from the service model.
+    #[serde(default)]
+    pub labels: Vec<LabelConstraint>,
     /// The template split into segments once at load (routing runs per request).
     #[serde(skip)]
     pub segments: Vec<String>,
+}
+
+/// The length and pattern a URI label must satisfy (the service model's string shape).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LabelConstraint {
+    /// The label in the URI template (`modelId`).
+    pub label: String,
+    /// The input member it binds, which Coral's messages name.
+    pub member: String,
+    /// Fewest characters.
+    #[serde(default)]
+    pub min: Option<usize>,
+    /// Most characters.
+    #[serde(default)]
+    pub max: Option<usize>,
+    /// A regular expression the whole value must match.
+    #[serde(default)]
+    pub pattern: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -372,3 +372,173 @@ def test_a_tool_result_text_that_is_not_a_string_is_refused(lenient_runtime):
     ]
     message = converse_rejected(lenient_runtime, messages=messages, toolConfig=WEATHER_CONFIG)
     assert "toolResult.content.1.member.text" in message and "Member must be a string" in message
+
+
+# --- context windows (hardening) -----------------------------------------------------------------
+
+NOVA_MICRO = "amazon.nova-micro-v1:0"
+
+
+def prompt_of(tokens):
+    """A one-message prompt the emulator counts as `tokens`: each `a` is a token, and a message
+    adds four."""
+    return "a " * (tokens - 4)
+
+
+def test_count_tokens_reports_the_count_the_context_window_is_compared_with(runtime):
+    at = prompt_of(200_000)
+    counted = runtime.count_tokens(modelId=HAIKU, input={"converse": {"messages": [user(at)]}})["inputTokens"]
+    assert counted == 200_000
+    assert runtime.converse(modelId=HAIKU, messages=[user(at)])["usage"]["inputTokens"] == 200_000
+    message = rejected(runtime, runtime.count_tokens, modelId=HAIKU, input={"converse": {"messages": [user(at + "a")]}})
+    assert message == "prompt is too long: 200001 tokens > 200000 maximum"
+
+
+def test_one_token_over_a_claude_window_is_refused_by_converse_with_the_models_count(runtime):
+    message = converse_rejected(runtime, messages=[user(prompt_of(200_001))])
+    assert message == "The model returned the following errors: prompt is too long: 200001 tokens > 200000 maximum"
+
+
+def test_one_token_over_the_window_is_refused_by_invoke_model(runtime):
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                       "messages": [{"role": "user", "content": prompt_of(200_001)}]})
+    for call in (runtime.invoke_model, runtime.invoke_model_with_response_stream):
+        assert rejected(runtime, call, modelId=HAIKU, body=body) == "Input is too long for requested model."
+
+
+def test_other_models_over_their_window_get_bedrocks_own_refusal(runtime):
+    message = converse_rejected(runtime, model=NOVA_MICRO, messages=[user(prompt_of(128_001))])
+    assert message == "The model returned the following errors: Input is too long for requested model."
+    body = json.dumps({"inputText": "a " * 9000})
+    assert rejected(runtime, runtime.invoke_model, modelId=TITAN_TEXT, body=body) == "Input is too long for requested model."
+
+
+def test_count_tokens_counts_past_the_window_of_models_it_has_no_refusal_for(runtime):
+    over = prompt_of(128_001)
+    counted = runtime.count_tokens(modelId=NOVA_MICRO, input={"converse": {"messages": [user(over)]}})["inputTokens"]
+    assert counted == 128_001
+
+
+def test_a_titan_embedding_over_its_input_window_is_refused_with_titans_message(runtime):
+    body = json.dumps({"inputText": "a " * 8193})
+    message = rejected(runtime, runtime.invoke_model, modelId=TITAN_EMBED, body=body)
+    assert message == "400 Bad Request: Too many input tokens. Max input tokens: 8192, request input token count: 8193"
+
+
+def test_a_cohere_embed_v3_text_over_2048_characters_is_refused_by_the_schema(runtime):
+    body = json.dumps({"texts": ["ok", "x" * 2049], "input_type": "search_document"})
+    message = rejected(runtime, runtime.invoke_model, modelId="cohere.embed-english-v3", body=body)
+    assert message == (
+        "Malformed input request: #/texts/1: expected maxLength: 2048, actual: 2049, please reformat your input and try again."
+    )
+
+
+def test_cohere_embed_refuses_a_text_over_its_window_unless_asked_to_truncate(runtime):
+    text = "a " * 513
+    body = {"texts": [text], "input_type": "search_document"}
+    message = rejected(runtime, runtime.invoke_model, modelId="cohere.embed-english-v3", body=json.dumps(body))
+    assert message == "Input is too long for requested model."
+    out = runtime.invoke_model(modelId="cohere.embed-english-v3", body=json.dumps(dict(body, truncate="END")))
+    assert len(json.loads(out["body"].read())["embeddings"]) == 1
+
+
+# --- native numeric members (hardening) ----------------------------------------------------------
+
+CLAUDE_37_PROFILE = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+
+
+def claude_body(**members):
+    return dict({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                 "messages": [{"role": "user", "content": "hi"}]}, **members)
+
+
+NATIVE_INTEGER_MEMBERS = [
+    (HAIKU, "#/max_tokens", lambda v: claude_body(max_tokens=v)),
+    (HAIKU, "#/top_k", lambda v: claude_body(top_k=v)),
+    ("meta.llama3-8b-instruct-v1:0", "#/max_gen_len", lambda v: {"prompt": "hi", "max_gen_len": v}),
+    (TITAN_TEXT, "#/textGenerationConfig/maxTokenCount",
+     lambda v: {"inputText": "hi", "textGenerationConfig": {"maxTokenCount": v}}),
+    ("amazon.nova-micro-v1:0", "#/inferenceConfig/topK",
+     lambda v: {"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"topK": v}}),
+    ("cohere.command-r-v1:0", "#/seed", lambda v: {"message": "hi", "seed": v}),
+    ("cohere.command-text-v14", "#/k", lambda v: {"prompt": "hi", "k": v}),
+    ("ai21.jamba-1-5-mini-v1:0", "#/n", lambda v: {"messages": [{"role": "user", "content": "hi"}], "n": v}),
+    ("mistral.mistral-7b-instruct-v0:2", "#/top_k", lambda v: {"prompt": "<s>[INST] hi [/INST]", "top_k": v}),
+]
+
+
+@pytest.mark.parametrize("model, path, body", NATIVE_INTEGER_MEMBERS, ids=[f"{m}{p[1:]}" for m, p, _ in NATIVE_INTEGER_MEMBERS])
+def test_a_huge_float_in_a_native_integer_member_is_refused_like_a_fraction(runtime, model, path, body):
+    expected = f"Malformed input request: {path}: expected type: Integer, found: Number, please reformat your input and try again."
+    for value in (100.5, 1e30):
+        assert rejected(runtime, runtime.invoke_model, modelId=model, body=json.dumps(body(value))) == expected
+
+
+@pytest.mark.parametrize("model, path, body", NATIVE_INTEGER_MEMBERS, ids=[f"{m}{p[1:]}" for m, p, _ in NATIVE_INTEGER_MEMBERS])
+def test_a_native_integer_member_past_a_java_int_or_its_cap_is_refused(runtime, model, path, body):
+    message = rejected(runtime, runtime.invoke_model, modelId=model, body=json.dumps(body(3_000_000_000)))
+    assert message.startswith(f"Malformed input request: {path}: 3000000000 is not less or equal to ")
+
+
+def test_a_whole_number_written_as_a_float_counts_as_that_integer(runtime):
+    out = runtime.invoke_model(modelId=HAIKU, body=json.dumps(claude_body(max_tokens=5.0)))
+    assert json.loads(out["body"].read())["usage"]["output_tokens"] <= 5
+
+
+def test_a_thinking_budget_that_is_not_an_integer_is_refused_through_converse(runtime):
+    fields = {"thinking": {"type": "enabled", "budget_tokens": 1e30}}
+    message = converse_rejected(runtime, model=CLAUDE_37_PROFILE, messages=[user("Hi")],
+                                inferenceConfig={"maxTokens": 4096}, additionalModelRequestFields=fields)
+    assert message == "The model returned the following errors: thinking.enabled.budget_tokens: Input should be a valid integer"
+
+
+# --- model ids and ARNs against the service model's patterns (hardening) --------------------------
+
+BAD_REGION_ARN = f"arn:aws:bedrock:US-EAST-1::foundation-model/{HAIKU}"
+
+
+def pattern_refusal(value, member):
+    return (f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: ")
+
+
+@pytest.mark.parametrize("region", ["US-EAST-1", "us_east_1", "a-region-name-longer-than-twenty", ""])
+def test_an_arn_whose_region_does_not_fit_the_model_id_pattern_is_refused_by_every_runtime_operation(runtime, region):
+    arn = f"arn:aws:bedrock:{region}::foundation-model/{HAIKU}"
+    calls = [
+        (runtime.converse, {"messages": [user("Hi")]}),
+        (runtime.converse_stream, {"messages": [user("Hi")]}),
+        (runtime.invoke_model, {"body": ANTHROPIC_BODY}),
+        (runtime.invoke_model_with_response_stream, {"body": ANTHROPIC_BODY}),
+    ]
+    for call, kwargs in calls:
+        message = rejected(runtime, call, modelId=arn, **kwargs)
+        assert message.startswith(pattern_refusal(arn, "modelId") + "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:"), message
+
+
+def test_count_tokens_holds_its_model_id_to_its_own_pattern(runtime):
+    converse_input = {"converse": {"messages": [user("Hi")]}}
+    arn = f"arn:aws:bedrock:us east 1::foundation-model/{HAIKU}"
+    message = rejected(runtime, runtime.count_tokens, modelId=arn, input=converse_input)
+    assert message == pattern_refusal(arn, "modelId") + "[a-zA-Z_\\.\\-/0-9:]+"
+    too_long = "a" * 257
+    message = rejected(runtime, runtime.count_tokens, modelId=too_long, input=converse_input)
+    assert message.endswith("at 'modelId' failed to satisfy constraint: Member must have length less than or equal to 256")
+
+
+def test_a_model_id_past_2048_characters_is_refused_by_its_length(runtime):
+    message = converse_rejected(runtime, model="a" * 2049, messages=[user("Hi")])
+    assert message.endswith("at 'modelId' failed to satisfy constraint: Member must have length less than or equal to 2048")
+
+
+def test_control_plane_identifiers_are_held_to_their_patterns_too(control):
+    message = rejected(control, control.get_foundation_model, modelIdentifier=BAD_REGION_ARN)
+    assert message.startswith(pattern_refusal(BAD_REGION_ARN, "modelIdentifier"))
+    profile = f"arn:aws:bedrock:US-EAST-1:123456789012:inference-profile/us.{HAIKU}"
+    message = rejected(control, control.get_inference_profile, inferenceProfileIdentifier=profile)
+    assert message.startswith(pattern_refusal(profile, "inferenceProfileIdentifier"))
+
+
+def test_an_arn_with_a_well_formed_region_still_resolves(runtime):
+    arn = f"arn:aws:bedrock:us-west-2::foundation-model/{HAIKU}"
+    assert runtime.converse(modelId=arn, messages=[user("Hi")])["stopReason"] == "end_turn"

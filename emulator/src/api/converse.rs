@@ -643,7 +643,15 @@ fn thinking_budget(
     if thinking.get("type").and_then(Value::as_str) != Some("enabled") || !model.emulator.reasoning {
         return Ok(None);
     }
-    let budget = thinking.get("budget_tokens").and_then(Value::as_u64).unwrap_or(0);
+    // Converse passes the field through: the model refuses what is not an integer.
+    let budget = match thinking.get("budget_tokens") {
+        None => 0,
+        Some(v) => crate::families::native_schema::whole_number(v).ok_or_else(|| {
+            BedrockError::validation(
+                "The model returned the following errors: thinking.enabled.budget_tokens: Input should be a valid integer",
+            )
+        })?,
+    };
     crate::families::anthropic::check_thinking_budget(budget, max_tokens.map(u64::from))?;
     Ok(Some(u32::try_from(budget).unwrap_or(u32::MAX)))
 }

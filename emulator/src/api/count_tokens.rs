@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::validate::{body_object, constraint, union_member, wrong_type};
 use super::{converse, Prepared, Request, Services};
-use crate::canonical::Conversation;
 use crate::families::{self, native_schema, Family};
 use crate::plan::{AnsweredBy, Plan};
 use crate::synthetic::input_tokens;
@@ -41,10 +40,11 @@ pub fn prepare(req: &Request, services: &Services) -> Result<Prepared, BedrockEr
         }
         other => return Err(wrong_type(&format!("input.{other}"), "converse or invokeModel")),
     };
-    Ok(Prepared::CountTokens { model, conversation })
+    let input_tokens = input_tokens(&conversation);
+    Ok(Prepared::CountTokens { model, conversation, input_tokens })
 }
 
 /// Answers a prepared CountTokens request with the shared tokenizer's count.
-pub fn builtin(conversation: &Conversation) -> Plan {
-    Plan::json(json!({"inputTokens": input_tokens(conversation)})).answered_by(AnsweredBy::Synthetic)
+pub fn builtin(input_tokens: u32) -> Plan {
+    Plan::json(json!({"inputTokens": input_tokens})).answered_by(AnsweredBy::Synthetic)
 }

@@ -178,7 +178,12 @@ pub struct PreparedInvoke {
 
 enum PreparedKind {
     Embedding(&'static dyn EmbeddingFamily),
-    Text { family: &'static dyn TextFamily, conversation: Box<Conversation> },
+    Text {
+        family: &'static dyn TextFamily,
+        conversation: Box<Conversation>,
+        /// Counted once, at parse (context window, quotas, usage).
+        input_tokens: u32,
+    },
 }
 
 impl std::fmt::Debug for PreparedKind {
@@ -207,8 +212,8 @@ impl PreparedInvoke {
             PreparedKind::Embedding(_) => {
                 TokenEstimate { input: tokenizer::count(&self.native.to_string()), max_output: 0 }
             }
-            PreparedKind::Text { conversation, .. } => TokenEstimate {
-                input: input_tokens(conversation),
+            PreparedKind::Text { conversation, input_tokens, .. } => TokenEstimate {
+                input: *input_tokens,
                 max_output: conversation.inference.max_tokens.unwrap_or(self.model.emulator.max_output_tokens),
             },
         })
@@ -241,7 +246,11 @@ pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<Prepare
     }
     let kind = match family {
         Family::Embedding(f) => PreparedKind::Embedding(f),
-        Family::Text(f) => PreparedKind::Text { family: f, conversation: Box::new(f.parse(&native, model)?) },
+        Family::Text(f) => {
+            let conversation = f.parse(&native, model)?;
+            let input_tokens = input_tokens(&conversation);
+            PreparedKind::Text { family: f, conversation: Box::new(conversation), input_tokens }
+        }
     };
     Ok(PreparedInvoke { model, mode, native, kind })
 }
@@ -257,7 +266,7 @@ pub fn scripted(
 ) -> Result<Plan, BedrockError> {
     let PreparedInvoke { model, mode, native, kind } = prepared;
     let operation = req.operation();
-    let PreparedKind::Text { family: f, conversation } = kind else {
+    let PreparedKind::Text { family: f, input_tokens, .. } = kind else {
         return match &spec.kind {
             ReplyKind::Body(b) => {
                 let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
@@ -269,7 +278,7 @@ pub fn scripted(
     let meta = RenderMeta { model, request: &native, hash: stable_hash(services.seed, &req.body) };
     let plan = match (&spec.kind, mode) {
         (ReplyKind::Content { text, tool_uses }, _) => {
-            let reply = respond::content_reply(spec, text.as_deref(), tool_uses, &conversation, services.seed);
+            let reply = respond::content_reply(spec, text.as_deref(), tool_uses, input_tokens, services.seed);
             render_text(f, &reply, &meta, mode)
         }
         (ReplyKind::Body(b), Mode::Unary) => {
@@ -303,7 +312,9 @@ pub fn builtin(req: &Request, services: &Services, prepared: PreparedInvoke) -> 
                 .with_usage(Usage { input_tokens: embedded.input_tokens, output_tokens: 0 })
                 .answered_by(AnsweredBy::Synthetic))
         }
-        PreparedKind::Text { family: f, conversation } => {
+        PreparedKind::Text { family: f, conversation, input_tokens } => {
+            // Refused before the model runs, so no reply is generated for an over-long prompt.
+            super::context_window::check(model, input_tokens, super::context_window::Operation::Invoke)?;
             let meta = RenderMeta { model, request: &native, hash: stable_hash(services.seed, &req.body) };
             let reply = services.synthetic.reply_as(model, &conversation);
             Ok(render_text(f, &reply, &meta, mode).answered_by(AnsweredBy::Synthetic))

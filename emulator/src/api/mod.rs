@@ -2,12 +2,14 @@
 //! output body. The pipeline calls [`prepare`] (parse and validate: what matchers, faults and
 //! quotas need to know) and then [`respond`] (choose the responder and render its Plan).
 
+pub mod context_window;
 pub mod converse;
 pub mod converse_stream;
 pub mod count_tokens;
 pub mod foundation_models;
 pub mod inference_profiles;
 pub mod invoke_model;
+pub mod path_labels;
 pub mod respond;
 pub mod stream_tokens;
 pub mod validate;
@@ -100,6 +102,8 @@ pub enum Prepared {
         parsed: converse::ConverseRequest,
         /// Which of the two.
         mode: converse::Mode,
+        /// Its input tokens, counted once (context window, quotas, usage).
+        input_tokens: u32,
     },
     /// CountTokens.
     CountTokens {
@@ -107,6 +111,8 @@ pub enum Prepared {
         model: &'static FoundationModel,
         /// The conversation counted.
         conversation: Conversation,
+        /// What it counts.
+        input_tokens: u32,
     },
     /// InvokeModel or InvokeModelWithResponseStream.
     Invoke(invoke_model::PreparedInvoke),
@@ -132,7 +138,7 @@ impl Prepared {
     pub fn describe(&self, input: &mut MatchInput) {
         match self {
             Prepared::Converse { model, parsed, .. } => input.with_conversation(&model.model_id, &parsed.conversation),
-            Prepared::CountTokens { model, conversation } => input.with_conversation(&model.model_id, conversation),
+            Prepared::CountTokens { model, conversation, .. } => input.with_conversation(&model.model_id, conversation),
             Prepared::Invoke(p) => p.describe(input),
             Prepared::Control | Prepared::Invalid(_) => {}
         }
@@ -140,12 +146,11 @@ impl Prepared {
 
     /// What the request may consume (None for requests that invoke no model).
     pub fn token_estimate(&self) -> Option<TokenEstimate> {
-        let estimate = |model: &FoundationModel, c: &Conversation| TokenEstimate {
-            input: input_tokens(c),
-            max_output: c.inference.max_tokens.unwrap_or(model.emulator.max_output_tokens),
-        };
         match self {
-            Prepared::Converse { model, parsed, .. } => Some(estimate(model, &parsed.conversation)),
+            Prepared::Converse { model, parsed, input_tokens, .. } => Some(TokenEstimate {
+                input: *input_tokens,
+                max_output: parsed.conversation.inference.max_tokens.unwrap_or(model.emulator.max_output_tokens),
+            }),
             Prepared::Invoke(p) => p.token_estimate(),
             Prepared::CountTokens { .. } | Prepared::Control | Prepared::Invalid(_) => None,
         }
@@ -155,6 +160,7 @@ impl Prepared {
 /// Parses and validates the request for its operation. `json` is the body as the server
 /// already parsed it (None when it is not JSON), so that no body is parsed twice.
 pub fn prepare(req: &Request, services: &Services, json: Option<&Value>) -> Result<Prepared, BedrockError> {
+    path_labels::check(&req.route)?;
     match req.operation() {
         "Converse" => prepare_converse(req, services, json, converse::Mode::Unary),
         "ConverseStream" => prepare_converse(req, services, json, converse::Mode::Stream),
@@ -189,7 +195,9 @@ pub fn respond_scripted(req: &Request, prepared: Prepared, services: &Services, 
         Decision::NoMatch { closest } => return Scripted::Unscripted { prepared, closest },
     };
     Scripted::Answered(match prepared {
-        Prepared::Converse { parsed, mode, .. } => converse_scripted(req, services, &parsed, mode, &rule, &reply),
+        Prepared::Converse { parsed, mode, input_tokens, .. } => {
+            converse_scripted(req, services, &parsed, mode, input_tokens, &rule, &reply)
+        }
         Prepared::Invoke(p) => invoke_model::scripted(req, services, p, &rule, &reply),
         Prepared::CountTokens { .. } | Prepared::Control => scripted_raw(&rule, &reply, operation),
         // Only replies that need no parsed request can answer an invalid one.
@@ -203,11 +211,16 @@ pub fn respond_scripted(req: &Request, prepared: Prepared, services: &Services, 
 /// The last responder of the chain: the synthetic model, or the built-in operation.
 pub fn respond_builtin(req: &Request, prepared: Prepared, services: &Services) -> Result<Plan, BedrockError> {
     match prepared {
-        Prepared::Converse { model, parsed, mode } => {
+        Prepared::Converse { model, parsed, mode, input_tokens } => {
+            // Refused before the model runs, so no reply is generated for an over-long prompt.
+            context_window::check(model, input_tokens, context_window::Operation::Converse)?;
             let reply = services.synthetic.reply_as(model, &parsed.conversation);
             Ok(render_converse(&reply, &parsed, mode, services).answered_by(AnsweredBy::Synthetic))
         }
-        Prepared::CountTokens { conversation, .. } => Ok(count_tokens::builtin(&conversation)),
+        Prepared::CountTokens { model, input_tokens, .. } => {
+            context_window::check(model, input_tokens, context_window::Operation::CountTokens)?;
+            Ok(count_tokens::builtin(input_tokens))
+        }
         Prepared::Invoke(p) => invoke_model::builtin(req, services, p),
         Prepared::Control => {
             builtin_control(req, services, req.operation()).map(|p| p.answered_by(AnsweredBy::Builtin))
@@ -309,7 +322,8 @@ fn prepare_converse(
         Some(body) => converse::parse_object(body, model, mode)?,
         None => converse::parse(&req.body, model, mode)?,
     };
-    Ok(Prepared::Converse { model, parsed, mode })
+    let input_tokens = input_tokens(&parsed.conversation);
+    Ok(Prepared::Converse { model, parsed, mode, input_tokens })
 }
 
 fn converse_scripted(
@@ -317,13 +331,14 @@ fn converse_scripted(
     services: &Services,
     parsed: &converse::ConverseRequest,
     mode: converse::Mode,
+    input_tokens: u32,
     rule: &str,
     spec: &ReplySpec,
 ) -> Result<Plan, BedrockError> {
     let operation = req.operation();
     let plan = match (&spec.kind, mode) {
         (ReplyKind::Content { text, tool_uses }, _) => {
-            let reply = respond::content_reply(spec, text.as_deref(), tool_uses, &parsed.conversation, services.seed);
+            let reply = respond::content_reply(spec, text.as_deref(), tool_uses, input_tokens, services.seed);
             render_converse(&reply, parsed, mode, services)
         }
         (ReplyKind::Output(body), converse::Mode::Unary) => {

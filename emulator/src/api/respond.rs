@@ -8,12 +8,12 @@ use serde_json::{json, Value};
 
 use super::stream_tokens::content_tokens;
 use super::Services;
-use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
+use crate::canonical::{Reply, ReplyBlock, StopReason, Usage};
 use crate::plan::{StreamAction, StreamStep};
 use crate::rng::{SplitMix64, StableHasher, BASE64URL_ALPHABET};
 use crate::scenario::format::{ErrorSpec, ReplyKind, ReplySpec, StopReasonName, ToolUseSpec};
 use crate::scenario::MatchInput;
-use crate::synthetic::{input_tokens, tokenizer};
+use crate::synthetic::tokenizer;
 use crate::wire::error::{BedrockError, ErrorCode};
 use crate::wire::event_stream::Frame;
 use std::fmt::Write as _;
@@ -92,12 +92,12 @@ fn stop_from(name: StopReasonName) -> StopReason {
 }
 
 /// A canonical reply from scripted content: text then tool calls, usage from the shared
-/// tokenizer unless overridden.
+/// tokenizer (the request's `input_tokens`) unless overridden.
 pub fn content_reply(
     spec: &ReplySpec,
     text: Option<&str>,
     tool_uses: &[ToolUseSpec],
-    conversation: &Conversation,
+    input_tokens: u32,
     seed: u64,
 ) -> Reply {
     let mut hasher = StableHasher::new(seed);
@@ -120,7 +120,7 @@ pub fn content_reply(
     let default_stop = if tool_uses.is_empty() { StopReason::EndTurn } else { StopReason::ToolUse };
     let usage = spec.usage.clone().unwrap_or_default();
     let usage = Usage {
-        input_tokens: usage.input_tokens.unwrap_or_else(|| input_tokens(conversation)),
+        input_tokens: usage.input_tokens.unwrap_or(input_tokens),
         output_tokens: usage.output_tokens.unwrap_or(output),
     };
     Reply {

@@ -20,6 +20,11 @@ pub struct Capabilities {
     pub family: String,
     /// Highest `maxTokens` accepted through Converse (0 for non-text models).
     pub max_output_tokens: u32,
+    /// The context window: most input tokens a request may carry, as the emulator's one
+    /// tokenizer counts them (what CountTokens reports). For embedding models, the input limit
+    /// of one text; 0 for models without a text window (image and video generators). The
+    /// figures are the providers' published ones; the catalog's `sources` cite them.
+    pub context_window: u32,
     /// Whether Converse / ConverseStream accept the model.
     pub converse: bool,
     /// Tool use through Converse.
@@ -109,6 +114,9 @@ impl FoundationModel {
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
     version: u32,
+    /// Where the figures come from, by field: documentation for people, not read by code.
+    #[serde(default, rename = "sources")]
+    _sources: serde::de::IgnoredAny,
     models: Vec<FoundationModel>,
 }
 

@@ -29,7 +29,7 @@ pub struct Jamba;
 
 /// How many choices the native `request` asks for (its `n`, at least 1).
 fn choices(request: &Value) -> usize {
-    request.get("n").and_then(Value::as_u64).map_or(1, |n| (n as usize).max(1))
+    super::native_schema::count(request.get("n")).map_or(1, |n| (n as usize).max(1))
 }
 
 fn request_schema(cap: u32) -> Value {
@@ -186,10 +186,7 @@ impl TextFamily for Jamba {
             system,
             messages,
             inference: InferenceConfig {
-                max_tokens: body
-                    .get("max_tokens")
-                    .and_then(Value::as_u64)
-                    .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+                max_tokens: super::native_schema::count(body.get("max_tokens")),
                 temperature: body.get("temperature").and_then(Value::as_f64),
                 top_p: body.get("top_p").and_then(Value::as_f64),
                 stop_sequences,

@@ -79,13 +79,13 @@ pub fn api_model_name(model_id: &str) -> String {
 }
 
 /// Anthropic's rules for `thinking.budget_tokens` (shared with Converse's pass-through).
-pub fn check_thinking_budget(budget: u64, max_tokens: Option<u64>) -> Result<(), BedrockError> {
+pub fn check_thinking_budget(budget: i64, max_tokens: Option<u64>) -> Result<(), BedrockError> {
     if budget < 1024 {
         return Err(BedrockError::validation(format!(
             "The model returned the following errors: thinking.enabled.budget_tokens: Input should be greater than or equal to 1024 (got {budget})"
         )));
     }
-    if let Some(max) = max_tokens.filter(|m| *m <= budget) {
+    if let Some(max) = max_tokens.filter(|m| i64::try_from(*m).is_ok_and(|m| m <= budget)) {
         return Err(BedrockError::validation(format!(
             "The model returned the following errors: `max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size (max_tokens={max}, budget_tokens={budget})"
         )));
@@ -219,7 +219,7 @@ fn check_tool_pairing(messages: &[Message]) -> Result<(), BedrockError> {
 impl TextFamily for Anthropic {
     fn parse(&self, body: &Value, model: &FoundationModel) -> Result<Conversation, BedrockError> {
         validate(body, &request_schema())?;
-        let max_tokens = body["max_tokens"].as_u64().unwrap_or(1);
+        let max_tokens = super::native_schema::count(body.get("max_tokens")).map_or(1, u64::from);
         let cap = u64::from(model.emulator.max_output_tokens);
         if max_tokens > cap {
             return Err(anthropic_error(format!(
@@ -299,7 +299,8 @@ impl TextFamily for Anthropic {
         }
         let thinking_budget = match body.get("thinking") {
             Some(t) if t["type"] == "enabled" && model.emulator.reasoning => {
-                let budget = t.get("budget_tokens").and_then(Value::as_u64).unwrap_or(0);
+                // The schema refused a non-integral budget; an absent one is Anthropic's 0.
+                let budget = t.get("budget_tokens").and_then(super::native_schema::whole_number).unwrap_or(0);
                 check_thinking_budget(budget, Some(max_tokens))?;
                 Some(u32::try_from(budget).unwrap_or(u32::MAX))
             }

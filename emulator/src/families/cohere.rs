@@ -58,7 +58,7 @@ fn echo(request: &Value) -> Echo<'_> {
     Echo {
         prompt: text("prompt"),
         stream: request.get("stream").and_then(Value::as_bool).unwrap_or(false),
-        generations: request.get("num_generations").and_then(Value::as_u64).map_or(1, |n| (n as usize).max(1)),
+        generations: super::native_schema::count(request.get("num_generations")).map_or(1, |n| (n as usize).max(1)),
         history: list("chat_history"),
         message: text("message"),
         tool_results: list("tool_results"),
@@ -94,10 +94,6 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn to_u32(n: u64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 /// Appends `blocks` as a `role` turn, merging with the previous turn of the same role.
 fn push_turn(messages: &mut Vec<Message>, role: Role, blocks: Vec<Block>) {
     if blocks.is_empty() {
@@ -121,7 +117,7 @@ fn command_schema(cap: u32) -> Value {
             "prompt": {"type": "string"},
             "temperature": {"type": "number", "minimum": 0, "maximum": 5},
             "p": {"type": "number", "minimum": 0, "maximum": 1},
-            "k": {"type": "number", "minimum": 0, "maximum": 500},
+            "k": {"type": "integer", "minimum": 0, "maximum": 500},
             "max_tokens": {"type": "integer", "minimum": 1, "maximum": cap},
             "stop_sequences": {"type": "array", "items": {"type": "string"}},
             "return_likelihoods": {"type": "string", "enum": ["GENERATION", "ALL", "NONE"]},
@@ -161,7 +157,7 @@ impl TextFamily for CohereCommand {
             messages,
             inference: InferenceConfig {
                 max_tokens: Some(
-                    body.get("max_tokens").and_then(Value::as_u64).map_or(COMMAND_DEFAULT_MAX_TOKENS, to_u32),
+                    super::native_schema::count(body.get("max_tokens")).unwrap_or(COMMAND_DEFAULT_MAX_TOKENS),
                 ),
                 temperature: body.get("temperature").and_then(Value::as_f64),
                 top_p: body.get("p").and_then(Value::as_f64),
@@ -258,7 +254,7 @@ fn command_r_schema(cap: u32) -> Value {
             "max_tokens": {"type": "integer", "minimum": 1, "maximum": cap},
             "temperature": {"type": "number", "minimum": 0, "maximum": 1},
             "p": {"type": "number", "minimum": 0.01, "maximum": 0.99},
-            "k": {"type": "number", "minimum": 0, "maximum": 500},
+            "k": {"type": "integer", "minimum": 0, "maximum": 500},
             "prompt_truncation": {"type": "string", "enum": ["OFF", "AUTO_PRESERVE_ORDER"]},
             "frequency_penalty": {"type": "number", "minimum": 0, "maximum": 1},
             "presence_penalty": {"type": "number", "minimum": 0, "maximum": 1},
@@ -473,7 +469,7 @@ impl TextFamily for CohereCommandR {
             system,
             messages,
             inference: InferenceConfig {
-                max_tokens: body.get("max_tokens").and_then(Value::as_u64).map(to_u32),
+                max_tokens: super::native_schema::count(body.get("max_tokens")),
                 temperature: body.get("temperature").and_then(Value::as_f64),
                 top_p: body.get("p").and_then(Value::as_f64),
                 stop_sequences: strings(body.get("stop_sequences")),

@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::native_schema::validate;
-use super::{Embedded, EmbeddingFamily};
+use super::{Embedded, EmbeddingFamily, INPUT_TOO_LONG};
 use crate::backend::catalog::FoundationModel;
 use crate::rng::{stable_hash, SplitMix64};
 use crate::synthetic::tokenizer;
@@ -111,14 +111,21 @@ impl EmbeddingFamily for TitanEmbed {
         let dims = body
             .get("dimensions")
             .or_else(|| body.get("embeddingConfig").and_then(|c| c.get("outputEmbeddingLength")))
-            .and_then(Value::as_u64)
+            .and_then(|d| super::native_schema::count(Some(d)))
             .map_or(default_dims, |d| d as usize);
         let v2 = id.contains("embed-text-v2");
         let normalize = body.get("normalize").and_then(Value::as_bool).unwrap_or(v2);
         let source =
             format!("{text}{}", image.map(|i| format!(" image:{}", stable_hash(0, i.as_bytes()))).unwrap_or_default());
-        let vector = embed_text(&source, dims, normalize, seed);
         let tokens = tokenizer::count(text);
+        let window = model.emulator.context_window;
+        if window > 0 && tokens > window {
+            // Titan's own wording (reported by Bedrock users), checked before any vector is made.
+            return Err(BedrockError::validation(format!(
+                "400 Bad Request: Too many input tokens. Max input tokens: {window}, request input token count: {tokens}"
+            )));
+        }
+        let vector = embed_text(&source, dims, normalize, seed);
         let mut out = json!({"embedding": vector, "inputTextTokenCount": tokens});
         if v2 {
             let types: Vec<String> = body
@@ -148,15 +155,18 @@ pub struct CohereEmbed;
 impl EmbeddingFamily for CohereEmbed {
     fn embed(&self, body: &Value, model: &FoundationModel, seed: u64) -> Result<Embedded, BedrockError> {
         let v4 = model.model_id.contains("embed-v4");
+        // Embed v3 texts are refused beyond 2048 characters by Bedrock's schema (as reported by
+        // its users); v4 takes long texts.
+        let text_schema = if v4 { json!({"type": "string"}) } else { json!({"type": "string", "maxLength": 2048}) };
         let schema = json!({"type": "object", "additionalProperties": false, "required": ["input_type"], "properties": {
-            "texts": {"type": "array", "maxItems": 96, "items": {"type": "string"}},
+            "texts": {"type": "array", "maxItems": 96, "items": text_schema},
             "images": {"type": "array", "items": {"type": "string"}},
             "inputs": {"type": "array"},
             "input_type": {"type": "string", "enum": ["search_document", "search_query", "classification", "clustering", "image"]},
             "truncate": {"type": "string", "enum": ["NONE", "START", "END", "LEFT", "RIGHT"]},
             "embedding_types": {"type": "array", "items": {"type": "string", "enum": ["float", "int8", "uint8", "binary", "ubinary", "base64"]}},
             "output_dimension": {"type": "integer", "enum": [256, 512, 1024, 1536]},
-            "max_tokens": {"type": "integer"}
+            "max_tokens": {"type": "integer", "minimum": 1}
         }});
         validate(body, &schema)?;
         let texts: Vec<String> = body
@@ -177,8 +187,15 @@ impl EmbeddingFamily for CohereEmbed {
                 "Malformed input request: #: required key [texts] not found, please reformat your input and try again.",
             ));
         }
-        let dims =
-            body.get("output_dimension").and_then(Value::as_u64).map_or(if v4 { 1536 } else { 1024 }, |d| d as usize);
+        // `truncate` NONE (Bedrock's default for Cohere Embed) refuses a text over the window;
+        // the other modes cut it, as Cohere does.
+        let truncates = body.get("truncate").and_then(Value::as_str).is_some_and(|t| t != "NONE");
+        let window = model.emulator.context_window;
+        if !truncates && window > 0 && texts.iter().any(|t| tokenizer::count(t) > window) {
+            return Err(BedrockError::validation(INPUT_TOO_LONG));
+        }
+        let dims = super::native_schema::count(body.get("output_dimension"))
+            .map_or(if v4 { 1536 } else { 1024 }, |d| d as usize);
         let vectors: Vec<Vec<f64>> = inputs.iter().map(|t| embed_text(t, dims, false, seed)).collect();
         let tokens: u32 = texts.iter().map(|t| tokenizer::count(t)).sum();
         let id = SplitMix64::new(stable_hash(seed, inputs.concat().as_bytes())).uuid();

@@ -139,7 +139,7 @@ impl TextFamily for Llama {
             messages,
             inference: InferenceConfig {
                 max_tokens: Some(
-                    body.get("max_gen_len").and_then(Value::as_f64).map_or(DEFAULT_MAX_GEN_LEN.min(cap), |m| m as u32),
+                    super::native_schema::count(body.get("max_gen_len")).unwrap_or(DEFAULT_MAX_GEN_LEN.min(cap)),
                 ),
                 temperature: body.get("temperature").and_then(Value::as_f64),
                 top_p: body.get("top_p").and_then(Value::as_f64),

@@ -107,7 +107,7 @@ impl TextFamily for Mistral {
         Ok(Conversation {
             messages,
             inference: InferenceConfig {
-                max_tokens: Some(body.get("max_tokens").and_then(Value::as_f64).map_or(default_max, |m| m as u32)),
+                max_tokens: Some(super::native_schema::count(body.get("max_tokens")).unwrap_or(default_max)),
                 temperature: body.get("temperature").and_then(Value::as_f64),
                 top_p: body.get("top_p").and_then(Value::as_f64),
                 stop_sequences: stop_sequences(body.get("stop")),
@@ -384,7 +384,7 @@ impl TextFamily for MistralChat {
             system,
             messages,
             inference: InferenceConfig {
-                max_tokens: body.get("max_tokens").and_then(Value::as_f64).map(|m| m as u32),
+                max_tokens: super::native_schema::count(body.get("max_tokens")),
                 temperature: body.get("temperature").and_then(Value::as_f64),
                 top_p: body.get("top_p").and_then(Value::as_f64),
                 stop_sequences: Vec::new(),

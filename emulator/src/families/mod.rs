@@ -22,6 +22,10 @@ use crate::canonical::{Conversation, Reply, StopReason};
 use crate::rng::SplitMix64;
 use crate::wire::error::BedrockError;
 
+/// Bedrock's refusal of an input longer than the model's context window (InvokeModel's
+/// wording; Converse wraps it, see `api::context_window`).
+pub const INPUT_TOO_LONG: &str = "Input is too long for requested model.";
+
 /// OpenAI-style `tool_calls` (Mistral chat, Jamba) for the reply's tool uses, with the
 /// family's id spelling.
 pub fn openai_tool_calls(reply: &Reply, native_id: fn(&str) -> String) -> Vec<Value> {
@@ -281,6 +285,95 @@ mod tests {
             ".{0,8}",
         ];
         prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    /// Every integer member of every native format, as (model, JSON pointer of the member, a
+    /// valid body to set it in, whether negative values are allowed).
+    fn integer_members() -> Vec<(&'static str, &'static str, Value, bool)> {
+        use serde_json::json;
+        let claude = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+        let mut thinking = claude.clone();
+        thinking["max_tokens"] = json!(4096);
+        thinking["thinking"] = json!({"type": "enabled", "budget_tokens": 2048});
+        let nova = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {}});
+        let jamba = json!({"messages": [{"role": "user", "content": "hi"}]});
+        vec![
+            ("anthropic.claude-3-haiku-20240307-v1:0", "/max_tokens", claude.clone(), false),
+            ("anthropic.claude-3-haiku-20240307-v1:0", "/top_k", claude, false),
+            ("anthropic.claude-3-7-sonnet-20250219-v1:0", "/thinking/budget_tokens", thinking, false),
+            ("ai21.jamba-1-5-mini-v1:0", "/max_tokens", jamba.clone(), false),
+            ("ai21.jamba-1-5-mini-v1:0", "/n", jamba, false),
+            ("cohere.command-text-v14", "/max_tokens", json!({"prompt": "hi"}), false),
+            ("cohere.command-text-v14", "/num_generations", json!({"prompt": "hi"}), false),
+            ("cohere.command-text-v14", "/k", json!({"prompt": "hi"}), false),
+            ("cohere.command-r-v1:0", "/max_tokens", json!({"message": "hi"}), false),
+            ("cohere.command-r-v1:0", "/k", json!({"message": "hi"}), false),
+            ("cohere.command-r-v1:0", "/seed", json!({"message": "hi"}), true),
+            (
+                "amazon.titan-text-express-v1",
+                "/textGenerationConfig/maxTokenCount",
+                json!({"inputText": "hi", "textGenerationConfig": {}}),
+                false,
+            ),
+            ("amazon.nova-micro-v1:0", "/inferenceConfig/max_new_tokens", nova.clone(), false),
+            ("amazon.nova-micro-v1:0", "/inferenceConfig/maxTokens", nova.clone(), false),
+            ("amazon.nova-micro-v1:0", "/inferenceConfig/top_k", nova.clone(), false),
+            ("amazon.nova-micro-v1:0", "/inferenceConfig/topK", nova, false),
+            ("meta.llama3-8b-instruct-v1:0", "/max_gen_len", json!({"prompt": "hi"}), false),
+            ("mistral.mistral-7b-instruct-v0:2", "/max_tokens", json!({"prompt": "<s>[INST] hi [/INST]"}), false),
+            ("mistral.mistral-7b-instruct-v0:2", "/top_k", json!({"prompt": "<s>[INST] hi [/INST]"}), false),
+            (
+                "mistral.mistral-large-2407-v1:0",
+                "/max_tokens",
+                json!({"messages": [{"role": "user", "content": "hi"}]}),
+                false,
+            ),
+            ("cohere.embed-v4:0", "/max_tokens", json!({"texts": ["hi"], "input_type": "search_query"}), false),
+        ]
+    }
+
+    fn with_member(body: &Value, pointer: &str, v: Value) -> Value {
+        let mut body = body.clone();
+        let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", pointer));
+        if let Some(obj) = body.pointer_mut(parent).and_then(Value::as_object_mut) {
+            obj.insert(key.to_string(), v);
+        }
+        body
+    }
+
+    fn outcome(model_id: &str, body: &Value) -> Result<(), String> {
+        let model = Catalog::builtin().model(model_id).expect("model in catalog");
+        match lookup(model).map_err(|e| e.message)? {
+            Family::Text(f) => f.parse(body, model).map(|_| ()).map_err(|e| e.message),
+            Family::Embedding(f) => f.embed(body, model, 0).map(|_| ()).map_err(|e| e.message),
+        }
+    }
+
+    #[test]
+    fn every_integer_member_refuses_fractions_huge_floats_out_of_range_values_and_needless_negatives() {
+        for (model, pointer, body, negatives) in integer_members() {
+            assert_eq!(outcome(model, &body), Ok(()), "{model}: the base body is valid");
+            let path = format!("#{pointer}");
+            let not_integer = format!("Malformed input request: {path}: expected type: Integer, found: Number, please reformat your input and try again.");
+            for v in [serde_json::json!(100.5), serde_json::json!(1e30), serde_json::json!(-1e300)] {
+                assert_eq!(
+                    outcome(model, &with_member(&body, pointer, v.clone())),
+                    Err(not_integer.clone()),
+                    "{model} {pointer} = {v}"
+                );
+            }
+            for v in
+                [serde_json::json!(3_000_000_000u64), serde_json::json!(u64::MAX), serde_json::json!(-3_000_000_000i64)]
+            {
+                let refused = outcome(model, &with_member(&body, pointer, v.clone()));
+                assert!(
+                    refused.as_ref().is_err_and(|m| m.contains(&path) || m.contains("max_tokens")),
+                    "{model} {pointer} = {v}: {refused:?}"
+                );
+            }
+            let negative = outcome(model, &with_member(&body, pointer, serde_json::json!(-1)));
+            assert_eq!(negative.is_ok(), negatives, "{model} {pointer} = -1: {negative:?}");
+        }
     }
 
     proptest! {

@@ -5,7 +5,7 @@
 //!
 //! Schemas are small JSON-Schema subsets written per family: `type` (one or a list), `required`,
 //! `properties`, `additionalProperties: false`, `items`, `enum`, `minimum`/`maximum`,
-//! `minItems`/`maxItems`, `minLength`, `anyOf` (branch picked by JSON type).
+//! `minItems`/`maxItems`, `minLength`/`maxLength`, `anyOf` (branch picked by JSON type).
 
 use serde_json::Value;
 
@@ -35,10 +35,37 @@ fn schema_type_name(t: &str) -> &'static str {
     }
 }
 
+/// Largest magnitude a float written for an integer member may have (2^63): beyond it the
+/// value cannot be a Java `long`, so Bedrock's schema sees a non-integral number, as for `100.5`.
+const WHOLE_FLOAT_LIMIT: f64 = 9_223_372_036_854_775_808.0;
+
+/// Bounds of an `integer` member whose schema gives none: Bedrock's request classes hold a Java
+/// `int`, so a count beyond it is refused rather than silently wrapped or saturated.
+const INT_MIN: f64 = i32::MIN as f64;
+const INT_MAX: f64 = i32::MAX as f64;
+
+/// A JSON number that is a whole number (`7`, `7.0`; not `7.5`, not `1e30`), as an `i64`
+/// (saturating at its bounds for `u64`s past it, which the integer bounds refuse anyway).
+pub fn whole_number(v: &Value) -> Option<i64> {
+    if let Some(i) = v.as_i64() {
+        return Some(i);
+    }
+    if v.is_u64() {
+        return Some(i64::MAX);
+    }
+    v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < WHOLE_FLOAT_LIMIT).map(|f| f as i64)
+}
+
+/// A validated count member (`max_tokens`, `n`, …) as a `u32`: negative values read as 0 and
+/// larger ones saturate (the schema bounds have already refused both).
+pub fn count(v: Option<&Value>) -> Option<u32> {
+    v.and_then(whole_number).map(|n| u32::try_from(n.max(0)).unwrap_or(u32::MAX))
+}
+
 fn matches_type(v: &Value, t: &str) -> bool {
     match t {
         "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "integer" => whole_number(v).is_some(),
         "number" => v.is_number(),
         "boolean" => v.is_boolean(),
         "array" => v.is_array(),
@@ -87,16 +114,25 @@ fn check(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>) {
         }
     }
     if let Some(n) = value.as_f64() {
-        if let Some(min) = s.get("minimum").and_then(Value::as_f64).filter(|m| n < *m) {
-            errors.push(format!("{path}: {} is not greater or equal to {}", fmt_num(n), fmt_num(min)));
+        let integer = types.iter().any(|t| t == "integer");
+        let bound =
+            |key: &str, implicit: f64| s.get(key).and_then(Value::as_f64).or_else(|| integer.then_some(implicit));
+        // A u64 past i64 is exact only as itself: compare and show it as an integer.
+        let shown = value.as_u64().map_or_else(|| fmt_num(n), |u| u.to_string());
+        if let Some(min) = bound("minimum", INT_MIN).filter(|m| n < *m) {
+            errors.push(format!("{path}: {shown} is not greater or equal to {}", fmt_num(min)));
         }
-        if let Some(max) = s.get("maximum").and_then(Value::as_f64).filter(|m| n > *m) {
-            errors.push(format!("{path}: {} is not less or equal to {}", fmt_num(n), fmt_num(max)));
+        if let Some(max) = bound("maximum", INT_MAX).filter(|m| n > *m) {
+            errors.push(format!("{path}: {shown} is not less or equal to {}", fmt_num(max)));
         }
     }
     if let Some(text) = value.as_str() {
-        if let Some(min) = s.get("minLength").and_then(Value::as_u64).filter(|m| (text.chars().count() as u64) < *m) {
-            errors.push(format!("{path}: expected minLength: {min}, actual: {}", text.chars().count()));
+        let length = text.chars().count() as u64;
+        if let Some(min) = s.get("minLength").and_then(Value::as_u64).filter(|m| length < *m) {
+            errors.push(format!("{path}: expected minLength: {min}, actual: {length}"));
+        }
+        if let Some(max) = s.get("maxLength").and_then(Value::as_u64).filter(|m| length > *m) {
+            errors.push(format!("{path}: expected maxLength: {max}, actual: {length}"));
         }
     }
     if let Some(items) = value.as_array() {
@@ -196,6 +232,25 @@ mod tests {
             e.message,
             "Malformed input request: #: required key [prompt] not found#: required key [max_tokens_to_sample] not found#: extraneous key [texts] is not permitted, please reformat your input and try again."
         );
+    }
+
+    #[test]
+    fn integer_members_take_whole_numbers_within_a_java_int_unless_bounded_otherwise() {
+        let schema = json!({"type": "object", "properties": {"k": {"type": "integer", "minimum": 0}}});
+        assert!(violations(&json!({"k": 100.0}), &schema).is_empty());
+        assert_eq!(count(Some(&json!(100.0))), Some(100));
+        for v in [json!(100.5), json!(1e30)] {
+            assert_eq!(violations(&json!({"k": v}), &schema), vec!["#/k: expected type: Integer, found: Number"]);
+        }
+        assert_eq!(
+            violations(&json!({"k": 3_000_000_000u64}), &schema),
+            vec!["#/k: 3000000000 is not less or equal to 2147483647"]
+        );
+        assert_eq!(
+            violations(&json!({"k": u64::MAX}), &schema),
+            vec!["#/k: 18446744073709551615 is not less or equal to 2147483647"]
+        );
+        assert_eq!(violations(&json!({"k": -1}), &schema), vec!["#/k: -1 is not greater or equal to 0"]);
     }
 
     #[test]

@@ -336,7 +336,7 @@ impl TextFamily for Nova {
             system,
             messages,
             inference: InferenceConfig {
-                max_tokens: get("max_new_tokens", "maxTokens").and_then(Value::as_f64).map(|m| m as u32),
+                max_tokens: super::native_schema::count(get("max_new_tokens", "maxTokens")),
                 temperature: get("temperature", "temperature").and_then(Value::as_f64),
                 top_p: get("top_p", "topP").and_then(Value::as_f64),
                 stop_sequences: get("stopSequences", "stopSequences")

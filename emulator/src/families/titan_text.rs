@@ -68,10 +68,8 @@ impl TextFamily for TitanText {
         let text = body["inputText"].as_str().unwrap_or_default().to_string();
         let config = body.get("textGenerationConfig");
         let get = |key: &str| config.and_then(|c| c.get(key));
-        let max_tokens = get("maxTokenCount")
-            .and_then(Value::as_f64)
-            .map(|m| m as u32)
-            .unwrap_or_else(|| DEFAULT_MAX_TOKEN_COUNT.min(cap));
+        let max_tokens =
+            super::native_schema::count(get("maxTokenCount")).unwrap_or_else(|| DEFAULT_MAX_TOKEN_COUNT.min(cap));
         Ok(Conversation {
             messages: vec![Message { role: Role::User, content: vec![Block::Text(text)] }],
             inference: InferenceConfig {

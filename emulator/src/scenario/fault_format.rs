@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::format::{ErrorName, MatchSpec, STREAM_EXCEPTIONS};
+use super::mapping::map_only;
 use crate::operations::stream_exceptions;
 use crate::wire::error::ErrorCode;
 
@@ -29,7 +30,7 @@ pub struct FaultSpec {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 struct RawFault {
     #[serde(default)]
     name: Option<String>,
@@ -39,6 +40,8 @@ struct RawFault {
     on: OnSpec,
     inject: Inject,
 }
+
+map_only!(RawFault, "a fault rule: a mapping with `inject`");
 
 impl TryFrom<RawFault> for FaultSpec {
     type Error = String;
@@ -68,7 +71,7 @@ impl TryFrom<RawFault> for FaultSpec {
 
 /// When a fault fires.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct OnSpec {
     /// Only the first N attempts of each invocation (`amz-sdk-request: attempt=K`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,6 +92,8 @@ pub struct OnSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
 }
+
+map_only!(OnSpec, "an `on` mapping", serialize);
 
 /// A whole number of at least 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,7 +127,7 @@ impl<'de> Deserialize<'de> for Probability {
 
 /// A time window.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct Window {
     /// Start, in milliseconds after start or the last reset.
     #[serde(default)]
@@ -130,6 +135,8 @@ pub struct Window {
     /// Length in milliseconds.
     pub for_ms: u64,
 }
+
+map_only!(Window, "a window mapping", serialize);
 
 /// What a fault injects: exactly one kind.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,7 +171,7 @@ impl Inject {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 struct RawInject {
     #[serde(default)]
     error: Option<ErrorInject>,
@@ -179,6 +186,8 @@ struct RawInject {
     #[serde(default)]
     stream: Option<StreamFault>,
 }
+
+map_only!(RawInject, "an `inject` mapping");
 
 const INJECT_KINDS: &str = "`error`, `latency`, `pace`, `stall`, `reset` or `stream`";
 
@@ -217,12 +226,12 @@ impl TryFrom<RawInject> for Inject {
 
 /// `{}`: a kind without options.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Empty {}
 
 /// An injected AWS error.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct ErrorInject {
     /// Any modelled exception of either service, e.g. `ThrottlingException`.
     #[serde(rename = "type")]
@@ -234,6 +243,10 @@ pub struct ErrorInject {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<f64>,
 }
+
+map_only!(ErrorInject, "an error: a mapping with `type`", serialize);
+
+map_only!(Empty, "an empty mapping `{}`", serialize);
 
 /// A delay: fixed, uniform, or log-normal.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -261,7 +274,7 @@ pub enum Latency {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 struct RawLatency {
     #[serde(default)]
     ms: Option<u64>,
@@ -274,6 +287,8 @@ struct RawLatency {
     #[serde(default)]
     p99_ms: Option<u64>,
 }
+
+map_only!(RawLatency, "a latency mapping");
 
 /// Longest delay any latency or stall rule may ask for (a typo must not hang a suite for days).
 pub const MAX_DELAY_MS: u64 = 3_600_000;
@@ -314,7 +329,7 @@ impl TryFrom<RawLatency> for Latency {
 
 /// Pacing: time to first token, then tokens per second.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct PaceSpec {
     /// Delay before the first token, milliseconds.
     #[serde(default)]
@@ -323,6 +338,8 @@ pub struct PaceSpec {
     #[serde(default)]
     pub tokens_per_second: NonNegative,
 }
+
+map_only!(PaceSpec, "a pace mapping", serialize);
 
 impl PaceSpec {
     /// The pace in the one formula's terms.
@@ -360,13 +377,15 @@ pub enum Stall {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct RawStall {
     #[serde(default)]
     ms: Option<u64>,
     #[serde(default)]
     forever: Option<bool>,
 }
+
+map_only!(RawStall, "a stall mapping");
 
 impl TryFrom<RawStall> for Stall {
     type Error = String;
@@ -382,7 +401,7 @@ impl TryFrom<RawStall> for Stall {
 
 /// After `afterEvents` events of a stream, `then` happens.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct StreamFault {
     /// Events sent normally first.
     #[serde(default)]
@@ -390,6 +409,8 @@ pub struct StreamFault {
     /// What happens next.
     pub then: StreamThen,
 }
+
+map_only!(StreamFault, "a stream fault: a mapping with `then`", serialize);
 
 /// What a stream fault does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -409,7 +430,7 @@ pub enum StreamThen {
 
 /// An exception inside a stream.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct StreamException {
     /// One of the stream unions' exceptions.
     #[serde(rename = "type")]
@@ -418,6 +439,8 @@ pub struct StreamException {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
+
+map_only!(StreamException, "an exception: a mapping with `type`", serialize);
 
 /// An exception name the runtime's stream unions carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -438,7 +461,7 @@ impl<'de> Deserialize<'de> for StreamErrorName {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct RawStreamThen {
     #[serde(default)]
     exception: Option<StreamException>,
@@ -451,6 +474,8 @@ struct RawStreamThen {
     #[serde(default)]
     stall: Option<Stall>,
 }
+
+map_only!(RawStreamThen, "a `then` mapping");
 
 impl TryFrom<RawStreamThen> for StreamThen {
     type Error = String;
@@ -499,7 +524,7 @@ pub struct QuotaSpec {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 struct RawQuota {
     model: String,
     #[serde(default)]
@@ -509,6 +534,8 @@ struct RawQuota {
     #[serde(default)]
     tokens_per_day: Option<Positive>,
 }
+
+map_only!(RawQuota, "a quota: a mapping with `model`");
 
 impl TryFrom<RawQuota> for QuotaSpec {
     type Error = String;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::fault_format::{FaultSpec, QuotaSpec};
+use super::mapping::map_only;
 use crate::operations::routes;
 use crate::wire::error::ErrorCode;
 
@@ -30,7 +31,7 @@ pub const VERSION: u32 = 1;
 
 /// A scenario document.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct ScenarioFile {
     /// Format version; must be 1.
     pub version: Version,
@@ -50,6 +51,8 @@ pub struct ScenarioFile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quotas: Vec<QuotaSpec>,
 }
+
+map_only!(ScenarioFile, "a scenario document: a mapping with `version` and `rules`", serialize);
 
 /// The `version` field.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -105,7 +108,7 @@ pub struct RuleSpec {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 struct RawRule {
     #[serde(default)]
     name: Option<String>,
@@ -126,6 +129,8 @@ struct RawRule {
     #[serde(default)]
     set_state: Option<String>,
 }
+
+map_only!(RawRule, "a rule: a mapping with `match` and `reply` or `replies`");
 
 impl TryFrom<RawRule> for RuleSpec {
     type Error = String;
@@ -243,7 +248,7 @@ enum RawTextMatch {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 struct FullTextMatch {
     #[serde(default)]
     contains: Option<String>,
@@ -254,6 +259,8 @@ struct FullTextMatch {
     #[serde(default)]
     ignore_case: bool,
 }
+
+map_only!(FullTextMatch, "a text condition mapping");
 
 impl<'de> Deserialize<'de> for TextMatch {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -311,7 +318,7 @@ impl TextMatch {
 
 /// A condition on a value inside the JSON body, addressed by a JSON pointer (`/inferenceConfig/maxTokens`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct JsonMatch {
     /// JSON pointer; must start with `/`.
     pub path: JsonPointer,
@@ -325,6 +332,8 @@ pub struct JsonMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<TextMatch>,
 }
+
+map_only!(JsonMatch, "a JSON condition: a mapping with `path`", serialize);
 
 /// A JSON pointer.
 #[derive(Debug, Clone, Serialize)]
@@ -345,7 +354,7 @@ impl<'de> Deserialize<'de> for JsonPointer {
 
 /// A count condition.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct CountMatch {
     /// Exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -358,6 +367,8 @@ pub struct CountMatch {
     pub at_most: Option<u64>,
 }
 
+map_only!(CountMatch, "a count condition: a mapping with `equals`, `atLeast` or `atMost`", serialize);
+
 impl CountMatch {
     /// Whether `n` satisfies every bound given.
     pub fn matches(&self, n: u64) -> bool {
@@ -369,7 +380,7 @@ impl CountMatch {
 
 /// What a request must look like. Every condition given must hold; none given matches all.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct MatchSpec {
     /// Operation name(s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -400,9 +411,11 @@ pub struct MatchSpec {
     pub request_count: Option<CountMatch>,
 }
 
+map_only!(MatchSpec, "a matcher: a mapping of conditions", serialize);
+
 /// A tool call in a reply.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct ToolUseSpec {
     /// Tool name.
     pub name: String,
@@ -413,6 +426,8 @@ pub struct ToolUseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }
+
+map_only!(ToolUseSpec, "a tool call: a mapping with `name`", serialize);
 
 fn empty_object() -> Value {
     Value::Object(Default::default())
@@ -446,7 +461,7 @@ impl<'de> Deserialize<'de> for ToolUses {
 
 /// An AWS error reply.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct ErrorSpec {
     /// Modelled exception name, e.g. `ThrottlingException`.
     #[serde(rename = "type")]
@@ -455,6 +470,8 @@ pub struct ErrorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
+
+map_only!(ErrorSpec, "an error: a mapping with `type`", serialize);
 
 /// A modelled exception name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -478,7 +495,7 @@ impl<'de> Deserialize<'de> for ErrorName {
 
 /// Pacing of a reply.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct Timing {
     /// Streams: delay before the first content event. Unary: added to the response delay.
     #[serde(default)]
@@ -492,6 +509,8 @@ pub struct Timing {
     pub latency_ms: u64,
 }
 
+map_only!(Timing, "a timing mapping", serialize);
+
 impl Timing {
     /// The pacing part (the one formula shared with the `pace` fault); `latencyMs` is added
     /// to unary replies by the caller.
@@ -502,7 +521,7 @@ impl Timing {
 
 /// Token usage overrides.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 pub struct UsageSpec {
     /// Input tokens to report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -511,6 +530,8 @@ pub struct UsageSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u32>,
 }
+
+map_only!(UsageSpec, "a usage mapping", serialize);
 
 /// A stop reason name (Converse spelling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -572,7 +593,7 @@ pub enum ReplyKind {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "camelCase")]
 struct RawReply {
     #[serde(default)]
     text: Option<String>,
@@ -599,6 +620,8 @@ struct RawReply {
     #[serde(default)]
     headers: BTreeMap<String, String>,
 }
+
+map_only!(RawReply, "a reply: a mapping with one of `text`/`toolUse`, `output`, `body`, `stream`, `json`, `error`");
 
 impl TryFrom<RawReply> for ReplySpec {
     type Error = String;
@@ -769,6 +792,37 @@ mod tests {
         ];
         let report: Vec<String> = cases.iter().map(|(name, text)| error_of(name, text)).collect();
         insta::assert_snapshot!(report.join("\n"));
+    }
+
+    #[test]
+    fn a_sequence_where_a_mapping_belongs_is_refused_not_read_as_fields_in_order() {
+        let cases = [
+            ("[1]", "line 1 column 1: invalid type: sequence, expected a scenario document"),
+            (
+                "version: 1\nrules:\n  - match: []\n    reply: {text: x}\n",
+                "line 3 column 12: rules[0].match: invalid type: sequence",
+            ),
+            (
+                "version: 1\nrules:\n  - [{}, 0, {}]\n",
+                "line 3 column 5: rules[0]: invalid type: sequence, expected a rule",
+            ),
+            (
+                "version: 1\nrules:\n  - reply: {text: x, timing: [5]}\n",
+                "line 3 column 30: rules[0].reply.timing: invalid type: sequence, expected a timing mapping",
+            ),
+            (
+                "{\"version\": 1, \"rules\": [{\"match\": {\"requestCount\": []}, \"reply\": {\"text\": \"x\"}}]}",
+                "invalid type: sequence, expected a count condition",
+            ),
+            (
+                "version: 1\nfaults:\n  - {on: [], inject: {reset: {}}}\n",
+                "faults[0].on: invalid type: sequence, expected an `on` mapping",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = error_of("doc.yaml", text);
+            assert!(e.contains(expected), "{text:?}: {e}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! * [`matcher`] — evaluating a match spec against a request, with failure reasons.
 //! * [`engine`] — the ordered rule set, sequences, named-scenario states and counters.
 //! * [`loader`] — reading files and directories, and hot reload by polling.
+//! * [`mapping`] — the format's structures are read from mappings only.
 //! * [`builder`] — the Rust API (`Rule::new(…).when(…).reply(…)`).
 //!
 //! This module knows nothing of HTTP or model formats: it decides *which* reply spec answers;
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod fault_format;
 pub mod format;
 pub mod loader;
+pub mod mapping;
 pub mod matcher;
 
 pub use builder::{Match, Reply, Rule, Times};

@@ -1,4 +1,8 @@
 //! The `/_emulator/` admin API (JSON). See README "Admin API".
+//!
+//! Every endpoint says what it accepts: a body where none is taken, a body of the wrong shape
+//! and an unknown query parameter are refused with a 400 that names what was expected, so a
+//! typo never passes for a request that did something.
 
 use bytes::Bytes;
 use serde::Deserialize;
@@ -13,16 +17,36 @@ use crate::wire::error::{BedrockError, ErrorCode};
 
 const ENDPOINTS: &str = "GET health; GET|POST|DELETE scenarios; DELETE scenarios/{name}; GET|POST|DELETE faults; DELETE faults/{name}; POST reset; GET|DELETE journal; POST verify";
 
+/// The verify request's shape, for its error messages.
+const VERIFY_SHAPE: &str = "{\"match\": {…matcher…}, \"count\": N | {\"equals\"|\"atLeast\"|\"atMost\": N}}";
+
 fn query<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// The expected count of a verify request: a number (exactly) or `{equals, atLeast, atMost}`.
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// The expected count of a verify request: a whole number (exactly) or `{equals, atLeast, atMost}`.
 enum Expected {
     Exactly(u64),
     Bounds(CountMatch),
+}
+
+impl<'de> Deserialize<'de> for Expected {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Expected;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a count: a whole number, or {\"equals\"|\"atLeast\"|\"atMost\": N}")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Expected, E> {
+                Ok(Expected::Exactly(n))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Expected, A::Error> {
+                CountMatch::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Expected::Bounds)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -35,16 +59,62 @@ struct VerifyRequest {
 }
 
 /// A file-format error as a ValidationException that also names the file, line and column.
-fn located_error(e: &LoadError) -> Plan {
+fn located_error(e: &LoadError) -> BedrockError {
     let mut err = BedrockError::validation(e.to_string()).with_extra("file", json!(e.file));
     if let (Some(l), Some(c)) = (e.line, e.column) {
         err = err.with_extra("line", json!(l)).with_extra("column", json!(c));
     }
-    Plan::error(err)
+    err
 }
 
-fn bad_request(message: impl Into<String>) -> Plan {
-    Plan::error(BedrockError::validation(message))
+fn bad_request(message: impl Into<String>) -> BedrockError {
+    BedrockError::validation(message)
+}
+
+/// What kind of JSON value `v` is, for messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Refuses query parameters the endpoint does not take (`allowed` lists those it does).
+fn check_query(q: &[(String, String)], endpoint: &str, allowed: &[&str]) -> Result<(), BedrockError> {
+    match q.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some((k, _)) if allowed.is_empty() => {
+            Err(bad_request(format!("{endpoint} takes no query parameters (got `{k}`).")))
+        }
+        Some((k, _)) => Err(bad_request(format!(
+            "{endpoint} does not take the query parameter `{k}`; it takes {}.",
+            allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Refuses a body on an endpoint that takes none (whitespace, `{}` and `null` are no body:
+/// HTTP clients send them for "nothing").
+fn check_no_body(body: &Bytes, endpoint: &str) -> Result<(), BedrockError> {
+    let text = std::str::from_utf8(body).unwrap_or("?").trim();
+    if text.is_empty() || text == "{}" || text == "null" {
+        Ok(())
+    } else {
+        Err(bad_request(format!("{endpoint} takes no request body.")))
+    }
+}
+
+/// The body as UTF-8 text (scenario documents and fault rules are YAML or JSON).
+fn body_text<'a>(body: &'a Bytes, what: &str) -> Result<&'a str, BedrockError> {
+    let text = std::str::from_utf8(body).map_err(|_| bad_request(format!("The {what} is not UTF-8 text.")))?;
+    if text.trim().is_empty() {
+        return Err(bad_request(format!("The request body is empty: send the {what} as YAML or JSON.")));
+    }
+    Ok(text)
 }
 
 /// Answers an admin request (`path` is what follows `/_emulator/`).
@@ -56,142 +126,187 @@ pub fn handle(
     _headers: &http::HeaderMap,
     body: &Bytes,
 ) -> Plan {
-    let engine = &state.services.scenarios;
-    match (method, path.trim_end_matches('/')) {
-        ("GET", "health") => Plan::json(json!({
-            "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "uptimeSeconds": state.started.elapsed().as_secs_f64(),
-            "requests": state.requests.load(std::sync::atomic::Ordering::Relaxed),
-            "scenarioRules": engine.rule_count(),
-            "faultRules": state.faults.len(),
-            "quotas": state.faults.quotas.len(),
-        })),
-        ("GET", "scenarios") => Plan::json(engine.listing()),
+    route(state, method, path.trim_end_matches('/'), q, body).unwrap_or_else(Plan::error)
+}
+
+fn route(
+    state: &ServerState,
+    method: &str,
+    path: &str,
+    q: &[(String, String)],
+    body: &Bytes,
+) -> Result<Plan, BedrockError> {
+    let endpoint = format!("{method} /_emulator/{path}");
+    let name_of =
+        |prefix: &str| percent_encoding::percent_decode_str(&path[prefix.len()..]).decode_utf8_lossy().into_owned();
+    match (method, path) {
+        ("GET", "health") => {
+            check_query(q, &endpoint, &[])?;
+            check_no_body(body, &endpoint)?;
+            Ok(health(state))
+        }
+        ("GET", "scenarios") => {
+            check_query(q, &endpoint, &[])?;
+            check_no_body(body, &endpoint)?;
+            Ok(Plan::json(state.services.scenarios.listing()))
+        }
         ("POST", "scenarios") => {
-            let Ok(text) = std::str::from_utf8(body) else {
-                return bad_request("The scenario document is not UTF-8 text.");
-            };
-            let source = query(q, "name").unwrap_or("request body");
-            match parse(source, text) {
-                Ok(file) => {
-                    let name = match query(q, "name") {
-                        Some(n) => n.to_string(),
-                        None => file.name.clone().unwrap_or_else(|| engine.next_api_name()),
-                    };
-                    let rules = file.rules.len();
-                    let mut file = file;
-                    // A document replaces its earlier version whole: rules, faults and quotas.
-                    let origin = Origin::Scenario(name.clone());
-                    state.faults.remove_origin(&origin);
-                    let faults: Vec<String> = std::mem::take(&mut file.faults)
-                        .into_iter()
-                        .map(|spec| state.faults.add(origin.clone(), spec))
-                        .collect();
-                    let quotas = std::mem::take(&mut file.quotas);
-                    let quota_count = quotas.len();
-                    state.faults.quotas.set(&format!("api:{name}"), quotas);
-                    engine.add_source(&name, file);
-                    Plan::with_status(
-                        201,
-                        json!({"name": name, "rules": rules, "faults": faults, "quotas": quota_count}),
-                    )
-                }
-                Err(e) => located_error(&e),
-            }
-        }
-        ("GET", "faults") => Plan::json(state.faults.listing()),
-        ("POST", "faults") => {
-            let Ok(text) = std::str::from_utf8(body) else {
-                return bad_request("The fault rule is not UTF-8 text.");
-            };
-            match parse_fault("request body", text) {
-                Ok(spec) => {
-                    let name = state.faults.add(Origin::Api, spec);
-                    Plan::with_status(201, json!({"name": name}))
-                }
-                Err(e) => located_error(&e),
-            }
-        }
-        ("DELETE", "faults") => {
-            state.faults.clear();
-            Plan::json(json!({"deleted": "all"}))
-        }
-        ("DELETE", p) if p.starts_with("faults/") => {
-            let name = percent_encoding::percent_decode_str(&p["faults/".len()..]).decode_utf8_lossy().into_owned();
-            if state.faults.remove(&name) {
-                Plan::json(json!({"deleted": name}))
-            } else {
-                Plan::error(BedrockError::not_found(format!("No fault rule named {name} is loaded.")))
-            }
+            check_query(q, &endpoint, &["name"])?;
+            post_scenario(state, query(q, "name"), body_text(body, "scenario document")?)
         }
         ("DELETE", "scenarios") => {
-            engine.clear();
+            check_query(q, &endpoint, &[])?;
+            check_no_body(body, &endpoint)?;
+            state.services.scenarios.clear();
             state.faults.remove_scenario_origins();
             state.faults.quotas.remove_prefixed("api:");
-            Plan::json(json!({"deleted": "all"}))
+            Ok(Plan::json(json!({"deleted": "all"})))
         }
         ("DELETE", p) if p.starts_with("scenarios/") => {
-            let name = percent_encoding::percent_decode_str(&p["scenarios/".len()..]).decode_utf8_lossy().into_owned();
-            let removed_faults = state.faults.remove_origin(&Origin::Scenario(name.clone()));
-            state.faults.quotas.set(&format!("api:{name}"), Vec::new());
-            if engine.remove_source(&name) || removed_faults {
-                Plan::json(json!({"deleted": name}))
+            check_query(q, &endpoint, &[])?;
+            check_no_body(body, &endpoint)?;
+            delete_scenario(state, name_of("scenarios/"))
+        }
+        ("GET", "faults") => {
+            check_query(q, &endpoint, &[])?;
+            check_no_body(body, &endpoint)?;
+            Ok(Plan::json(state.faults.listing()))
+        }
+        ("POST", "faults") => {
+            check_query(q, &endpoint, &[])?;
+            let spec = parse_fault("request body", body_text(body, "fault rule")?).map_err(|e| located_error(&e))?;
+            let name = state.faults.add(Origin::Api, spec);
+            Ok(Plan::with_status(201, json!({"name": name})))
+        }
+        ("DELETE", "faults") => {
+            check_query(q, &endpoint, &[])?;
+            check_no_body(body, &endpoint)?;
+            state.faults.clear();
+            Ok(Plan::json(json!({"deleted": "all"})))
+        }
+        ("DELETE", p) if p.starts_with("faults/") => {
+            check_query(q, &endpoint, &[])?;
+            check_no_body(body, &endpoint)?;
+            let name = name_of("faults/");
+            if state.faults.remove(&name) {
+                Ok(Plan::json(json!({"deleted": name})))
             } else {
-                Plan::error(BedrockError::not_found(format!("No scenario source named {name} is loaded.")))
+                Err(BedrockError::not_found(format!("No fault rule named {name} is loaded.")))
             }
         }
         ("POST", "reset") => {
-            engine.reset();
-            state.faults.reset();
-            if let Some(replay) = &state.replay {
-                replay.reset();
-            }
-            state.journal.clear();
-            Plan::json(json!({"reset": true}))
+            check_query(q, &endpoint, &[])?;
+            check_no_body(body, &endpoint)?;
+            reset(state);
+            Ok(Plan::json(json!({"reset": true})))
         }
         ("GET", "journal") => {
+            check_query(q, &endpoint, &["operation", "model", "limit"])?;
+            check_no_body(body, &endpoint)?;
             let limit = match query(q, "limit").map(str::parse::<usize>) {
                 None => None,
                 Some(Ok(n)) => Some(n),
-                Some(Err(_)) => return bad_request("The limit query parameter must be a whole number."),
+                Some(Err(_)) => return Err(bad_request("The limit query parameter must be a whole number.")),
             };
-            Plan::json(state.journal.listing(query(q, "operation"), query(q, "model"), limit))
+            Ok(Plan::json(state.journal.listing(query(q, "operation"), query(q, "model"), limit)))
         }
         ("DELETE", "journal") => {
+            check_query(q, &endpoint, &[])?;
+            check_no_body(body, &endpoint)?;
             state.journal.clear();
-            Plan::json(json!({"cleared": true}))
+            Ok(Plan::json(json!({"cleared": true})))
         }
         ("POST", "verify") => {
-            let req: VerifyRequest = match serde_json::from_slice::<Value>(body)
-                .map_err(|e| e.to_string())
-                .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    return bad_request(format!(
-                        "The verify request must be {{\"match\": {{…matcher…}}, \"count\": N | {{\"atLeast\": N, \"atMost\": N}}}}: {e}"
-                    ))
-                }
-            };
-            if req.matcher.request_count.is_some() {
-                return bad_request(
-                    "requestCount has no meaning in verify: give the expected number of requests in `count`.",
-                );
-            }
-            let expected = match req.count {
-                Some(Expected::Exactly(n)) => CountMatch { equals: Some(n), ..Default::default() },
-                Some(Expected::Bounds(b)) => b,
-                None => CountMatch { at_least: Some(1), ..Default::default() },
-            };
-            let v = state.journal.verify(&req.matcher, &expected);
-            Plan::json(
-                json!({"ok": v.ok, "matched": v.matched, "expected": expected, "nearMisses": v.near_misses, "dropped": v.dropped}),
-            )
+            check_query(q, &endpoint, &[])?;
+            verify(state, body)
         }
-        _ => Plan::error(BedrockError::new(
+        _ => Err(BedrockError::new(
             ErrorCode::UnknownOperationException,
-            format!("No admin endpoint {method} /_emulator/{path}. Available under /_emulator/: {ENDPOINTS}."),
+            format!("No admin endpoint {endpoint}. Available under /_emulator/: {ENDPOINTS}."),
         )),
     }
+}
+
+fn health(state: &ServerState) -> Plan {
+    Plan::json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeSeconds": state.started.elapsed().as_secs_f64(),
+        "requests": state.requests.load(std::sync::atomic::Ordering::Relaxed),
+        "scenarioRules": state.services.scenarios.rule_count(),
+        "faultRules": state.faults.len(),
+        "quotas": state.faults.quotas.len(),
+    }))
+}
+
+fn post_scenario(state: &ServerState, name: Option<&str>, text: &str) -> Result<Plan, BedrockError> {
+    let engine = &state.services.scenarios;
+    let mut file = parse(name.unwrap_or("request body"), text).map_err(|e| located_error(&e))?;
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => file.name.clone().unwrap_or_else(|| engine.next_api_name()),
+    };
+    let rules = file.rules.len();
+    // A document replaces its earlier version whole: rules, faults and quotas.
+    let origin = Origin::Scenario(name.clone());
+    state.faults.remove_origin(&origin);
+    let faults: Vec<String> =
+        std::mem::take(&mut file.faults).into_iter().map(|spec| state.faults.add(origin.clone(), spec)).collect();
+    let quotas = std::mem::take(&mut file.quotas);
+    let quota_count = quotas.len();
+    state.faults.quotas.set(&format!("api:{name}"), quotas);
+    engine.add_source(&name, file);
+    Ok(Plan::with_status(201, json!({"name": name, "rules": rules, "faults": faults, "quotas": quota_count})))
+}
+
+fn delete_scenario(state: &ServerState, name: String) -> Result<Plan, BedrockError> {
+    let removed_faults = state.faults.remove_origin(&Origin::Scenario(name.clone()));
+    state.faults.quotas.set(&format!("api:{name}"), Vec::new());
+    if state.services.scenarios.remove_source(&name) || removed_faults {
+        Ok(Plan::json(json!({"deleted": name})))
+    } else {
+        Err(BedrockError::not_found(format!("No scenario source named {name} is loaded.")))
+    }
+}
+
+fn reset(state: &ServerState) {
+    state.services.scenarios.reset();
+    state.faults.reset();
+    if let Some(replay) = &state.replay {
+        replay.reset();
+    }
+    state.journal.clear();
+}
+
+fn verify(state: &ServerState, body: &Bytes) -> Result<Plan, BedrockError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let problem = if body.iter().all(u8::is_ascii_whitespace) {
+            "is empty".to_string()
+        } else {
+            format!("is not valid JSON ({e})")
+        };
+        bad_request(format!("The verify request body {problem}: send {VERIFY_SHAPE}."))
+    })?;
+    if !value.is_object() {
+        return Err(bad_request(format!(
+            "The verify request body must be a JSON object {VERIFY_SHAPE}, not {}.",
+            kind(&value)
+        )));
+    }
+    let req: VerifyRequest = serde_json::from_value(value)
+        .map_err(|e| bad_request(format!("The verify request must be {VERIFY_SHAPE}: {e}")))?;
+    if req.matcher.request_count.is_some() {
+        return Err(bad_request(
+            "requestCount has no meaning in verify: give the expected number of requests in `count`.",
+        ));
+    }
+    let expected = match req.count {
+        Some(Expected::Exactly(n)) => CountMatch { equals: Some(n), ..Default::default() },
+        Some(Expected::Bounds(b)) => b,
+        None => CountMatch { at_least: Some(1), ..Default::default() },
+    };
+    let v = state.journal.verify(&req.matcher, &expected);
+    Ok(Plan::json(
+        json!({"ok": v.ok, "matched": v.matched, "expected": expected, "nearMisses": v.near_misses, "dropped": v.dropped}),
+    ))
 }
