@@ -32,8 +32,11 @@ use bedrock_emulator::synthetic::SyntheticModel;
 use bedrock_emulator::wire::event_stream::Frame;
 use serde_json::Value;
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the corpus replay test (and `scripts/fuzz.sh`'s list).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("router", router),
     ("converse", converse),
     ("anthropic", anthropic),
