@@ -23,7 +23,47 @@ pub struct StreamEvent {
     /// Union member name.
     pub event_type: &'static str,
     /// Event structure (without padding).
-    pub payload: Value,
+    pub payload: EventPayload,
+}
+
+/// An event's structure. Text deltas — nearly every event of a stream — are kept as their
+/// two fields and written straight to bytes; a `Value` tree per delta cost more than the
+/// rest of the event's path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventPayload {
+    /// Any structure.
+    Json(Value),
+    /// `{"contentBlockIndex": index, "delta": {"text": text}}`.
+    TextDelta {
+        /// The content block it belongs to.
+        index: usize,
+        /// The text.
+        text: String,
+    },
+}
+
+impl EventPayload {
+    /// The structure as JSON.
+    pub fn to_value(&self) -> Value {
+        match self {
+            EventPayload::Json(v) => v.clone(),
+            EventPayload::TextDelta { index, text } => json!({"contentBlockIndex": index, "delta": {"text": text}}),
+        }
+    }
+
+    /// Generated tokens it carries (for pacing).
+    fn tokens(&self) -> u32 {
+        match self {
+            EventPayload::Json(v) => content_tokens(v),
+            EventPayload::TextDelta { text, .. } => crate::synthetic::tokenizer::count(text),
+        }
+    }
+}
+
+impl From<Value> for EventPayload {
+    fn from(v: Value) -> Self {
+        EventPayload::Json(v)
+    }
 }
 
 fn chunk_str(s: &str, size: usize) -> Vec<String> {
@@ -33,14 +73,14 @@ fn chunk_str(s: &str, size: usize) -> Vec<String> {
 
 /// The ConverseStream events for `reply`.
 pub fn events(reply: &Reply, request: &ConverseRequest) -> Vec<StreamEvent> {
-    let mut events = vec![StreamEvent { event_type: "messageStart", payload: json!({"role": "assistant"}) }];
+    let mut events = vec![StreamEvent { event_type: "messageStart", payload: json!({"role": "assistant"}).into() }];
     for (index, block) in reply.content.iter().enumerate() {
         match block {
             ReplyBlock::Text(text) => {
                 for delta in text_deltas(text) {
                     events.push(StreamEvent {
                         event_type: "contentBlockDelta",
-                        payload: json!({"contentBlockIndex": index, "delta": {"text": delta}}),
+                        payload: EventPayload::TextDelta { index, text: delta },
                     });
                 }
             }
@@ -48,38 +88,43 @@ pub fn events(reply: &Reply, request: &ConverseRequest) -> Vec<StreamEvent> {
                 for delta in text_deltas(text) {
                     events.push(StreamEvent {
                         event_type: "contentBlockDelta",
-                        payload: json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"text": delta}}}),
+                        payload: json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"text": delta}}})
+                            .into(),
                     });
                 }
                 events.push(StreamEvent {
                     event_type: "contentBlockDelta",
-                    payload: json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": signature}}}),
+                    payload:
+                        json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": signature}}})
+                            .into(),
                 });
             }
             ReplyBlock::ToolUse { id, name, input } => {
                 events.push(StreamEvent {
                     event_type: "contentBlockStart",
-                    payload: json!({"contentBlockIndex": index, "start": {"toolUse": {"name": name, "toolUseId": id}}}),
+                    payload: json!({"contentBlockIndex": index, "start": {"toolUse": {"name": name, "toolUseId": id}}})
+                        .into(),
                 });
                 for part in chunk_str(&input.to_string(), TOOL_INPUT_CHUNK) {
                     events.push(StreamEvent {
                         event_type: "contentBlockDelta",
-                        payload: json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": part}}}),
+                        payload: json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": part}}}).into(),
                     });
                 }
             }
         }
-        events.push(StreamEvent { event_type: "contentBlockStop", payload: json!({"contentBlockIndex": index}) });
+        events
+            .push(StreamEvent { event_type: "contentBlockStop", payload: json!({"contentBlockIndex": index}).into() });
     }
     let mut stop = Map::new();
     if !request.response_field_paths.is_empty() {
         stop.insert("additionalModelResponseFields".into(), additional_fields(reply, &request.response_field_paths));
     }
     stop.insert("stopReason".into(), json!(reply.stop_reason.as_str()));
-    events.push(StreamEvent { event_type: "messageStop", payload: Value::Object(stop) });
+    events.push(StreamEvent { event_type: "messageStop", payload: Value::Object(stop).into() });
     events.push(StreamEvent {
         event_type: "metadata",
-        payload: json!({"metrics": {"latencyMs": reply.latency_ms}, "usage": usage_json(reply)}),
+        payload: json!({"metrics": {"latencyMs": reply.latency_ms}, "usage": usage_json(reply)}).into(),
     });
     events
 }
@@ -87,9 +132,25 @@ pub fn events(reply: &Reply, request: &ConverseRequest) -> Vec<StreamEvent> {
 /// The payload as JSON bytes with the `p` padding member added and the top-level keys in
 /// alphabetical order, as real Bedrock sends them. Written straight to bytes: this runs for
 /// every frame of every stream, and rebuilding a sorted `Value` cost more than the framing.
-fn padded(payload: &Value, rng: &mut SplitMix64) -> Vec<u8> {
+fn padded(payload: &EventPayload, rng: &mut SplitMix64) -> Vec<u8> {
     let len = 2 + rng.below(60) as usize;
-    let padding = Value::String(PADDING_ALPHABET[..len.min(PADDING_ALPHABET.len())].to_string());
+    let pad = &PADDING_ALPHABET[..len.min(PADDING_ALPHABET.len())];
+    let payload = match payload {
+        EventPayload::TextDelta { index, text } => {
+            // Keys already in order: contentBlockIndex, delta, p.
+            let mut out = Vec::with_capacity(64 + text.len() + pad.len());
+            out.extend_from_slice(b"{\"contentBlockIndex\":");
+            out.extend_from_slice(index.to_string().as_bytes());
+            out.extend_from_slice(b",\"delta\":{\"text\":");
+            let _ = serde_json::to_writer(&mut out, text);
+            out.extend_from_slice(b"},\"p\":\"");
+            out.extend_from_slice(pad.as_bytes());
+            out.extend_from_slice(b"\"}");
+            return out;
+        }
+        EventPayload::Json(v) => v,
+    };
+    let padding = Value::String(pad.to_string());
     let mut members: Vec<(&str, &Value)> =
         payload.as_object().map(|m| m.iter().map(|(k, v)| (k.as_str(), v)).collect()).unwrap_or_default();
     members.push(("p", &padding));
@@ -118,7 +179,7 @@ pub fn steps(events: &[StreamEvent], seed: u64) -> Vec<StreamStep> {
         .map(|e| {
             let payload = padded(&e.payload, &mut rng);
             let frame = Frame::Event { event_type: e.event_type.to_string(), payload: Bytes::from(payload) };
-            StreamStep::content(frame, content_tokens(&e.payload))
+            StreamStep::content(frame, e.payload.tokens())
         })
         .collect()
 }
@@ -126,6 +187,17 @@ pub fn steps(events: &[StreamEvent], seed: u64) -> Vec<StreamStep> {
 #[cfg(test)]
 mod snapshot_tests {
     use super::*;
+
+    #[test]
+    fn a_text_delta_is_written_exactly_as_its_json_form_would_be() {
+        for (index, text) in [(0, "Hello "), (3, "quote \" and \u{e9}\n"), (12, "")] {
+            let fast = EventPayload::TextDelta { index, text: text.to_string() };
+            let slow = EventPayload::Json(fast.to_value());
+            let (mut a, mut b) = (SplitMix64::new(9), SplitMix64::new(9));
+            assert_eq!(padded(&fast, &mut a), padded(&slow, &mut b));
+            assert_eq!(fast.tokens(), slow.tokens());
+        }
+    }
     use crate::api::converse::{parse, Mode};
     use crate::backend::catalog::Catalog;
     use crate::synthetic::SyntheticModel;
@@ -140,7 +212,8 @@ mod snapshot_tests {
         });
         let req = parse(body.to_string().as_bytes(), model, Mode::Stream).expect("valid");
         let reply = SyntheticModel::new(0).reply(&model.model_id, &req.conversation, 4096);
-        let shown: Vec<Value> = events(&reply, &req).into_iter().map(|e| json!({e.event_type: e.payload})).collect();
+        let shown: Vec<Value> =
+            events(&reply, &req).into_iter().map(|e| json!({e.event_type: e.payload.to_value()})).collect();
         insta::assert_json_snapshot!(shown);
     }
 }

@@ -138,7 +138,7 @@ fn render_text(f: &dyn TextFamily, reply: &Reply, meta: &RenderMeta<'_>, mode: M
                 .iter()
                 .map(|c| StreamEvent {
                     event_type: "chunk",
-                    payload: json!({"bytes": base64::engine::general_purpose::STANDARD.encode(c.to_string())}),
+                    payload: json!({"bytes": base64::engine::general_purpose::STANDARD.encode(c.to_string())}).into(),
                 })
                 .collect();
             Plan::stream(steps(&events, meta.hash)).header("X-Amzn-Bedrock-Content-Type", "application/json")
