@@ -7,8 +7,8 @@
 //! A pattern is matched against the whole value, as Coral does (the service models' patterns
 //! rely on it: `(|([1-9][0-9]{0,7})|(DRAFT))` would otherwise match anything).
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::json;
 
@@ -30,6 +30,31 @@ fn compiled() -> &'static HashMap<&'static str, Option<regex_lite::Regex>> {
     })
 }
 
+/// Most values remembered per pattern (clients send a handful of model ids; a client sending
+/// endless distinct ids only misses the memo).
+const MAX_REMEMBERED: usize = 4096;
+
+/// Whether `value` fits `pattern`. Values that fit are remembered: a client sends the same
+/// few model ids again and again, and regex-lite's matcher on the long modelId pattern cost
+/// more than all the rest of a Converse request (`bench-pinned`, callgrind).
+fn fits(pattern: &'static str, re: &regex_lite::Regex, value: &str) -> bool {
+    static FITS: OnceLock<Mutex<HashMap<&'static str, HashSet<String>>>> = OnceLock::new();
+    let memo = FITS.get_or_init(Default::default);
+    if memo.lock().is_ok_and(|m| m.get(pattern).is_some_and(|known| known.contains(value))) {
+        return true;
+    }
+    let ok = re.is_match(value);
+    if ok {
+        if let Ok(mut m) = memo.lock() {
+            let known = m.entry(pattern).or_default();
+            if known.len() < MAX_REMEMBERED {
+                known.insert(value.to_string());
+            }
+        }
+    }
+    ok
+}
+
 /// Checks the matched route's labels, first violation first (length, then pattern).
 pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
     for c in &route.route.labels {
@@ -42,7 +67,8 @@ pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
             return Err(constraint(&json!(value), &c.member, &format!("have length less than or equal to {max}")));
         }
         if let Some(pattern) = &c.pattern {
-            if compiled().get(pattern.as_str()).and_then(Option::as_ref).is_some_and(|re| !re.is_match(value)) {
+            let pattern: &'static str = pattern.as_str();
+            if compiled().get(pattern).and_then(Option::as_ref).is_some_and(|re| !fits(pattern, re, value)) {
                 return Err(constraint(
                     &json!(value),
                     &c.member,
@@ -99,6 +125,16 @@ mod tests {
                 "1 validation error detected: Value 'arn:aws:bedrock:{region}::foundation-model/anthropic.claude-3-haiku-20240307-v1:0' at 'modelId' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{{1,20}}:"
             )), "{m}");
         }
+    }
+
+    #[test]
+    fn a_remembered_value_is_still_checked_per_pattern() {
+        let ok = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
+        assert_eq!(message("POST", ok), None);
+        assert_eq!(message("POST", ok), None, "the second time, from the memo");
+        let bad = "/model/arn%3Aaws%3Abedrock%3AUS%3A%3Afoundation-model%2Fx/converse";
+        assert!(message("POST", bad).is_some());
+        assert!(message("POST", bad).is_some(), "refusals are never remembered as fits");
     }
 
     #[test]
