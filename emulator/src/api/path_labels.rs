@@ -18,15 +18,18 @@ use crate::wire::error::BedrockError;
 
 /// Every label pattern of the route table, compiled once (anchored at both ends). A pattern
 /// regex-lite cannot compile maps to `None` and is not checked; a test keeps that set empty.
-fn compiled() -> &'static HashMap<&'static str, Option<regex_lite::Regex>> {
-    static PATTERNS: OnceLock<HashMap<&'static str, Option<regex_lite::Regex>>> = OnceLock::new();
+/// Keyed by the pattern text's address in the (static) route table: hashing a modelId
+/// pattern's 300 characters on every request cost more than the lookup saves.
+fn compiled() -> &'static HashMap<usize, (&'static str, Option<regex_lite::Regex>)> {
+    static PATTERNS: OnceLock<HashMap<usize, (&'static str, Option<regex_lite::Regex>)>> = OnceLock::new();
     PATTERNS.get_or_init(|| {
-        routes()
-            .iter()
-            .flat_map(|r| &r.labels)
-            .filter_map(|l| l.pattern.as_deref())
-            .map(|p| (p, regex_lite::Regex::new(&format!("^(?:{p})$")).ok()))
-            .collect()
+        let mut by_text: HashMap<&'static str, Option<regex_lite::Regex>> = HashMap::new();
+        let mut out = HashMap::new();
+        for p in routes().iter().flat_map(|r| &r.labels).filter_map(|l| l.pattern.as_deref()) {
+            let re = by_text.entry(p).or_insert_with(|| regex_lite::Regex::new(&format!("^(?:{p})$")).ok()).clone();
+            out.insert(p.as_ptr() as usize, (p, re));
+        }
+        out
     })
 }
 
@@ -38,15 +41,16 @@ const MAX_REMEMBERED: usize = 4096;
 /// few model ids again and again, and regex-lite's matcher on the long modelId pattern cost
 /// more than all the rest of a Converse request (`bench-pinned`, callgrind).
 fn fits(pattern: &'static str, re: &regex_lite::Regex, value: &str) -> bool {
-    static FITS: OnceLock<Mutex<HashMap<&'static str, HashSet<String>>>> = OnceLock::new();
+    static FITS: OnceLock<Mutex<HashMap<usize, HashSet<String>>>> = OnceLock::new();
     let memo = FITS.get_or_init(Default::default);
-    if memo.lock().is_ok_and(|m| m.get(pattern).is_some_and(|known| known.contains(value))) {
+    let key = pattern.as_ptr() as usize;
+    if memo.lock().is_ok_and(|m| m.get(&key).is_some_and(|known| known.contains(value))) {
         return true;
     }
     let ok = re.is_match(value);
     if ok {
         if let Ok(mut m) = memo.lock() {
-            let known = m.entry(pattern).or_default();
+            let known = m.entry(key).or_default();
             if known.len() < MAX_REMEMBERED {
                 known.insert(value.to_string());
             }
@@ -68,7 +72,8 @@ pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
         }
         if let Some(pattern) = &c.pattern {
             let pattern: &'static str = pattern.as_str();
-            if compiled().get(pattern).and_then(Option::as_ref).is_some_and(|re| !fits(pattern, re, value)) {
+            let re = compiled().get(&(pattern.as_ptr() as usize)).and_then(|(_, re)| re.as_ref());
+            if re.is_some_and(|re| !fits(pattern, re, value)) {
                 return Err(constraint(
                     &json!(value),
                     &c.member,
@@ -91,7 +96,7 @@ mod tests {
 
     #[test]
     fn every_label_pattern_of_both_services_compiles() {
-        let broken: Vec<&&str> = compiled().iter().filter(|(_, re)| re.is_none()).map(|(p, _)| p).collect();
+        let broken: Vec<&str> = compiled().values().filter(|(_, re)| re.is_none()).map(|(p, _)| *p).collect();
         assert!(broken.is_empty(), "{broken:?}");
         assert!(compiled().len() > 20);
     }
