@@ -1,16 +1,19 @@
 """Limits of the `/_emulator/` admin API and of the documents users hand the emulator: bodies and
-query parameters of the wrong shape are refused with a 400 that says what was expected, and
-user documents (scenarios, fault rules, quota files, recordings to import) beyond their
-documented size or nesting are refused fast with a located error (emulator/src/server/admin.rs,
-emulator/src/scenario/document.rs, emulator/src/scenario/yaml_depth.rs).
+query parameters of the wrong shape are refused with a 400 that says what was expected, user
+documents (scenarios, fault rules, quota files, recordings to import) beyond their documented
+size or nesting are refused fast with a located error, and listings come in pages
+(emulator/src/server/admin.rs, emulator/src/server/paging.rs, emulator/src/scenario/document.rs,
+emulator/src/scenario/yaml_depth.rs).
 
 No test measures time: each proves a refusal (or an answer) for input that once took seconds."""
+import base64
+import json
 import subprocess
 
 import pytest
 
-from conftest import emulator_binary
-from emulator_admin import admin
+from conftest import RunningEmulator, emulator_binary
+from emulator_admin import HAIKU, admin, client, fault_listing, journal, listing, load_scenario, user
 from replay_helpers import run_import, serve_refusal
 
 VERIFY_SHAPE = '{"match": {…matcher…}, "count": N | {"equals"|"atLeast"|"atMost": N}}'
@@ -192,3 +195,80 @@ def test_importing_a_recording_nested_too_deep_is_refused_with_its_location(tmp_
     result = run_import([recording], tmp_path / "out")
     assert result.returncode != 0
     assert f"{recording.name}: line 2 column " in result.stderr and TOO_DEEP in result.stderr
+
+
+# --- paged listings ------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def fresh():
+    """An emulator of the test's own: listings count everything loaded or recorded."""
+    running = RunningEmulator()
+    yield running.url
+    running.stop()
+
+
+def rules_document(count, body=None):
+    reply = "{json: " + json.dumps(body) + "}" if body is not None else "{text: x}"
+    rules = "".join(f"  - {{name: r{i}, match: {{operation: ListGuardrails}}, reply: {reply}}}\n" for i in range(count))
+    return f"version: 1\nrules:\n{rules}"
+
+
+def test_a_scenario_listing_past_a_page_carries_a_next_token_and_the_pages_hold_every_rule(fresh):
+    load_scenario(fresh, rules_document(2500), name="many")
+    first = admin(fresh, "GET", "scenarios").json
+    assert sum(len(s["rules"]) for s in first["sources"]) == 1000
+    assert first["nextToken"]
+    pages = [admin(fresh, "GET", "scenarios", maxResults=700).json]
+    while "nextToken" in pages[-1]:
+        pages.append(admin(fresh, "GET", "scenarios", maxResults=700, nextToken=pages[-1]["nextToken"]).json)
+    assert [sum(len(s["rules"]) for s in p["sources"]) for p in pages] == [700, 700, 700, 400]
+    merged = listing(fresh)
+    assert [r["label"] for r in merged["sources"][0]["rules"]] == [f"many/r{i}" for i in range(2500)]
+
+
+def test_a_page_of_large_rules_ends_early_at_its_byte_budget(fresh):
+    # Twenty rules of 900 KB each (in five documents, each under the 4 MiB limit): past the
+    # 8 MiB a page holds.
+    for k in range(5):
+        load_scenario(fresh, rules_document(4, body={"blob": "x" * 900_000}), name=f"large-{k}")
+    first = admin(fresh, "GET", "scenarios").json
+    listed = sum(len(s["rules"]) for s in first["sources"])
+    assert 1 <= listed < 20 and first["nextToken"]
+    assert sum(len(s["rules"]) for s in listing(fresh)["sources"]) == 20
+
+
+def test_the_journal_pages_by_request_and_follows_new_requests(fresh):
+    rt = client("bedrock-runtime", fresh)
+    for i in range(25):
+        rt.converse(modelId=HAIKU, messages=[user(f"request {i}")])
+    page = admin(fresh, "GET", "journal", maxResults=10).json
+    assert [e["seq"] for e in page["entries"]] == list(range(1, 11))
+    rest = admin(fresh, "GET", "journal", maxResults=10, nextToken=page["nextToken"]).json
+    assert [e["seq"] for e in rest["entries"]] == list(range(11, 21))
+    assert [e["lastUserText"] for e in journal(fresh)["entries"]] == [f"request {i}" for i in range(25)]
+    newest = admin(fresh, "GET", "journal", limit=3, maxResults=2).json
+    assert [e["seq"] for e in newest["entries"]] == [23, 24] and newest["nextToken"]
+
+
+def test_the_fault_listing_pages_its_rules(fresh):
+    for i in range(30):
+        admin(fresh, "POST", "faults", {"name": f"f{i}", "match": {"operation": "ListGuardrails"},
+                                        "inject": {"error": {"type": "ThrottlingException"}}})
+    page = admin(fresh, "GET", "faults", maxResults=7).json
+    assert [f["name"] for f in page["faults"]] == [f"f{i}" for i in range(7)] and page["nextToken"]
+    assert "quotas" in page
+    assert [f["name"] for f in fault_listing(fresh)["faults"]] == [f"f{i}" for i in range(30)]
+
+
+@pytest.mark.parametrize("path", ["scenarios", "journal", "faults"])
+def test_a_page_size_out_of_range_or_a_foreign_token_is_refused(endpoint_url, path):
+    for bad in ["0", "1001", "ten"]:
+        assert refused(admin(endpoint_url, "GET", path, maxResults=bad)) == (
+            f"maxResults must be a whole number from 1 to 1000 (got {bad})."
+        )
+    other = "journal" if path != "journal" else "faults"
+    foreign = base64.urlsafe_b64encode(f"{other}:1".encode()).decode().rstrip("=")
+    assert refused(admin(endpoint_url, "GET", path, nextToken=foreign)) == (
+        "The nextToken is not one this listing issued. Send the nextToken of its previous page."
+    )

@@ -6,6 +6,7 @@
 //! * [`connection`] — the socket wrapper that can reset a connection.
 //! * [`admin`] — `/_emulator/*`.
 //! * [`journal`] — the bounded request journal.
+//! * [`paging`] — pages of the admin listings (`maxResults`, `nextToken`).
 //!
 //! Nothing here knows model formats.
 
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod connection;
 pub mod encode;
 pub mod journal;
+pub mod paging;
 pub mod pipeline;
 
 use std::net::SocketAddr;
