@@ -132,6 +132,31 @@ export async function admin(url, method, path, body) {
   return { status: response.status, json: text ? JSON.parse(text) : undefined, text };
 }
 
+/**
+ * Every page of a paged admin listing (`journal`, `faults`, `scenarios`), so no caller sees only
+ * the first: follows `nextToken` and concatenates the `key` list (`entries`, `faults`, `sources`;
+ * a source split across pages is merged back into one); the other members are the last page's.
+ */
+export async function adminListing(url, path, key) {
+  const items = [];
+  let page;
+  let token;
+  do {
+    const target = token ? `${path}${path.includes("?") ? "&" : "?"}nextToken=${encodeURIComponent(token)}` : path;
+    const response = await admin(url, "GET", target);
+    if (response.status !== 200) throw new Error(`GET /_emulator/${target} answered ${response.status}: ${response.text}`);
+    page = response.json;
+    for (const item of page[key]) {
+      const previous = items.at(-1);
+      if (key === "sources" && previous?.name === item.name) previous.rules.push(...item.rules);
+      else items.push(item);
+    }
+    token = page.nextToken;
+  } while (token);
+  const { nextToken: _next, ...rest } = page;
+  return { ...rest, [key]: items };
+}
+
 /** Loads a scenario document through `POST /_emulator/scenarios`, failing unless it is accepted. */
 export async function loadScenario(url, yaml, name) {
   const path = name ? `scenarios?name=${encodeURIComponent(name)}` : "scenarios";

@@ -17,7 +17,7 @@ import {
 // Not a dependency of its own: the runtime client depends on it, so the lockfile pins it.
 import { NodeHttp2Handler, NodeHttpHandler } from "@smithy/node-http-handler";
 
-import { admin, HAIKU, retryingRuntimeClient, runtimeClient, startEmulator, user } from "./emulator.js";
+import { admin, adminListing, HAIKU, retryingRuntimeClient, runtimeClient, startEmulator, user } from "./emulator.js";
 
 /**
  * Attempts the emulator journals for one Converse call when every attempt is answered with the
@@ -76,8 +76,7 @@ function retrying(t, options) {
 
 /** Journal entries of the requests whose last user message is exactly `text`, oldest first. */
 async function journalFor(text) {
-  const { status, json } = await admin(emulator.url, "GET", "journal");
-  assert.equal(status, 200);
+  const json = await adminListing(emulator.url, "journal", "entries");
   return json.entries.filter((entry) => entry.lastUserText === text);
 }
 
@@ -146,7 +145,7 @@ test("a ThrottlingException on the first two attempts is retried and Converse su
       { attempt: 3, status: 200, faults: [], answeredBy: "synthetic" },
     ],
   );
-  const listed = (await admin(emulator.url, "GET", "faults")).json.faults.find((f) => f.name === name);
+  const listed = (await adminListing(emulator.url, "faults", "faults")).faults.find((f) => f.name === name);
   assert.deepEqual([listed.matched, listed.hits], [3, 2]);
 });
 
@@ -367,7 +366,7 @@ test("a stream fault on unary Converse is refused, or else is not journaled as i
   assert.equal(out.stopReason, "end_turn");
   const [entry] = await journalFor(text);
   assert.deepEqual(entry.faults, [], "the journal names a fault that did not change the reply");
-  const listed = (await admin(emulator.url, "GET", "faults")).json.faults.find((f) => f.name === rule.name);
+  const listed = (await adminListing(emulator.url, "faults", "faults")).faults.find((f) => f.name === rule.name);
   assert.equal(listed.hits, 0, "the fault counts a hit that did not change the reply");
 });
 

@@ -23,7 +23,7 @@ import {
   InvokeModelWithResponseStreamCommand,
 } from "@aws-sdk/client-bedrock-runtime";
 
-import { admin, collectEvents, HAIKU, startEmulatorWith, textOf, user } from "./emulator.js";
+import { adminListing, collectEvents, HAIKU, startEmulatorWith, textOf, user } from "./emulator.js";
 
 const UPSTREAM_KEY = "AKIDUPSTREAMPYTEST";
 const UPSTREAM_SECRET = "upstream-secret";
@@ -97,7 +97,7 @@ async function observe(rt) {
   };
 }
 
-const apiEntries = async (server) => (await admin(server.url, "GET", "journal")).json.entries.filter((e) => e.operation);
+const apiEntries = async (server) => (await adminListing(server.url, "journal", "entries")).entries.filter((e) => e.operation);
 
 let direct;
 let recorded;

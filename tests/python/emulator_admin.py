@@ -96,16 +96,52 @@ def reset(url: str):
     admin_ok(url, "POST", "reset")
 
 
-def listing(url: str):
-    return admin_ok(url, "GET", "scenarios")
+def pages(url: str, path: str, **query):
+    """Every page of a paged admin listing (`scenarios`, `journal`, `faults`), following
+    `nextToken` to the end, so no caller sees only the first page."""
+    out, token = [], None
+    while True:
+        page = admin_ok(url, "GET", path, nextToken=token, **query)
+        out.append(page)
+        token = page.get("nextToken")
+        if not token:
+            return out
+
+
+def listing(url: str, **query):
+    """`GET /_emulator/scenarios`, every page merged: a source split across pages is one source
+    with all its rules."""
+    merged = None
+    for page in pages(url, "scenarios", **query):
+        if merged is None:
+            merged = dict(page, sources=[])
+        for source in page["sources"]:
+            if merged["sources"] and merged["sources"][-1]["name"] == source["name"]:
+                merged["sources"][-1]["rules"].extend(source["rules"])
+            else:
+                merged["sources"].append(source)
+    merged.pop("nextToken", None)
+    return merged
+
+
+def fault_listing(url: str, **query):
+    """`GET /_emulator/faults`, every page merged."""
+    all_pages = pages(url, "faults", **query)
+    merged = dict(all_pages[-1], faults=[f for page in all_pages for f in page["faults"]])
+    merged.pop("nextToken", None)
+    return merged
 
 
 def rule_labels(url: str):
     return [rule["label"] for source in listing(url)["sources"] for rule in source["rules"]]
 
 
-def journal(url: str, operation=None, model=None, limit=None):
-    return admin_ok(url, "GET", "journal", operation=operation, model=model, limit=limit)
+def journal(url: str, operation=None, model=None, limit=None, **query):
+    """`GET /_emulator/journal`, every page: the last page's counters with all the entries."""
+    all_pages = pages(url, "journal", operation=operation, model=model, limit=limit, **query)
+    merged = dict(all_pages[-1], entries=[e for page in all_pages for e in page["entries"]])
+    merged.pop("nextToken", None)
+    return merged
 
 
 def entries(url: str, **filters):

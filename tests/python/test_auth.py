@@ -19,7 +19,17 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import RunningEmulator, emulator_binary
-from emulator_admin import HAIKU, HAIKU_PROFILE, admin_ok, anthropic_body, chunks, clear_journal, stream_events, user
+from emulator_admin import (
+    HAIKU,
+    HAIKU_PROFILE,
+    admin_ok,
+    anthropic_body,
+    chunks,
+    clear_journal,
+    journal,
+    stream_events,
+    user,
+)
 
 ACCESS_KEY = "AKIDAUTHTEST"
 SECRET = "auth-test-secret-Zq8"
@@ -675,7 +685,7 @@ def test_refused_requests_are_journaled_without_their_secrets(url, monkeypatch):
     monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK")
     assert raw_converse(url, {})[0] == 403
 
-    listing = admin_ok(url, "GET", "journal")
+    listing = journal(url)
     entries = listing["entries"]
     assert [e["status"] for e in entries] == [403] * 5, entries
     assert all(e["operation"] == "Converse" and e["modelId"] == HAIKU for e in entries)

@@ -50,6 +50,7 @@ from emulator_admin import (
     anthropic_body,
     clear_scenarios,
     entries,
+    fault_listing,
     load_scenario,
     reset,
     user,
@@ -104,8 +105,6 @@ def add_fault(url, rule):
     return admin_ok(url, "POST", "faults", rule)["name"]
 
 
-def fault_listing(url):
-    return admin_ok(url, "GET", "faults")
 
 
 def converse(rt, text="hi", model=HAIKU, **kwargs):

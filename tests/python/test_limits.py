@@ -1,10 +1,20 @@
-"""Limits of the `/_emulator/` admin API: bodies and query parameters of the wrong shape are
-refused with a 400 that says what was expected (emulator/src/server/admin.rs).
+"""Limits of the `/_emulator/` admin API and of the documents users hand the emulator: bodies and
+query parameters of the wrong shape are refused with a 400 that says what was expected, user
+documents (scenarios, fault rules, quota files, recordings to import) beyond their documented
+size or nesting are refused fast with a located error, and listings come in pages
+(emulator/src/server/admin.rs, emulator/src/server/paging.rs, emulator/src/scenario/document.rs,
+emulator/src/scenario/yaml_depth.rs).
 
-No test measures time: each proves a refusal (or an answer)."""
+No test measures time: each proves a refusal (or an answer) for input that once took seconds."""
+import base64
+import json
+import subprocess
+
 import pytest
 
-from emulator_admin import admin
+from conftest import RunningEmulator, emulator_binary
+from emulator_admin import HAIKU, admin, client, fault_listing, journal, listing, load_scenario, user
+from replay_helpers import run_import, serve_refusal
 
 VERIFY_SHAPE = '{"match": {…matcher…}, "count": N | {"equals"|"atLeast"|"atMost": N}}'
 
@@ -93,4 +103,172 @@ def test_an_unknown_query_parameter_is_refused_with_the_ones_the_endpoint_takes(
     assert message.startswith("GET /_emulator/journal does not take the query parameter `limt`; it takes `operation`, ")
     assert refused(admin(endpoint_url, "POST", "reset", verbose=1)) == (
         "POST /_emulator/reset takes no query parameters (got `verbose`)."
+    )
+
+
+# --- user documents: nesting and size ------------------------------------------------------------
+
+TOO_DEEP = "collections are nested more than 64 deep; bedrock-emulator reads documents nested at most 64 deep"
+
+
+def nested_sequences(depth):
+    return "[" * depth + "x" + "]" * depth
+
+
+def nested_mappings(depth):
+    return "{a: " * depth + "x" + "}" * depth
+
+
+@pytest.mark.parametrize("nested", [nested_sequences, nested_mappings], ids=["sequences", "mappings"])
+@pytest.mark.parametrize("endpoint", ["scenarios", "faults"])
+def test_flow_collections_nested_thousands_deep_are_refused_where_they_pass_the_limit(endpoint_url, endpoint, nested):
+    document = "version: 1\ndescription: " + nested(50_000) + "\n"
+    response = admin(endpoint_url, "POST", endpoint, document, name=None)
+    message = refused(response)
+    assert TOO_DEEP in message
+    assert response.json["line"] == 2
+    width = 1 if nested is nested_sequences else len("{a: ")
+    assert response.json["column"] == len("description: ") + 64 * width + 1
+
+
+def test_brackets_inside_quoted_and_block_scalars_are_text_not_nesting(endpoint_url):
+    text = "[" * 200
+    document = (
+        "version: 1\nrules:\n"
+        f"  - {{match: {{lastUserMessage: '{text}'}}, reply: {{text: \"{text}\"}}}}\n"
+        f"  - reply:\n      text: |\n        {text}\n"
+    )
+    assert admin(endpoint_url, "POST", "scenarios", document, name="brackets-as-text").status == 201
+    admin(endpoint_url, "DELETE", "scenarios/brackets-as-text")
+
+
+def test_json_nesting_counts_every_collection(endpoint_url):
+    def doc(depth):
+        body = "[" * depth + "]" * depth
+        return '{"version": 1, "rules": [{"reply": {"json": ' + body + "}}]}"
+
+    # The document's own mappings and list take four levels.
+    assert admin(endpoint_url, "POST", "scenarios", doc(60), name="json-60").status == 201
+    admin(endpoint_url, "DELETE", "scenarios/json-60")
+    assert TOO_DEEP in refused(admin(endpoint_url, "POST", "scenarios", doc(61), name="json-61"))
+
+
+def test_a_long_flow_sequence_within_the_size_limit_is_read(endpoint_url):
+    items = ", ".join(["Converse"] * 100_000)
+    document = f"version: 1\nrules:\n  - match: {{operation: [{items}]}}\n    reply: {{text: long}}\n"
+    assert admin(endpoint_url, "POST", "scenarios", document, name="long-list").status == 201
+    admin(endpoint_url, "DELETE", "scenarios/long-list")
+
+
+def test_a_document_over_four_mebibytes_is_refused_by_its_size(endpoint_url):
+    document = "version: 1\ndescription: " + "x" * (4 * 1024 * 1024) + "\n"
+    message = refused(admin(endpoint_url, "POST", "scenarios", document, name="huge"))
+    assert message.endswith(f"the document is {len(document)} bytes, more than the 4194304 bytes bedrock-emulator reads")
+
+
+def test_a_scenario_file_nested_too_deep_stops_startup_with_its_location(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("version: 1\nrules:\n  - reply: {json: " + nested_sequences(10_000) + "}\n")
+    done = subprocess.run([str(emulator_binary()), "serve", "--port", "0", "--scenarios", str(deep)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"{deep}: line 3 column " in done.stderr and TOO_DEEP in done.stderr
+
+
+def test_a_quota_file_nested_too_deep_is_refused_at_startup(tmp_path):
+    deep = tmp_path / "quotas.yaml"
+    deep.write_text("version: 1\nquotas: " + nested_sequences(10_000) + "\n")
+    code, _, stderr = serve_refusal("--quotas", str(deep))
+    assert code == 2, stderr
+    assert TOO_DEEP in stderr
+
+
+def test_a_fault_rule_flag_nested_too_deep_is_refused_at_startup():
+    code, _, stderr = serve_refusal("--fault", "{name: x, inject: " + nested_mappings(10_000) + "}")
+    assert code == 2, stderr
+    assert TOO_DEEP in stderr
+
+
+def test_importing_a_recording_nested_too_deep_is_refused_with_its_location(tmp_path):
+    recording = tmp_path / "deep.yaml"
+    recording.write_text("interactions:\n- request: " + nested_mappings(10_000) + "\n")
+    result = run_import([recording], tmp_path / "out")
+    assert result.returncode != 0
+    assert f"{recording.name}: line 2 column " in result.stderr and TOO_DEEP in result.stderr
+
+
+# --- paged listings ------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def fresh():
+    """An emulator of the test's own: listings count everything loaded or recorded."""
+    running = RunningEmulator()
+    yield running.url
+    running.stop()
+
+
+def rules_document(count, body=None):
+    reply = "{json: " + json.dumps(body) + "}" if body is not None else "{text: x}"
+    rules = "".join(f"  - {{name: r{i}, match: {{operation: ListGuardrails}}, reply: {reply}}}\n" for i in range(count))
+    return f"version: 1\nrules:\n{rules}"
+
+
+def test_a_scenario_listing_past_a_page_carries_a_next_token_and_the_pages_hold_every_rule(fresh):
+    load_scenario(fresh, rules_document(2500), name="many")
+    first = admin(fresh, "GET", "scenarios").json
+    assert sum(len(s["rules"]) for s in first["sources"]) == 1000
+    assert first["nextToken"]
+    pages = [admin(fresh, "GET", "scenarios", maxResults=700).json]
+    while "nextToken" in pages[-1]:
+        pages.append(admin(fresh, "GET", "scenarios", maxResults=700, nextToken=pages[-1]["nextToken"]).json)
+    assert [sum(len(s["rules"]) for s in p["sources"]) for p in pages] == [700, 700, 700, 400]
+    merged = listing(fresh)
+    assert [r["label"] for r in merged["sources"][0]["rules"]] == [f"many/r{i}" for i in range(2500)]
+
+
+def test_a_page_of_large_rules_ends_early_at_its_byte_budget(fresh):
+    # Twenty rules of 900 KB each (in five documents, each under the 4 MiB limit): past the
+    # 8 MiB a page holds.
+    for k in range(5):
+        load_scenario(fresh, rules_document(4, body={"blob": "x" * 900_000}), name=f"large-{k}")
+    first = admin(fresh, "GET", "scenarios").json
+    listed = sum(len(s["rules"]) for s in first["sources"])
+    assert 1 <= listed < 20 and first["nextToken"]
+    assert sum(len(s["rules"]) for s in listing(fresh)["sources"]) == 20
+
+
+def test_the_journal_pages_by_request_and_follows_new_requests(fresh):
+    rt = client("bedrock-runtime", fresh)
+    for i in range(25):
+        rt.converse(modelId=HAIKU, messages=[user(f"request {i}")])
+    page = admin(fresh, "GET", "journal", maxResults=10).json
+    assert [e["seq"] for e in page["entries"]] == list(range(1, 11))
+    rest = admin(fresh, "GET", "journal", maxResults=10, nextToken=page["nextToken"]).json
+    assert [e["seq"] for e in rest["entries"]] == list(range(11, 21))
+    assert [e["lastUserText"] for e in journal(fresh)["entries"]] == [f"request {i}" for i in range(25)]
+    newest = admin(fresh, "GET", "journal", limit=3, maxResults=2).json
+    assert [e["seq"] for e in newest["entries"]] == [23, 24] and newest["nextToken"]
+
+
+def test_the_fault_listing_pages_its_rules(fresh):
+    for i in range(30):
+        admin(fresh, "POST", "faults", {"name": f"f{i}", "match": {"operation": "ListGuardrails"},
+                                        "inject": {"error": {"type": "ThrottlingException"}}})
+    page = admin(fresh, "GET", "faults", maxResults=7).json
+    assert [f["name"] for f in page["faults"]] == [f"f{i}" for i in range(7)] and page["nextToken"]
+    assert "quotas" in page
+    assert [f["name"] for f in fault_listing(fresh)["faults"]] == [f"f{i}" for i in range(30)]
+
+
+@pytest.mark.parametrize("path", ["scenarios", "journal", "faults"])
+def test_a_page_size_out_of_range_or_a_foreign_token_is_refused(endpoint_url, path):
+    for bad in ["0", "1001", "ten"]:
+        assert refused(admin(endpoint_url, "GET", path, maxResults=bad)) == (
+            f"maxResults must be a whole number from 1 to 1000 (got {bad})."
+        )
+    other = "journal" if path != "journal" else "faults"
+    foreign = base64.urlsafe_b64encode(f"{other}:1".encode()).decode().rstrip("=")
+    assert refused(admin(endpoint_url, "GET", path, nextToken=foreign)) == (
+        "The nextToken is not one this listing issued. Send the nextToken of its previous page."
     )

@@ -19,7 +19,6 @@ import re
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -28,7 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import RunningEmulator, emulator_binary
-from emulator_admin import HAIKU, HAIKU_PROFILE, anthropic_body, chunks, user
+from emulator_admin import HAIKU, HAIKU_PROFILE, anthropic_body, chunks, journal, user
 
 UPSTREAM_KEY = "AKIDUPSTREAMPYTEST"
 UPSTREAM_SECRET = "upstream-secret"
@@ -74,8 +73,7 @@ class Serve(RunningEmulator):
         super().__init__(*args, env=env, capture_stderr=True)
 
     def journal(self) -> list[dict]:
-        with urllib.request.urlopen(f"{self.url}/_emulator/journal", timeout=30) as response:
-            return json.loads(response.read())["entries"]
+        return journal(self.url)["entries"]
 
 
 def start_upstream(creds_file: Path, *extra: str) -> Serve:

@@ -64,14 +64,8 @@ fn parse_time(value: &str) -> Option<SystemTime> {
 impl CredentialStore {
     /// Reads a credentials file.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-            file: name.clone(),
-            line: None,
-            column: None,
-            message: e.to_string(),
-        })?;
-        Self::parse(&name, &text)
+        let text = crate::scenario::document::read_bounded(path, crate::scenario::document::MAX_DOCUMENT_BYTES)?;
+        Self::parse(&path.display().to_string(), &text)
     }
 
     /// Parses credentials-file text; `source` names it in errors.

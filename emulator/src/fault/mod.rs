@@ -296,18 +296,32 @@ impl FaultSet {
         self.len() == 0
     }
 
-    /// The admin listing.
-    pub fn listing(&self) -> Value {
-        let inner = self.lock();
-        let faults: Vec<Value> = inner
-            .rules
-            .iter()
-            .map(|r| {
+    /// One page of the admin listing: the fault rules from position `offset` on, at most
+    /// `max_rules` and about `max_bytes` of rule JSON (at least one), with every quota; and,
+    /// when rules remain, the position to continue from.
+    pub fn listing_page(&self, offset: usize, max_rules: usize, max_bytes: usize) -> (Value, Option<usize>) {
+        let (faults, next) = {
+            let inner = self.lock();
+            let mut faults = Vec::new();
+            let (mut bytes, mut next) = (0usize, None);
+            for (i, r) in inner.rules.iter().enumerate().skip(offset) {
+                if faults.len() == max_rules || (!faults.is_empty() && bytes >= max_bytes) {
+                    next = Some(i);
+                    break;
+                }
                 let spent = r.spec.on.times.is_some_and(|t| r.hits >= t.0);
-                json!({"name": r.name, "origin": r.origin, "matched": r.matched, "hits": r.hits, "spent": spent, "rule": r.spec})
-            })
-            .collect();
-        json!({"faults": faults, "quotas": self.quotas.listing()})
+                let item = json!({"name": r.name, "origin": r.origin, "matched": r.matched, "hits": r.hits, "spent": spent, "rule": r.spec});
+                bytes += serde_json::to_vec(&item).map_or(0, |v| v.len());
+                faults.push(item);
+            }
+            (faults, next)
+        };
+        (json!({"faults": faults, "quotas": self.quotas.listing()}), next)
+    }
+
+    /// The whole listing in one document.
+    pub fn listing(&self) -> Value {
+        self.listing_page(0, usize::MAX, usize::MAX).0
     }
 
     /// Chooses the faults for a request, before any responder runs.

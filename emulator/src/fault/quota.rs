@@ -34,12 +34,10 @@ pub fn load_quotas(source: &str) -> Result<Vec<QuotaSpec>, LoadError> {
     let (name, text) = if source == "realistic" {
         ("realistic".to_string(), REALISTIC.to_string())
     } else {
-        let text = std::fs::read_to_string(source).map_err(|e| LoadError {
-            file: source.to_string(),
-            line: None,
-            column: None,
-            message: e.to_string(),
-        })?;
+        let text = crate::scenario::document::read_bounded(
+            std::path::Path::new(source),
+            crate::scenario::document::MAX_DOCUMENT_BYTES,
+        )?;
         (source.to_string(), text)
     };
     let file = parse(&name, &text)?;

@@ -55,6 +55,11 @@ pub const VERSION: u32 = 1;
 /// KiB; the bound keeps a corrupt length prelude from claiming the whole buffer).
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
+/// The largest cassette file read (one interaction: a request the emulator accepts is at most
+/// 40 MiB, more as base64, plus its response); a bigger file is refused without being read
+/// whole.
+pub const MAX_CASSETTE_BYTES: usize = 128 * 1024 * 1024;
+
 /// The smallest possible frame: prelude (8), prelude CRC (4), message CRC (4).
 const MIN_FRAME_BYTES: usize = 16;
 
@@ -543,12 +548,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Cassette)>, Vec<LoadError>> 
     let mut cassettes = Vec::new();
     for path in files {
         let source = path.display().to_string();
-        match fs::read_to_string(&path) {
+        match crate::scenario::document::read_bounded(&path, MAX_CASSETTE_BYTES) {
             Ok(text) => match parse(&source, &text) {
                 Ok(cassette) => cassettes.push((path, cassette)),
                 Err(e) => errors.push(e),
             },
-            Err(e) => errors.push(LoadError { file: source, line: None, column: None, message: e.to_string() }),
+            Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {

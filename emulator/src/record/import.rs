@@ -59,18 +59,15 @@ pub fn import_file(path: &Path, redactor: &Redactor) -> Result<ImportReport, Loa
             )],
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-        file: path.display().to_string(),
-        line: None,
-        column: None,
-        message: format!("cannot read: {e}"),
-    })?;
+    let text = crate::scenario::document::read_bounded(path, super::cassette::MAX_CASSETTE_BYTES)
+        .map_err(|e| LoadError { message: format!("cannot read: {}", e.message), ..e })?;
     import_str(&name, &text, redactor)
 }
 
 /// Imports a recording held in memory; `name` is its file name (it picks the format by
 /// extension and appears in errors and in each cassette's `metadata.source`).
 pub fn import_str(name: &str, text: &str, redactor: &Redactor) -> Result<ImportReport, LoadError> {
+    crate::scenario::document::check_size(name, text, super::cassette::MAX_CASSETTE_BYTES)?;
     let interactions = read_interactions(name, text)?;
     let mut report = ImportReport::default();
     for (index, interaction) in interactions.into_iter().enumerate() {
@@ -441,6 +438,8 @@ struct VcrStatus {
 }
 
 fn read_vcr(name: &str, text: &str) -> Result<Vec<Result<Recorded, String>>, LoadError> {
+    // The YAML parser's work grows with the square of flow nesting: measured first.
+    crate::scenario::document::check_yaml_depth(name, text)?;
     let (rewritten, tags) = rename_binary_tags(text);
     let file: VcrFile = serde_yaml_ng::from_str(&rewritten).map_err(|e| yaml_error(name, &e))?;
     let found: usize = file

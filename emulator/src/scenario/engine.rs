@@ -265,26 +265,59 @@ impl Engine {
         answer.unwrap_or(Decision::NoMatch { closest })
     }
 
-    /// The admin listing: sources, rules with counters, states and load errors.
-    pub fn listing(&self) -> Value {
+    /// One page of the admin listing: the rules from position `offset` on (sources in load
+    /// order, each source's rules in priority order), at most `max_rules` and about `max_bytes`
+    /// of rule JSON (at least one rule); sources appear with the rules of theirs on the page
+    /// (a source without rules on the page where its position falls). Returns the listing and,
+    /// when rules remain, the position to continue from.
+    pub fn listing_page(&self, offset: usize, max_rules: usize, max_bytes: usize) -> (Value, Option<usize>) {
         let inner = self.lock();
-        let sources: Vec<Value> = inner
-            .sources
-            .iter()
-            .map(|s| {
-                let rules: Vec<Value> = inner
-                    .rules
-                    .iter()
-                    .filter(|r| r.source == s.name)
-                    .map(|r| {
-                        let c = inner.counters.get(&r.label).copied().unwrap_or_default();
-                        json!({"label": r.label, "priority": r.spec.priority, "matched": c.matched, "answered": c.answered, "rule": r.spec})
-                    })
-                    .collect();
-                json!({"name": s.name, "origin": s.origin, "rules": rules})
-            })
-            .collect();
-        json!({"sources": sources, "states": inner.states, "errors": inner.errors})
+        // Each source's rules, found in one pass (not one pass per source).
+        let mut by_source: HashMap<&str, Vec<&CompiledRule>> = HashMap::new();
+        for r in &inner.rules {
+            by_source.entry(r.source.as_str()).or_default().push(r);
+        }
+        let total = inner.rules.len();
+        let (mut position, mut taken, mut bytes) = (0usize, 0usize, 0usize);
+        let full = |taken: usize, bytes: usize| taken == max_rules || (taken > 0 && bytes >= max_bytes);
+        let mut next = None;
+        let mut sources = Vec::new();
+        for s in &inner.sources {
+            let rules = by_source.get(s.name.as_str()).map_or(&[][..], Vec::as_slice);
+            let start = position;
+            position += rules.len();
+            if next.is_some() || position < offset || (rules.is_empty() && start < offset) {
+                continue;
+            }
+            if rules.is_empty() {
+                // A source without rules is listed once: on the page its position falls in.
+                if !full(taken, bytes) || start == total {
+                    sources.push(json!({"name": s.name, "origin": s.origin, "rules": []}));
+                }
+                continue;
+            }
+            let mut listed = Vec::new();
+            for (i, r) in rules.iter().enumerate().skip(offset.saturating_sub(start)) {
+                if full(taken, bytes) {
+                    next = Some(start + i);
+                    break;
+                }
+                let c = inner.counters.get(&r.label).copied().unwrap_or_default();
+                let item = json!({"label": r.label, "priority": r.spec.priority, "matched": c.matched, "answered": c.answered, "rule": r.spec});
+                bytes += serde_json::to_vec(&item).map_or(0, |v| v.len());
+                taken += 1;
+                listed.push(item);
+            }
+            if !listed.is_empty() {
+                sources.push(json!({"name": s.name, "origin": s.origin, "rules": listed}));
+            }
+        }
+        (json!({"sources": sources, "states": inner.states, "errors": inner.errors}), next)
+    }
+
+    /// The whole listing in one document (tests and small rule sets).
+    pub fn listing(&self) -> Value {
+        self.listing_page(0, usize::MAX, usize::MAX).0
     }
 }
 
@@ -311,6 +344,57 @@ mod tests {
         let e = Engine::default();
         e.add_source("t", parse("t.yaml", yaml).expect("valid"));
         e
+    }
+
+    /// Every page of the listing, `size` rules at a time: (source name, rule labels) in order.
+    fn pages(e: &Engine, size: usize) -> Vec<Vec<(String, Vec<String>)>> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (page, next) = e.listing_page(offset, size, usize::MAX);
+            let sources = page["sources"].as_array().cloned().unwrap_or_default();
+            out.push(
+                sources
+                    .iter()
+                    .map(|s| {
+                        let labels = s["rules"].as_array().map(|r| r.iter().map(|r| r["label"].to_string()).collect());
+                        (s["name"].as_str().unwrap_or_default().to_string(), labels.unwrap_or_default())
+                    })
+                    .collect(),
+            );
+            match next {
+                Some(n) => offset = n,
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn the_listing_pages_through_every_rule_once_and_lists_a_source_without_rules_once() {
+        let e = Engine::default();
+        let rules = |n: usize| {
+            let body: String = (0..n).map(|i| format!("  - {{name: r{i}, reply: {{text: x}}}}\n")).collect();
+            parse("t.yaml", &format!("version: 1\nrules:\n{body}")).expect("valid")
+        };
+        e.add_source("a", rules(5));
+        e.add_source("empty", parse("e.yaml", "version: 1\n").expect("valid"));
+        e.add_source("b", rules(3));
+        e.add_source("tail", parse("e.yaml", "version: 1\n").expect("valid"));
+        for size in [1, 2, 3, 5, 8, 100] {
+            let pages = pages(&e, size);
+            assert_eq!(pages.len(), 8usize.div_ceil(size).max(1), "size {size}");
+            let flat: Vec<(String, Vec<String>)> = pages.into_iter().flatten().collect();
+            let names: Vec<&str> = flat.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names.iter().filter(|n| **n == "empty").count(), 1, "size {size}: {names:?}");
+            assert_eq!(names.iter().filter(|n| **n == "tail").count(), 1, "size {size}: {names:?}");
+            let labels: Vec<String> = flat.into_iter().flat_map(|(_, l)| l).collect();
+            let expected: Vec<String> =
+                (0..5).map(|i| format!("\"a/r{i}\"")).chain((0..3).map(|i| format!("\"b/r{i}\""))).collect();
+            assert_eq!(labels, expected, "size {size}");
+        }
+        let (one, next) = e.listing_page(0, 1000, 1);
+        assert_eq!(one["sources"][0]["rules"].as_array().map(Vec::len), Some(1), "a byte budget still lists one rule");
+        assert_eq!(next, Some(1));
     }
 
     fn input(op: &str, text: &str) -> MatchInput {

@@ -717,9 +717,17 @@ pub fn parse_fault(source: &str, text: &str) -> Result<FaultSpec, LoadError> {
 
 /// Parses any part of the format with located errors. Text that is JSON goes to JSON's own
 /// parser (its messages are better); anything else, YAML flow mappings such as
-/// `{name: x, inject: {reset: {}}}` included, is YAML.
+/// `{name: x, inject: {reset: {}}}` included, is YAML. Either way the text is held to the
+/// document limits first (`document`: size, nesting).
 pub fn parse_as<T: serde::de::DeserializeOwned>(source: &str, text: &str) -> Result<T, LoadError> {
+    // Size first: it bounds every pass below, the JSON probe included.
+    super::document::check_size(source, text, super::document::MAX_DOCUMENT_BYTES)?;
     let is_json = text.trim_start().starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+    if is_json {
+        super::document::check_json_depth(source, text)?;
+    } else {
+        super::document::check_yaml_depth(source, text)?;
+    }
     if is_json {
         serde_json::from_str::<T>(text).map_err(|e| LoadError {
             file: source.to_string(),

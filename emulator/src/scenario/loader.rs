@@ -66,13 +66,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<(String, ScenarioFile)>, Vec<LoadEr
     let mut errors = Vec::new();
     for f in files {
         let name = f.display().to_string();
-        match std::fs::read_to_string(&f) {
+        match super::document::read_bounded(&f, super::document::MAX_DOCUMENT_BYTES) {
             Ok(text) => match parse(&name, &text) {
                 // A file's `name` labels its rules (`answeredBy`, listings); else its path.
                 Ok(file) => loaded.push((file.name.clone().unwrap_or(name), file)),
                 Err(e) => errors.push(e),
             },
-            Err(e) => errors.push(io_error(&f, &e)),
+            Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {

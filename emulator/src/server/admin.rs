@@ -8,6 +8,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::journal::ListingFilter;
+use super::paging::{self, PAGE_BYTES};
 use super::ServerState;
 use crate::fault::Origin;
 use crate::plan::Plan;
@@ -146,9 +148,12 @@ fn route(
             Ok(health(state))
         }
         ("GET", "scenarios") => {
-            check_query(q, &endpoint, &[])?;
+            check_query(q, &endpoint, PAGE_PARAMS)?;
             check_no_body(body, &endpoint)?;
-            Ok(Plan::json(state.services.scenarios.listing()))
+            let page = paging::request(q, "scenarios")?;
+            let (listing, next) =
+                state.services.scenarios.listing_page(position(page.after), page.max_items, PAGE_BYTES);
+            Ok(Plan::json(with_next(listing, "scenarios", next)))
         }
         ("POST", "scenarios") => {
             check_query(q, &endpoint, &["name"])?;
@@ -168,9 +173,11 @@ fn route(
             delete_scenario(state, name_of("scenarios/"))
         }
         ("GET", "faults") => {
-            check_query(q, &endpoint, &[])?;
+            check_query(q, &endpoint, PAGE_PARAMS)?;
             check_no_body(body, &endpoint)?;
-            Ok(Plan::json(state.faults.listing()))
+            let page = paging::request(q, "faults")?;
+            let (listing, next) = state.faults.listing_page(position(page.after), page.max_items, PAGE_BYTES);
+            Ok(Plan::json(with_next(listing, "faults", next)))
         }
         ("POST", "faults") => {
             check_query(q, &endpoint, &[])?;
@@ -201,14 +208,16 @@ fn route(
             Ok(Plan::json(json!({"reset": true})))
         }
         ("GET", "journal") => {
-            check_query(q, &endpoint, &["operation", "model", "limit"])?;
+            check_query(q, &endpoint, &["operation", "model", "limit", "maxResults", "nextToken"])?;
             check_no_body(body, &endpoint)?;
             let limit = match query(q, "limit").map(str::parse::<usize>) {
                 None => None,
                 Some(Ok(n)) => Some(n),
                 Some(Err(_)) => return Err(bad_request("The limit query parameter must be a whole number.")),
             };
-            Ok(Plan::json(state.journal.listing(query(q, "operation"), query(q, "model"), limit)))
+            let page = paging::request(q, "journal")?;
+            let filter = ListingFilter { operation: query(q, "operation"), model: query(q, "model"), limit };
+            Ok(Plan::json(state.journal.listing(&filter, page.after, page.max_items, PAGE_BYTES)))
         }
         ("DELETE", "journal") => {
             check_query(q, &endpoint, &[])?;
@@ -225,6 +234,22 @@ fn route(
             format!("No admin endpoint {endpoint}. Available under /_emulator/: {ENDPOINTS}."),
         )),
     }
+}
+
+/// The query parameters of a paged listing.
+const PAGE_PARAMS: &[&str] = &["maxResults", "nextToken"];
+
+/// A token's position as an index (positions past memory are past every item anyway).
+fn position(after: u64) -> usize {
+    usize::try_from(after).unwrap_or(usize::MAX)
+}
+
+/// Adds `nextToken` to a listing page when items remain.
+fn with_next(mut listing: Value, name: &str, next: Option<usize>) -> Value {
+    if let Some(next) = next {
+        listing["nextToken"] = json!(paging::token(name, next as u64));
+    }
+    listing
 }
 
 fn health(state: &ServerState) -> Plan {

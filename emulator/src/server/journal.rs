@@ -70,6 +70,17 @@ fn rfc3339<S: serde::Serializer>(at: &std::time::SystemTime, s: S) -> Result<S::
     s.serialize_str(&text)
 }
 
+/// Which entries a listing shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListingFilter<'a> {
+    /// Only this operation.
+    pub operation: Option<&'a str>,
+    /// Only models matching this glob (resolved id or id as sent).
+    pub model: Option<&'a str>,
+    /// Only the newest this many (of those the other conditions select).
+    pub limit: Option<usize>,
+}
+
 /// One request.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -160,35 +171,51 @@ impl Journal {
         *self.lock() = Ring::default();
     }
 
-    /// The admin listing, filtered by operation and model glob, newest `limit` entries.
-    pub fn listing(&self, operation: Option<&str>, model: Option<&str>, limit: Option<usize>) -> Value {
+    /// One page of the admin listing: entries filtered by operation and model glob, of those
+    /// the newest `limit`, then from the one after `after_seq` on, at most `max_entries` and
+    /// about `max_bytes` (at least one); `nextToken` when more remain. Entries are identified
+    /// by `seq`, so pages stay in step while new requests arrive.
+    pub fn listing(&self, filter: &ListingFilter<'_>, after_seq: u64, max_entries: usize, max_bytes: usize) -> Value {
         let ring = self.lock();
-        let mut selected: Vec<&JournalEntry> = ring
+        let mut selected: Vec<&(JournalEntry, usize)> = ring
             .entries
             .iter()
-            .map(|(e, _)| e)
-            .filter(|e| operation.is_none_or(|o| e.request.operation == o))
-            .filter(|e| {
-                model.is_none_or(|m| {
+            .filter(|(e, _)| filter.operation.is_none_or(|o| e.request.operation == o))
+            .filter(|(e, _)| {
+                filter.model.is_none_or(|m| {
                     [&e.request.resolved_model, &e.request.model_id]
                         .iter()
                         .any(|id| id.as_deref().is_some_and(|id| crate::scenario::matcher::glob(m, id)))
                 })
             })
             .collect();
-        if let Some(limit) = limit {
+        if let Some(limit) = filter.limit {
             let skip = selected.len().saturating_sub(limit);
             selected.drain(..skip);
         }
-        json!({
-            "entries": selected,
+        let mut page = Vec::new();
+        let (mut bytes, mut more) = (0usize, false);
+        for (e, size) in selected.into_iter().filter(|(e, _)| e.seq > after_seq) {
+            if page.len() == max_entries || (!page.is_empty() && bytes >= max_bytes) {
+                more = true;
+                break;
+            }
+            bytes += *size;
+            page.push(e);
+        }
+        let mut listing = json!({
+            "entries": page,
             "total": ring.entries.len(),
             "recorded": ring.next_seq,
             "dropped": ring.dropped,
             "capacity": self.capacity,
             "bytes": ring.bytes,
             "maxBytes": MAX_JOURNAL_BYTES,
-        })
+        });
+        if let (true, Some(last)) = (more, page.last()) {
+            listing["nextToken"] = json!(super::paging::token("journal", last.seq));
+        }
+        listing
     }
 
     /// Counts entries `spec` matches and explains near misses (fewest failed conditions first).
@@ -268,7 +295,7 @@ mod tests {
         for _ in 0..5 {
             j.record(entry("Converse"));
         }
-        let listing = j.listing(None, None, None);
+        let listing = j.listing(&ListingFilter::default(), 0, usize::MAX, usize::MAX);
         assert_eq!(listing["total"], 3);
         assert_eq!(listing["dropped"], 2);
         assert_eq!(j.entries().first().map(|e| e.seq), Some(3));
@@ -284,10 +311,36 @@ mod tests {
             e.request.last_user_text = Some(text);
             j.record(e);
         }
-        let listing = j.listing(None, None, None);
+        let listing = j.listing(&ListingFilter::default(), 0, usize::MAX, usize::MAX);
         assert!(listing["bytes"].as_u64().unwrap_or(u64::MAX) <= MAX_JOURNAL_BYTES as u64);
         let kept = j.entries();
         assert!(kept[0].request.last_user_text.as_deref().is_some_and(|t| t.ends_with("[truncated: 31457280 bytes]")));
+    }
+
+    #[test]
+    fn the_listing_pages_by_seq_and_keeps_its_place_while_entries_arrive() {
+        let j = Journal::new(100);
+        for _ in 0..7 {
+            j.record(entry("Converse"));
+        }
+        let all = ListingFilter::default();
+        let first = j.listing(&all, 0, 3, usize::MAX);
+        let seqs = |l: &Value| l["entries"].as_array().map(|a| a.iter().map(|e| e["seq"].clone()).collect::<Vec<_>>());
+        assert_eq!(seqs(&first), Some(vec![json!(1), json!(2), json!(3)]));
+        let token = first["nextToken"].as_str().unwrap_or_default().to_string();
+        let after = crate::server::paging::request(&[("nextToken".into(), token)], "journal").map(|p| p.after);
+        assert_eq!(after.as_ref().ok(), Some(&3));
+        j.record(entry("Converse"));
+        let rest = j.listing(&all, 3, 100, usize::MAX);
+        assert_eq!(seqs(&rest).map(|s| s.len()), Some(5), "4..=8, the new entry included");
+        assert!(rest.get("nextToken").is_none());
+        let newest = ListingFilter { limit: Some(2), ..Default::default() };
+        assert_eq!(seqs(&j.listing(&newest, 0, 1, usize::MAX)), Some(vec![json!(7)]));
+        assert_eq!(
+            j.listing(&all, 0, 100, 1)["entries"].as_array().map(Vec::len),
+            Some(1),
+            "the byte budget ends a page"
+        );
     }
 
     #[test]

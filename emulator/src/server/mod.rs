@@ -7,6 +7,7 @@
 //! * [`admin`] — `/_emulator/*`.
 //! * [`journal`] — the bounded request journal.
 //! * [`limits`] — connection limits, timeouts and accept back-off.
+//! * [`paging`] — pages of the admin listings (`maxResults`, `nextToken`).
 //!
 //! Nothing here knows model formats.
 
@@ -15,6 +16,7 @@ pub mod connection;
 pub mod encode;
 pub mod journal;
 pub mod limits;
+pub mod paging;
 pub mod pipeline;
 
 use std::sync::atomic::{AtomicU64, Ordering};
