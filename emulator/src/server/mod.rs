@@ -5,12 +5,14 @@
 //! * [`encode`] — Plan → HTTP response (the only place that writes bytes).
 //! * [`connection`] — the socket wrapper that can reset a connection.
 //! * [`admin`] — `/_emulator/*`.
+//! * [`body`] — reading request bodies within the per-request and server-wide limits.
 //! * [`journal`] — the bounded request journal.
 //! * [`paging`] — pages of the admin listings (`maxResults`, `nextToken`).
 //!
 //! Nothing here knows model formats.
 
 pub mod admin;
+pub mod body;
 pub mod connection;
 pub mod encode;
 pub mod journal;
@@ -23,13 +25,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request as HttpRequest, Response};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::api::Services;
 use crate::auth::AuthMode;
@@ -38,7 +39,8 @@ use crate::plan::Plan;
 use crate::record::proxy::Recorder;
 use crate::record::replay::Replayer;
 use crate::rng::SplitMix64;
-use crate::wire::error::BedrockError;
+use crate::wire::error::{BedrockError, ErrorCode};
+use body::BodyError;
 use connection::{ConnectionControl, ResettableStream};
 use encode::{encode, shutdown_started, ResponseBody, StreamContext};
 use pipeline::{Outcome, RawRequest, RequestContext};
@@ -48,6 +50,10 @@ pub use pipeline::region_from_authorization;
 /// Largest request body accepted: InvokeModel allows 25,000,000 bytes; JSON envelopes add
 /// base64 overhead, so 40 MiB leaves room without letting a client exhaust memory.
 pub const MAX_BODY_BYTES: usize = 40 * 1024 * 1024;
+
+/// Most connections served at once; further ones wait in the listen backlog until one
+/// closes (each holds buffers and may hold a request body).
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// How long a graceful shutdown waits for open connections before closing them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -101,10 +107,22 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 #[error("{0}")]
 struct NoResponse(&'static str);
 
+/// The answer to a body the server would not hold (see [`body`]).
+fn busy() -> Plan {
+    Plan::error(BedrockError::new(
+        ErrorCode::ServiceUnavailableException,
+        format!(
+            "bedrock-emulator is already holding {} MiB of request bodies. Retry the request.",
+            body::MAX_INFLIGHT_BODY_BYTES >> 20
+        ),
+    ))
+}
+
 async fn handle(
     state: Arc<ServerState>,
     connection: ConnectionControl,
     mut shutdown: watch::Receiver<bool>,
+    budget: Arc<Semaphore>,
     req: HttpRequest<Incoming>,
 ) -> Result<Response<ResponseBody>, NoResponse> {
     let method = req.method().as_str().to_string();
@@ -113,8 +131,15 @@ async fn handle(
     let authority = req.uri().authority().map(|a| a.as_str().to_string());
     let query = parse_query(req.uri().query());
     let headers = req.headers().clone();
-    let body = Limited::new(req.into_body(), MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes());
+    // Its share of the body budget is held until the response is encoded.
+    let (body, _share) = match body::read(req.into_body(), &budget).await {
+        Ok(read) => (Ok(read.bytes), read.share),
+        Err(e) => (Err(e), None),
+    };
     let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone() };
+    if let Err(BodyError::Busy) = body {
+        return Ok(encode(busy(), &state.next_request_id(), stream_ctx));
+    }
     if let Some(admin_path) = path.strip_prefix("/_emulator/") {
         let plan = match body {
             Ok(body) => admin::handle(&state, &method, admin_path, &query, &headers, &body),
@@ -164,7 +189,15 @@ async fn handle(
 /// (at most [`SHUTDOWN_GRACE`]; stalled requests end at once).
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown: watch::Receiver<bool>) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let budget = body::budget();
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // A connection slot first: past MAX_CONNECTIONS, clients wait in the backlog.
+        let slot = tokio::select! {
+            slot = connections.clone().acquire_owned() => slot,
+            _ = shutdown.changed() => break,
+        };
+        let Ok(slot) = slot else { break };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _peer): (_, SocketAddr) = match accepted {
@@ -181,7 +214,9 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown:
                 let control = ConnectionControl::default();
                 let io = ResettableStream::new(stream, control.clone());
                 let rx = shutdown.clone();
-                let service = service_fn(move |req| handle(state.clone(), control.clone(), rx.clone(), req));
+                let budget = budget.clone();
+                let service =
+                    service_fn(move |req| handle(state.clone(), control.clone(), rx.clone(), budget.clone(), req));
                 // HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on the same port: the AWS SDK
                 // for JavaScript v3 sends every bedrock-runtime call over HTTP/2 by default.
                 let conn = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
@@ -192,6 +227,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown:
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             _ = shutdown.changed() => break,
