@@ -7,28 +7,11 @@
 //! A pattern is matched against the whole value, as Coral does (the service models' patterns
 //! rely on it: `(|([1-9][0-9]{0,7})|(DRAFT))` would otherwise match anything).
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
-
 use serde_json::json;
 
 use super::validate::constraint;
-use crate::operations::{routes, RouteMatch};
+use crate::operations::RouteMatch;
 use crate::wire::error::BedrockError;
-
-/// Every label pattern of the route table, compiled once (anchored at both ends). A pattern
-/// regex-lite cannot compile maps to `None` and is not checked; a test keeps that set empty.
-fn compiled() -> &'static HashMap<&'static str, Option<regex_lite::Regex>> {
-    static PATTERNS: OnceLock<HashMap<&'static str, Option<regex_lite::Regex>>> = OnceLock::new();
-    PATTERNS.get_or_init(|| {
-        routes()
-            .iter()
-            .flat_map(|r| &r.labels)
-            .filter_map(|l| l.pattern.as_deref())
-            .map(|p| (p, regex_lite::Regex::new(&format!("^(?:{p})$")).ok()))
-            .collect()
-    })
-}
 
 /// Checks the matched route's labels, first violation first (length, then pattern).
 pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
@@ -42,13 +25,7 @@ pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
             return Err(constraint(&json!(value), &c.member, &format!("have length less than or equal to {max}")));
         }
         if let Some(pattern) = &c.pattern {
-            if compiled().get(pattern.as_str()).and_then(Option::as_ref).is_some_and(|re| !re.is_match(value)) {
-                return Err(constraint(
-                    &json!(value),
-                    &c.member,
-                    &format!("satisfy regular expression pattern: {pattern}"),
-                ));
-            }
+            super::validate::check_pattern(value, &c.member, pattern)?;
         }
     }
     Ok(())
@@ -57,7 +34,7 @@ pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operations::find;
+    use crate::operations::{find, routes};
 
     fn message(method: &str, path: &str) -> Option<String> {
         check(&find(method, path).expect("route")).err().map(|e| e.message)
@@ -65,9 +42,12 @@ mod tests {
 
     #[test]
     fn every_label_pattern_of_both_services_compiles() {
-        let broken: Vec<&&str> = compiled().iter().filter(|(_, re)| re.is_none()).map(|(p, _)| p).collect();
+        let patterns: Vec<&str> =
+            routes().iter().flat_map(|r| &r.labels).filter_map(|l| l.pattern.as_deref()).collect();
+        assert!(patterns.len() > 20);
+        let broken: Vec<&&str> =
+            patterns.iter().filter(|p| regex_lite::Regex::new(&format!("^(?:{p})$")).is_err()).collect();
         assert!(broken.is_empty(), "{broken:?}");
-        assert!(compiled().len() > 20);
     }
 
     #[test]

@@ -116,6 +116,40 @@ pub fn check_len(value: &str, path: &str, min: usize, max: Option<usize>) -> Res
     Ok(())
 }
 
+/// The service model's pattern of a guardrail identifier (Converse's `guardrailConfig`,
+/// InvokeModel's `X-Amzn-Bedrock-GuardrailIdentifier`), at most 2048 characters.
+pub const GUARDRAIL_IDENTIFIER_PATTERN: &str =
+    "(|([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))";
+
+/// The service model's pattern of a guardrail version.
+pub const GUARDRAIL_VERSION_PATTERN: &str = "(|([1-9][0-9]{0,7})|(DRAFT))";
+
+/// Whether `value` as a whole matches the service-model `pattern` (compiled once per
+/// pattern; a pattern regex-lite cannot compile matches everything, and a test keeps the
+/// service models' patterns compiling).
+pub fn matches_pattern(pattern: &str, value: &str) -> bool {
+    static COMPILED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Option<regex_lite::Regex>>>,
+    > = std::sync::OnceLock::new();
+    let regex = {
+        let mut cache = COMPILED.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(pattern.to_string())
+            .or_insert_with(|| regex_lite::Regex::new(&format!("^(?:{pattern})$")).ok())
+            .clone()
+    };
+    regex.is_none_or(|re| re.is_match(value))
+}
+
+/// Checks `value` against a service-model pattern, with Coral's message.
+pub fn check_pattern(value: &str, path: &str, pattern: &str) -> Result<(), BedrockError> {
+    if matches_pattern(pattern, value) {
+        Ok(())
+    } else {
+        Err(constraint(&Value::String(value.into()), path, &format!("satisfy regular expression pattern: {pattern}")))
+    }
+}
+
 /// Checks a tool name against `[a-zA-Z0-9_-]+` (1–64).
 pub fn check_tool_name(value: &str, path: &str) -> Result<(), BedrockError> {
     check_len(value, path, 1, Some(64))?;

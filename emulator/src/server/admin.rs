@@ -216,6 +216,10 @@ fn route(
                 Some(Err(_)) => return Err(bad_request("The limit query parameter must be a whole number.")),
             };
             let page = paging::request(q, "journal")?;
+            if let Some(m) = query(q, "model") {
+                crate::scenario::format::check_glob(m)
+                    .map_err(|e| bad_request(format!("The model query parameter: {e}.")))?;
+            }
             let filter = ListingFilter { operation: query(q, "operation"), model: query(q, "model"), limit };
             Ok(Plan::json(state.journal.listing(&filter, page.after, page.max_items, PAGE_BYTES)))
         }
