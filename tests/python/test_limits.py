@@ -334,3 +334,11 @@ def test_a_guardrail_identifier_outside_its_pattern_is_refused_before_it_is_look
         "1 validation error detected: Value 'Not_A_Guardrail' at 'guardrailConfig.guardrailIdentifier' failed to "
         f"satisfy constraint: Member must satisfy regular expression pattern: {GUARDRAIL_PATTERN}"
     )
+
+
+def test_a_scenario_name_past_256_characters_is_refused(endpoint_url):
+    long_name = "n" * 257
+    message = refused(admin(endpoint_url, "POST", "scenarios", "version: 1\n", name=long_name))
+    assert message == "The name query parameter: a scenario name may have at most 256 characters (this one has 257)."
+    response = admin(endpoint_url, "POST", "scenarios", f"version: 1\nname: {long_name}\n", name=None)
+    assert "a scenario name may have at most 256 characters" in refused(response)

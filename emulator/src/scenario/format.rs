@@ -36,7 +36,7 @@ pub struct ScenarioFile {
     /// Format version; must be 1.
     pub version: Version,
     /// A name for listings and `answeredBy` (defaults to the file name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "source_name")]
     pub name: Option<String>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -308,6 +308,27 @@ impl TextMatch {
         }
         parts.join(" and ")
     }
+}
+
+/// Longest scenario source name (a document's `name`, the admin API's `?name=`): every rule's
+/// label repeats it, so its length multiplies with the rule count.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// Refuses a source name past [`MAX_NAME_CHARS`].
+pub fn check_name(name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if n > MAX_NAME_CHARS {
+        return Err(format!("a scenario name may have at most {MAX_NAME_CHARS} characters (this one has {n})"));
+    }
+    Ok(())
+}
+
+fn source_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = Option::<String>::deserialize(d)?;
+    if let Some(n) = &name {
+        check_name(n).map_err(serde::de::Error::custom)?;
+    }
+    Ok(name)
 }
 
 /// Longest model glob (`match.model`, a quota's `model`): matching one costs up to its length

@@ -270,6 +270,9 @@ fn health(state: &ServerState) -> Plan {
 
 fn post_scenario(state: &ServerState, name: Option<&str>, text: &str) -> Result<Plan, BedrockError> {
     let engine = &state.services.scenarios;
+    if let Some(n) = name {
+        crate::scenario::format::check_name(n).map_err(|e| bad_request(format!("The name query parameter: {e}.")))?;
+    }
     let mut file = parse(name.unwrap_or("request body"), text).map_err(|e| located_error(&e))?;
     let name = match name {
         Some(n) => n.to_string(),
