@@ -159,3 +159,20 @@ async fn a_scripted_reply_still_answers_a_prompt_over_the_context_window() {
     let text = out.output().and_then(|o| o.as_message().ok()).and_then(|m| m.content().first()).cloned();
     assert_eq!(text.and_then(|b| b.as_text().ok().cloned()).as_deref(), Some("scripted"));
 }
+
+#[tokio::test]
+async fn thousands_of_tools_beside_a_five_megabyte_prompt_are_answered() {
+    // Nova Premier's one-million-token window holds both; the synthetic model's tool
+    // heuristics read the end of the prompt, so the work does not grow as tools × prompt.
+    let emulator = emulator().await;
+    let rt = emulator_clients(&emulator.endpoint_url(), &ClientOptions::default()).await.runtime;
+    let mut builder = ToolConfiguration::builder();
+    for i in 0..10_000 {
+        builder = builder.tools(tool(&format!("lookup_{i}"), json!({"type": "object"})));
+    }
+    let config = builder.build().expect("config");
+    let prompt = "alpha bravo charlie ".repeat(250_000);
+    within(rt.converse().model_id("us.amazon.nova-premier-v1:0").messages(user(&prompt)).tool_config(config).send())
+        .await
+        .expect("answered");
+}

@@ -272,3 +272,73 @@ def test_a_page_size_out_of_range_or_a_foreign_token_is_refused(endpoint_url, pa
     assert refused(admin(endpoint_url, "GET", path, nextToken=foreign)) == (
         "The nextToken is not one this listing issued. Send the nextToken of its previous page."
     )
+
+
+# --- other limits (hardening review) -------------------------------------------------------------
+
+
+def test_a_model_glob_or_regex_past_its_length_is_refused(endpoint_url):
+    glob = "*" + "a" * 300
+    message = refused(admin(endpoint_url, "POST", "scenarios",
+                            f"version: 1\nrules:\n  - {{match: {{model: '{glob}'}}, reply: {{text: x}}}}\n", name="glob"))
+    assert "a model glob may have at most 256 characters (this one has 301)" in message
+    regex = "a" * 1025
+    message = refused(admin(endpoint_url, "POST", "scenarios",
+                            f"version: 1\nrules:\n  - {{match: {{lastUserMessage: {{regex: '{regex}'}}}}, reply: {{text: x}}}}\n",
+                            name="regex"))
+    assert "a regex may have at most 1024 characters (this one has 1025)" in message
+    assert refused(admin(endpoint_url, "GET", "journal", model=glob)).startswith(
+        "The model query parameter: a model glob may have at most 256 characters"
+    )
+
+
+def test_a_quota_counts_every_arn_spelling_of_a_model_as_that_model(fresh):
+    load_scenario(fresh, "version: 1\nquotas:\n  - {model: '*claude-3-haiku*', requestsPerMinute: 1}\n", name="quota")
+    rt = client("bedrock-runtime", fresh)
+    rt.converse(modelId=f"arn:aws:bedrock:us-east-1::foundation-model/{HAIKU}", messages=[user("one")])
+    with pytest.raises(rt.exceptions.ThrottlingException):
+        rt.converse(modelId=f"arn:aws:bedrock:us-west-2::foundation-model/{HAIKU}", messages=[user("two")])
+    (quota,) = fault_listing(fresh)["quotas"]
+    assert [b["modelId"] for b in quota["buckets"]] == [HAIKU]
+
+
+def test_a_scenarios_folder_with_a_symlink_loop_loads_each_file_once(tmp_path):
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "greet.yaml").write_text("version: 1\nrules:\n  - {name: hi, reply: {text: hello}}\n")
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    running = RunningEmulator("--scenarios", str(folder), "--no-watch")
+    try:
+        labels = [r["label"] for s in listing(running.url)["sources"] for r in s["rules"]]
+        assert labels == [f"{folder / 'greet.yaml'}/hi"]
+    finally:
+        running.stop()
+
+
+GUARDRAIL_PATTERN = "(|([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))"
+
+
+def test_a_guardrail_identifier_outside_its_pattern_is_refused_before_it_is_looked_up(runtime):
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                       "messages": [{"role": "user", "content": "hi"}]})
+    with pytest.raises(runtime.exceptions.ValidationException) as e:
+        runtime.invoke_model(modelId=HAIKU, body=body, guardrailIdentifier="Not_A_Guardrail", guardrailVersion="1")
+    assert e.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value 'Not_A_Guardrail' at 'guardrailIdentifier' failed to satisfy constraint: "
+        f"Member must satisfy regular expression pattern: {GUARDRAIL_PATTERN}"
+    )
+    with pytest.raises(runtime.exceptions.ValidationException) as e:
+        runtime.converse(modelId=HAIKU, messages=[user("hi")],
+                         guardrailConfig={"guardrailIdentifier": "Not_A_Guardrail", "guardrailVersion": "1"})
+    assert e.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value 'Not_A_Guardrail' at 'guardrailConfig.guardrailIdentifier' failed to "
+        f"satisfy constraint: Member must satisfy regular expression pattern: {GUARDRAIL_PATTERN}"
+    )
+
+
+def test_a_scenario_name_past_256_characters_is_refused(endpoint_url):
+    long_name = "n" * 257
+    message = refused(admin(endpoint_url, "POST", "scenarios", "version: 1\n", name=long_name))
+    assert message == "The name query parameter: a scenario name may have at most 256 characters (this one has 257)."
+    response = admin(endpoint_url, "POST", "scenarios", f"version: 1\nname: {long_name}\n", name=None)
+    assert "a scenario name may have at most 256 characters" in refused(response)

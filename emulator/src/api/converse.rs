@@ -5,8 +5,8 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use super::validate::{
-    body_object, check_enum, check_len, check_tool_name, constraint, member, opt_array, opt_number, opt_object,
-    opt_str, req_str, union_member, wrong_type,
+    body_object, check_enum, check_len, check_pattern, check_tool_name, constraint, member, opt_array, opt_number,
+    opt_object, opt_str, req_str, union_member, wrong_type, GUARDRAIL_IDENTIFIER_PATTERN, GUARDRAIL_VERSION_PATTERN,
 };
 use crate::backend::catalog::FoundationModel;
 use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, ToolChoice, ToolSpec};
@@ -580,16 +580,9 @@ fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, Bedrock
         if let Some(m) = opt_str(g, "streamProcessingMode", "guardrailConfig.streamProcessingMode")? {
             check_enum(m, "guardrailConfig.streamProcessingMode", &["sync", "async"])?;
         }
-        let version_ok = version.is_empty()
-            || version == "DRAFT"
-            || (version.len() <= 8 && version.chars().all(|c| c.is_ascii_digit()) && !version.starts_with('0'));
-        if !version_ok {
-            return Err(constraint(
-                &json!(version),
-                "guardrailConfig.guardrailVersion",
-                "satisfy regular expression pattern: (|([1-9][0-9]{0,7})|(DRAFT))",
-            ));
-        }
+        check_len(id, "guardrailConfig.guardrailIdentifier", 0, Some(2048))?;
+        check_pattern(id, "guardrailConfig.guardrailIdentifier", GUARDRAIL_IDENTIFIER_PATTERN)?;
+        check_pattern(version, "guardrailConfig.guardrailVersion", GUARDRAIL_VERSION_PATTERN)?;
         // Guardrails are not emulated yet: any named guardrail does not exist.
         if !id.is_empty() {
             return Err(BedrockError::validation(

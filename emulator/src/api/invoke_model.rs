@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::converse_stream::{steps, StreamEvent};
 use super::respond;
+use super::validate::{check_len, check_pattern, GUARDRAIL_IDENTIFIER_PATTERN, GUARDRAIL_VERSION_PATTERN};
 use super::{Request, Services, TokenEstimate};
 use crate::backend::catalog::FoundationModel;
 use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
@@ -67,7 +68,14 @@ fn check_enum_headers(req: &Request) -> Result<(), BedrockError> {
         }
     }
     if let Some(v) = header(req, "x-amzn-bedrock-request-metadata") {
-        super::validate::check_len(v, "requestMetadata", 1, Some(8500))?;
+        check_len(v, "requestMetadata", 1, Some(8500))?;
+    }
+    if let Some(v) = header(req, "x-amzn-bedrock-guardrailidentifier") {
+        check_len(v, "guardrailIdentifier", 0, Some(2048))?;
+        check_pattern(v, "guardrailIdentifier", GUARDRAIL_IDENTIFIER_PATTERN)?;
+    }
+    if let Some(v) = header(req, "x-amzn-bedrock-guardrailversion") {
+        check_pattern(v, "guardrailVersion", GUARDRAIL_VERSION_PATTERN)?;
     }
     Ok(())
 }

@@ -7,57 +7,11 @@
 //! A pattern is matched against the whole value, as Coral does (the service models' patterns
 //! rely on it: `(|([1-9][0-9]{0,7})|(DRAFT))` would otherwise match anything).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, OnceLock};
-
 use serde_json::json;
 
 use super::validate::constraint;
-use crate::operations::{routes, RouteMatch};
+use crate::operations::RouteMatch;
 use crate::wire::error::BedrockError;
-
-/// Every label pattern of the route table, compiled once (anchored at both ends). A pattern
-/// regex-lite cannot compile maps to `None` and is not checked; a test keeps that set empty.
-/// Keyed by the pattern text's address in the (static) route table: hashing a modelId
-/// pattern's 300 characters on every request cost more than the lookup saves.
-fn compiled() -> &'static HashMap<usize, (&'static str, Option<regex_lite::Regex>)> {
-    static PATTERNS: OnceLock<HashMap<usize, (&'static str, Option<regex_lite::Regex>)>> = OnceLock::new();
-    PATTERNS.get_or_init(|| {
-        let mut by_text: HashMap<&'static str, Option<regex_lite::Regex>> = HashMap::new();
-        let mut out = HashMap::new();
-        for p in routes().iter().flat_map(|r| &r.labels).filter_map(|l| l.pattern.as_deref()) {
-            let re = by_text.entry(p).or_insert_with(|| regex_lite::Regex::new(&format!("^(?:{p})$")).ok()).clone();
-            out.insert(p.as_ptr() as usize, (p, re));
-        }
-        out
-    })
-}
-
-/// Most values remembered per pattern (clients send a handful of model ids; a client sending
-/// endless distinct ids only misses the memo).
-const MAX_REMEMBERED: usize = 4096;
-
-/// Whether `value` fits `pattern`. Values that fit are remembered: a client sends the same
-/// few model ids again and again, and regex-lite's matcher on the long modelId pattern cost
-/// more than all the rest of a Converse request (`bench-pinned`, callgrind).
-fn fits(pattern: &'static str, re: &regex_lite::Regex, value: &str) -> bool {
-    static FITS: OnceLock<Mutex<HashMap<usize, HashSet<String>>>> = OnceLock::new();
-    let memo = FITS.get_or_init(Default::default);
-    let key = pattern.as_ptr() as usize;
-    if memo.lock().is_ok_and(|m| m.get(&key).is_some_and(|known| known.contains(value))) {
-        return true;
-    }
-    let ok = re.is_match(value);
-    if ok {
-        if let Ok(mut m) = memo.lock() {
-            let known = m.entry(key).or_default();
-            if known.len() < MAX_REMEMBERED {
-                known.insert(value.to_string());
-            }
-        }
-    }
-    ok
-}
 
 /// Checks the matched route's labels, first violation first (length, then pattern).
 pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
@@ -71,15 +25,7 @@ pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
             return Err(constraint(&json!(value), &c.member, &format!("have length less than or equal to {max}")));
         }
         if let Some(pattern) = &c.pattern {
-            let pattern: &'static str = pattern.as_str();
-            let re = compiled().get(&(pattern.as_ptr() as usize)).and_then(|(_, re)| re.as_ref());
-            if re.is_some_and(|re| !fits(pattern, re, value)) {
-                return Err(constraint(
-                    &json!(value),
-                    &c.member,
-                    &format!("satisfy regular expression pattern: {pattern}"),
-                ));
-            }
+            super::validate::check_pattern(value, &c.member, pattern)?;
         }
     }
     Ok(())
@@ -88,7 +34,7 @@ pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operations::find;
+    use crate::operations::{find, routes};
 
     fn message(method: &str, path: &str) -> Option<String> {
         check(&find(method, path).expect("route")).err().map(|e| e.message)
@@ -96,9 +42,12 @@ mod tests {
 
     #[test]
     fn every_label_pattern_of_both_services_compiles() {
-        let broken: Vec<&str> = compiled().values().filter(|(_, re)| re.is_none()).map(|(p, _)| *p).collect();
+        let patterns: Vec<&str> =
+            routes().iter().flat_map(|r| &r.labels).filter_map(|l| l.pattern.as_deref()).collect();
+        assert!(patterns.len() > 20);
+        let broken: Vec<&&str> =
+            patterns.iter().filter(|p| regex_lite::Regex::new(&format!("^(?:{p})$")).is_err()).collect();
         assert!(broken.is_empty(), "{broken:?}");
-        assert!(compiled().len() > 20);
     }
 
     #[test]
@@ -130,16 +79,6 @@ mod tests {
                 "1 validation error detected: Value 'arn:aws:bedrock:{region}::foundation-model/anthropic.claude-3-haiku-20240307-v1:0' at 'modelId' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{{1,20}}:"
             )), "{m}");
         }
-    }
-
-    #[test]
-    fn a_remembered_value_is_still_checked_per_pattern() {
-        let ok = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
-        assert_eq!(message("POST", ok), None);
-        assert_eq!(message("POST", ok), None, "the second time, from the memo");
-        let bad = "/model/arn%3Aaws%3Abedrock%3AUS%3A%3Afoundation-model%2Fx/converse";
-        assert!(message("POST", bad).is_some());
-        assert!(message("POST", bad).is_some(), "refusals are never remembered as fits");
     }
 
     #[test]

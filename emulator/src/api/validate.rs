@@ -116,6 +116,81 @@ pub fn check_len(value: &str, path: &str, min: usize, max: Option<usize>) -> Res
     Ok(())
 }
 
+/// The service model's pattern of a guardrail identifier (Converse's `guardrailConfig`,
+/// InvokeModel's `X-Amzn-Bedrock-GuardrailIdentifier`), at most 2048 characters.
+pub const GUARDRAIL_IDENTIFIER_PATTERN: &str =
+    "(|([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))";
+
+/// The service model's pattern of a guardrail version.
+pub const GUARDRAIL_VERSION_PATTERN: &str = "(|([1-9][0-9]{0,7})|(DRAFT))";
+
+/// One service-model pattern, compiled, with the values already found to fit it.
+struct CompiledPattern {
+    pattern: String,
+    regex: Option<regex_lite::Regex>,
+    fits: std::collections::HashSet<String>,
+}
+
+/// Most values remembered per pattern, and most patterns kept (the service models have a few
+/// dozen; a caller passing endless distinct patterns only misses the cache).
+const MAX_REMEMBERED: usize = 4096;
+
+/// Whether `value` as a whole matches the service-model `pattern` (compiled once per
+/// pattern; a pattern regex-lite cannot compile matches everything, and a test keeps the
+/// service models' patterns compiling).
+///
+/// Patterns are looked up by address (they are the route table's and constants), confirmed
+/// by text, and values that fit are remembered: clients send the same few model ids again
+/// and again, and regex-lite's matcher on the modelId pattern cost ~166k instructions a
+/// request — more than all the rest of Converse (callgrind, `bench-pinned`).
+pub fn matches_pattern(pattern: &str, value: &str) -> bool {
+    type Cache = std::collections::HashMap<usize, Vec<CompiledPattern>>;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
+    let key = pattern.as_ptr() as usize;
+    let regex = {
+        let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        let full = cache.len() >= MAX_REMEMBERED;
+        let slot = cache.entry(key).or_default();
+        let index = match slot.iter().position(|c| c.pattern == pattern) {
+            Some(i) => Some(i),
+            None if !full => {
+                slot.push(CompiledPattern {
+                    pattern: pattern.to_string(),
+                    regex: regex_lite::Regex::new(&format!("^(?:{pattern})$")).ok(),
+                    fits: Default::default(),
+                });
+                Some(slot.len() - 1)
+            }
+            None => None,
+        };
+        match index.map(|i| &slot[i]) {
+            Some(c) if c.fits.contains(value) => return true,
+            Some(c) => c.regex.clone(),
+            None => regex_lite::Regex::new(&format!("^(?:{pattern})$")).ok(),
+        }
+    };
+    let Some(re) = regex else { return true };
+    let fits = re.is_match(value);
+    if fits {
+        let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get_mut(&key).and_then(|slot| slot.iter_mut().find(|c| c.pattern == pattern)) {
+            if c.fits.len() < MAX_REMEMBERED {
+                c.fits.insert(value.to_string());
+            }
+        }
+    }
+    fits
+}
+
+/// Checks `value` against a service-model pattern, with Coral's message.
+pub fn check_pattern(value: &str, path: &str, pattern: &str) -> Result<(), BedrockError> {
+    if matches_pattern(pattern, value) {
+        Ok(())
+    } else {
+        Err(constraint(&Value::String(value.into()), path, &format!("satisfy regular expression pattern: {pattern}")))
+    }
+}
+
 /// Checks a tool name against `[a-zA-Z0-9_-]+` (1–64).
 pub fn check_tool_name(value: &str, path: &str) -> Result<(), BedrockError> {
     check_len(value, path, 1, Some(64))?;
@@ -183,6 +258,21 @@ fn fmt_bound(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_fits_never_excuse_a_value_that_does_not_fit() {
+        const PATTERN: &str = "[a-z]{1,3}";
+        for _ in 0..2 {
+            assert!(matches_pattern(PATTERN, "abc"));
+            assert!(!matches_pattern(PATTERN, "abcd"));
+            assert!(!matches_pattern(PATTERN, "ABC"));
+        }
+        // The same text at another address is the same pattern; another text at any address
+        // is another pattern.
+        let owned = String::from("[a-z]{1,3}");
+        assert!(matches_pattern(&owned, "abc") && !matches_pattern(&owned, "abcd"));
+        assert!(matches_pattern("[0-9]+", "123") && !matches_pattern("[0-9]+", "abc"));
+    }
     use serde_json::json;
 
     #[test]

@@ -217,6 +217,10 @@ pub fn format_amz_date(t: SystemTime) -> String {
 fn string_to_sign(req: &SignedRequest<'_>, p: &Parts) -> (String, String) {
     let mut signed = p.signed_headers.clone();
     signed.sort();
+    // A header named twice is canonicalised once: SDKs never repeat one, and repeats would
+    // make the canonical request (and the refusal quoting it) as long as the list times the
+    // headers' size.
+    signed.dedup();
     let canonical_headers: String =
         signed.iter().map(|h| format!("{h}:{}\n", header_value(req, h).unwrap_or_default())).collect();
     let payload = if p.presigned {
@@ -348,6 +352,26 @@ mod tests {
         assert!(matches!(verify(&store, &req, late), Err(AuthError::Expired { .. })));
         let tampered = SignedRequest { raw_query: Some("Action=ListUsers&Version=2010-05-09"), ..req };
         assert!(matches!(verify(&store, &tampered, now), Err(AuthError::BadSignature { .. })));
+    }
+
+    #[test]
+    fn a_signed_header_named_many_times_is_canonicalised_once() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", http::HeaderValue::from_static("example"));
+        headers.insert("x-amz-date", http::HeaderValue::from_static("20150830T123600Z"));
+        let list = vec!["host"; 100_000].join(";");
+        let auth = format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/bedrock/aws4_request, SignedHeaders={list}, Signature=00");
+        headers.insert("authorization", http::HeaderValue::from_str(&auth).expect("header"));
+        let req = SignedRequest {
+            method: "GET",
+            raw_path: "/",
+            raw_query: None,
+            headers: &headers,
+            authority: None,
+            body: b"",
+        };
+        let (canonical, _) = string_to_sign(&req, &parts(&req).expect("parts"));
+        assert!(canonical.len() < 300, "{}", canonical.len());
     }
 
     /// A presigned URL made by aws-sigv4 itself (query-string form) verifies, and expires.

@@ -1,5 +1,6 @@
 //! Quotas as token buckets, per quota rule and per model id as sent (a foundation model id
-//! and an inference profile id have buckets of their own, as in Bedrock).
+//! and an inference profile id have buckets of their own, as in Bedrock; an ARN shares the
+//! buckets of the id it names).
 //!
 //! Like Bedrock, a request reserves its input tokens plus its `maxTokens` (or the model's
 //! output limit) when it starts, and the reservation is settled to the usage the reply
@@ -189,11 +190,14 @@ impl QuotaSet {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let sent = as_sent;
+        // An ARN has the buckets of the id it names: the buckets stay one per model and
+        // profile, however many ARN spellings (regions, accounts) clients send.
+        let key = crate::backend::catalog::parse_arn(sent).map_or(sent, |arn| arn.resource_id);
         let matching: Vec<usize> =
             inner.specs.iter().enumerate().filter(|(_, (_, q))| glob(&q.model, sent)).map(|(i, _)| i).collect();
         for &i in &matching {
             let spec = &inner.specs[i].1;
-            let b = inner.buckets.entry((i, sent.to_string())).or_insert_with(|| Buckets::new(spec, now));
+            let b = inner.buckets.entry((i, key.to_string())).or_insert_with(|| Buckets::new(spec, now));
             let over = |what: &str, message| OverQuota { label: format!("quota:{}:{what}", spec.model), message };
             if let Some(r) = &mut b.requests {
                 if !r.can_take(1.0, now) {
@@ -213,7 +217,7 @@ impl QuotaSet {
         }
         let mut taken = Vec::new();
         for i in matching {
-            let key = (i, sent.to_string());
+            let key = (i, key.to_string());
             if let Some(b) = inner.buckets.get_mut(&key) {
                 for bucket in [&mut b.requests].into_iter().flatten() {
                     bucket.level -= 1.0;
@@ -339,6 +343,18 @@ mod tests {
     fn the_realistic_preset_parses_and_covers_claude_3_haiku() {
         let q = load_quotas("realistic").expect("preset parses");
         assert!(q.iter().any(|q| glob(&q.model, "anthropic.claude-3-haiku-20240307-v1:0")));
+    }
+
+    #[test]
+    fn an_arn_shares_the_buckets_of_the_id_it_names_whatever_its_spelling() {
+        let q = QuotaSet::new(Clock::manual());
+        q.set("flag", vec![QuotaSpec { model: "*claude-3-haiku*".into(), ..quota(Some(1), None) }]);
+        assert!(q.admit("anthropic.claude-3-haiku-20240307-v1:0", 1).is_ok());
+        for region in ["us-east-1", "us-west-2", "x"] {
+            let arn = format!("arn:aws:bedrock:{region}::foundation-model/anthropic.claude-3-haiku-20240307-v1:0");
+            assert!(q.admit(&arn, 1).is_err(), "{arn}");
+        }
+        assert_eq!(q.listing()[0]["buckets"].as_array().map(Vec::len), Some(1));
     }
 
     #[test]

@@ -226,8 +226,8 @@ impl Body {
     pub fn from_reformatted(bytes: &[u8]) -> (Body, bool) {
         match Body::from_bytes(bytes) {
             Body::Text(text) => match serde_json::from_str::<Value>(&text) {
-                Ok(value) => (Body::Json(value), true),
-                Err(_) => (Body::Text(text), false),
+                Ok(value) if depth(&value) <= MAX_STORED_JSON_DEPTH => (Body::Json(value), true),
+                _ => (Body::Text(text), false),
             },
             exact => (exact, false),
         }
@@ -265,10 +265,24 @@ impl Body {
     }
 }
 
-/// `bytes` parsed as JSON, when the compact serialisation reproduces them exactly.
+/// Deepest JSON a cassette stores as a value: the cassette's own structure nests it up to
+/// eight levels down (a stream chunk's decoded bytes), and serde_json reads 128 levels, so a
+/// deeper body is stored as text and the cassette stays readable.
+const MAX_STORED_JSON_DEPTH: usize = 120;
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `bytes` parsed as JSON, when the compact serialisation reproduces them exactly (and the
+/// value is not too deep to store as one).
 fn exact_json(bytes: &[u8]) -> Option<Value> {
     let value = serde_json::from_slice::<Value>(bytes).ok()?;
-    (serde_json::to_vec(&value).ok()? == bytes).then_some(value)
+    (serde_json::to_vec(&value).ok()? == bytes && depth(&value) <= MAX_STORED_JSON_DEPTH).then_some(value)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1099,6 +1113,8 @@ mod tests {
         assert_eq!(Body::from_bytes(b"{\n  \"a\": 1\n}"), Body::Text("{\n  \"a\": 1\n}".into()));
         assert_eq!(Body::from_bytes(&[0xff, 0]), Body::Bytes(vec![0xff, 0]));
         assert_eq!(Body::from_bytes(b""), Body::Empty);
+        let deep = format!("{}{}", "[".repeat(125), "]".repeat(125));
+        assert_eq!(Body::from_bytes(deep.as_bytes()), Body::Text(deep.clone()), "too deep to nest in a cassette");
         assert_eq!(Body::from_reformatted(b"{\n  \"a\": 1\n}"), (Body::Json(json!({"a": 1})), true));
         assert_eq!(Body::from_reformatted(br#"{"a":1}"#), (Body::Json(json!({"a": 1})), false));
     }

@@ -541,6 +541,7 @@ impl TryFrom<RawQuota> for QuotaSpec {
     type Error = String;
 
     fn try_from(r: RawQuota) -> Result<Self, String> {
+        super::format::check_glob(&r.model)?;
         if r.requests_per_minute.is_none() && r.tokens_per_minute.is_none() && r.tokens_per_day.is_none() {
             return Err(format!(
                 "quota for `{}` needs at least one of `requestsPerMinute`, `tokensPerMinute`, `tokensPerDay`",

@@ -36,7 +36,7 @@ pub struct ScenarioFile {
     /// Format version; must be 1.
     pub version: Version,
     /// A name for listings and `answeredBy` (defaults to the file name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "source_name")]
     pub name: Option<String>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -277,13 +277,7 @@ impl<'de> Deserialize<'de> for TextMatch {
                 if f.contains.is_none() && f.equals.is_none() && f.regex.is_none() {
                     return Err(serde::de::Error::custom("a text condition needs `contains`, `equals` or `regex`"));
                 }
-                let regex = f
-                    .regex
-                    .map(|r| {
-                        regex_lite::Regex::new(&r)
-                            .map_err(|e| serde::de::Error::custom(format!("invalid regex `{r}`: {e}")))
-                    })
-                    .transpose()?;
+                let regex = f.regex.map(|r| compile_regex(&r).map_err(serde::de::Error::custom)).transpose()?;
                 Ok(TextMatch { contains: f.contains, equals: f.equals, regex, ignore_case: f.ignore_case })
             }
         }
@@ -314,6 +308,66 @@ impl TextMatch {
         }
         parts.join(" and ")
     }
+}
+
+/// Longest scenario source name (a document's `name`, the admin API's `?name=`): every rule's
+/// label repeats it, so its length multiplies with the rule count.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// Refuses a source name past [`MAX_NAME_CHARS`].
+pub fn check_name(name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if n > MAX_NAME_CHARS {
+        return Err(format!("a scenario name may have at most {MAX_NAME_CHARS} characters (this one has {n})"));
+    }
+    Ok(())
+}
+
+fn source_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = Option::<String>::deserialize(d)?;
+    if let Some(n) = &name {
+        check_name(n).map_err(serde::de::Error::custom)?;
+    }
+    Ok(name)
+}
+
+/// Longest model glob (`match.model`, a quota's `model`): matching one costs up to its length
+/// times the model id's per rule and request, and model ids are ids, not documents.
+pub const MAX_GLOB_CHARS: usize = 256;
+
+/// Longest regular expression of a text condition, and the most memory its compiled form may
+/// take: matching costs the compiled size times the text per rule and request.
+pub const MAX_REGEX_CHARS: usize = 1024;
+const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
+fn compile_regex(r: &str) -> Result<regex_lite::Regex, String> {
+    if r.chars().count() > MAX_REGEX_CHARS {
+        return Err(format!(
+            "a regex may have at most {MAX_REGEX_CHARS} characters (this one has {})",
+            r.chars().count()
+        ));
+    }
+    regex_lite::RegexBuilder::new(r)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("invalid regex `{r}`: {e}"))
+}
+
+/// Refuses a model glob past [`MAX_GLOB_CHARS`].
+pub fn check_glob(pattern: &str) -> Result<(), String> {
+    let n = pattern.chars().count();
+    if n > MAX_GLOB_CHARS {
+        return Err(format!("a model glob may have at most {MAX_GLOB_CHARS} characters (this one has {n})"));
+    }
+    Ok(())
+}
+
+fn model_glob<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let pattern = Option::<String>::deserialize(d)?;
+    if let Some(p) = &pattern {
+        check_glob(p).map_err(serde::de::Error::custom)?;
+    }
+    Ok(pattern)
 }
 
 /// A condition on a value inside the JSON body, addressed by a JSON pointer (`/inferenceConfig/maxTokens`).
@@ -386,7 +440,7 @@ pub struct MatchSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<Operations>,
     /// Model id glob (`*`, `?`), tested against the resolved foundation model id and the id as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "model_glob")]
     pub model: Option<String>,
     /// Text of the last user message.
     #[serde(default, skip_serializing_if = "Option::is_none")]

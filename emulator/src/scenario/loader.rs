@@ -28,7 +28,13 @@ pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
         if p.is_dir() {
             let mut stack = vec![p.clone()];
             let mut found = Vec::new();
+            // Directories already walked, by their real path: a symlink back up the tree is
+            // followed once, not forever.
+            let mut seen = std::collections::HashSet::new();
             while let Some(dir) = stack.pop() {
+                if !seen.insert(std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone())) {
+                    continue;
+                }
                 let entries = std::fs::read_dir(&dir).map_err(|e| io_error(&dir, &e))?;
                 for entry in entries.flatten() {
                     let path = entry.path();

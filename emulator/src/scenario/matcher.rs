@@ -198,11 +198,12 @@ pub fn failures(spec: &MatchSpec, input: &MatchInput) -> Vec<String> {
     out
 }
 
+/// The first 60 characters of `text` (reading no further: near-miss reports are built for
+/// every rule a request fails, whatever the size of its prompt).
 fn shorten(text: &str) -> String {
-    if text.chars().count() > 60 {
-        format!("{}…", text.chars().take(60).collect::<String>())
-    } else {
-        text.to_string()
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
 }
 

@@ -216,6 +216,10 @@ fn route(
                 Some(Err(_)) => return Err(bad_request("The limit query parameter must be a whole number.")),
             };
             let page = paging::request(q, "journal")?;
+            if let Some(m) = query(q, "model") {
+                crate::scenario::format::check_glob(m)
+                    .map_err(|e| bad_request(format!("The model query parameter: {e}.")))?;
+            }
             let filter = ListingFilter { operation: query(q, "operation"), model: query(q, "model"), limit };
             Ok(Plan::json(state.journal.listing(&filter, page.after, page.max_items, PAGE_BYTES)))
         }
@@ -266,6 +270,9 @@ fn health(state: &ServerState) -> Plan {
 
 fn post_scenario(state: &ServerState, name: Option<&str>, text: &str) -> Result<Plan, BedrockError> {
     let engine = &state.services.scenarios;
+    if let Some(n) = name {
+        crate::scenario::format::check_name(n).map_err(|e| bad_request(format!("The name query parameter: {e}.")))?;
+    }
     let mut file = parse(name.unwrap_or("request body"), text).map_err(|e| located_error(&e))?;
     let name = match name {
         Some(n) => n.to_string(),

@@ -5,6 +5,7 @@
 //! * [`encode`] — Plan → HTTP response (the only place that writes bytes).
 //! * [`connection`] — the socket wrapper that can reset a connection.
 //! * [`admin`] — `/_emulator/*`.
+//! * [`body`] — reading request bodies within the per-request and server-wide limits.
 //! * [`journal`] — the bounded request journal.
 //! * [`limits`] — connection limits, timeouts and accept back-off.
 //! * [`paging`] — pages of the admin listings (`maxResults`, `nextToken`).
@@ -12,6 +13,7 @@
 //! Nothing here knows model formats.
 
 pub mod admin;
+pub mod body;
 pub mod connection;
 pub mod encode;
 pub mod journal;
@@ -24,13 +26,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Request as HttpRequest, Response};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::api::Services;
 use crate::auth::AuthMode;
@@ -39,7 +40,8 @@ use crate::plan::Plan;
 use crate::record::proxy::Recorder;
 use crate::record::replay::Replayer;
 use crate::rng::SplitMix64;
-use crate::wire::error::BedrockError;
+use crate::wire::error::{BedrockError, ErrorCode};
+use body::BodyError;
 use connection::{ConnectionControl, ResettableStream};
 use encode::{encode, shutdown_started, ResponseBody, StreamContext};
 use pipeline::{Outcome, RawRequest, RequestContext};
@@ -104,10 +106,22 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 #[error("{0}")]
 struct NoResponse(&'static str);
 
+/// The answer to a body the server would not hold (see [`body`]).
+fn busy() -> Plan {
+    Plan::error(BedrockError::new(
+        ErrorCode::ServiceUnavailableException,
+        format!(
+            "bedrock-emulator is already holding {} MiB of request bodies. Retry the request.",
+            body::MAX_INFLIGHT_BODY_BYTES >> 20
+        ),
+    ))
+}
+
 async fn handle(
     state: Arc<ServerState>,
     connection: ConnectionControl,
     mut shutdown: watch::Receiver<bool>,
+    budget: Arc<Semaphore>,
     req: HttpRequest<Incoming>,
 ) -> Result<Response<ResponseBody>, NoResponse> {
     let (parts, body) = req.into_parts();
@@ -117,8 +131,15 @@ async fn handle(
     let authority = parts.uri.authority().map(|a| a.as_str().to_string());
     let query = parse_query(parts.uri.query());
     let headers = Arc::new(parts.headers);
-    let body = Limited::new(body, MAX_BODY_BYTES).collect().await.map(|c| c.to_bytes());
+    // Its share of the body budget is held until the response is encoded.
+    let (body, _share) = match body::read(body, &budget).await {
+        Ok(read) => (Ok(read.bytes), read.share),
+        Err(e) => (Err(e), None),
+    };
     let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone() };
+    if let Err(BodyError::Busy) = body {
+        return Ok(encode(busy(), &state.next_request_id(), stream_ctx));
+    }
     if let Some(admin_path) = path.strip_prefix("/_emulator/") {
         let plan = match body {
             Ok(body) => admin::handle(&state, &method, admin_path, &query, &headers, &body),
@@ -168,6 +189,7 @@ async fn handle(
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown: watch::Receiver<bool>) {
     let limits = state.limits;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let budget = body::budget();
     // HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on the same port: the AWS SDK for
     // JavaScript v3 sends every bedrock-runtime call over HTTP/2 by default.
     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -228,6 +250,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown:
         let rx = shutdown.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let budget = budget.clone();
         tokio::spawn(async move {
             let _permit = permit;
             // A client that connects and sends nothing is dropped after the header timeout
@@ -238,7 +261,8 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown:
                 _ => return,
             }
             let io = ResettableStream::new(stream, control.clone());
-            let service = service_fn(move |req| handle(state.clone(), control.clone(), rx.clone(), req));
+            let service =
+                service_fn(move |req| handle(state.clone(), control.clone(), rx.clone(), budget.clone(), req));
             let conn = builder.serve_connection(TokioIo::new(io), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(error = %e, "connection ended with an error");

@@ -8,7 +8,8 @@
 //!   drawn from a fixed vocabulary by a generator seeded with a hash of the request.
 //! * After a `toolResult`: `The <tool> tool returned: <first 20 words of the result>.`
 //! * Tools: `toolChoice` `any` calls the first tool, `tool` calls the named one; `auto` calls
-//!   a tool the last user text mentions (its name, or the stem of a word of its name), or —
+//!   a tool the last user text (its last 4 KiB) mentions (its name, or the stem of a word of
+//!   its name), or —
 //!   when that text is a question — the tool whose name and description share most words
 //!   with it (the first on a tie); it says `I will use the <tool> tool.` first.
 //!   The input is built from the tool's JSON schema (`schema`).
@@ -140,10 +141,53 @@ fn answered_tool(conv: &Conversation) -> Option<(String, String)> {
     Some((name, text))
 }
 
+/// How much of the last user text (its end, where the question is) the tool heuristics read:
+/// their work then grows with the tools offered, not with tools × prompt length.
+pub const MENTION_WINDOW_BYTES: usize = 4096;
+
+/// The last user text as the tool heuristics read it: lower-cased, its last
+/// [`MENTION_WINDOW_BYTES`], and each 4-, 5- and 6-character piece of it, so that a stem is
+/// looked up rather than searched for.
+struct Said<'a> {
+    text: &'a str,
+    pieces: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> Said<'a> {
+    fn new(text: &'a str) -> Self {
+        let ends: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+        let mut pieces = std::collections::HashSet::new();
+        for n in 4..=6 {
+            for w in ends.windows(n + 1) {
+                pieces.insert(&text[w[0]..w[n]]);
+            }
+        }
+        Said { text, pieces }
+    }
+
+    fn contains(&self, needle: &str) -> bool {
+        if (4..=6).contains(&needle.chars().count()) {
+            self.pieces.contains(needle)
+        } else {
+            self.text.contains(needle)
+        }
+    }
+}
+
+/// The lower-cased end of `text` the tool heuristics read (cut on a character boundary).
+fn window(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let mut start = lower.len().saturating_sub(MENTION_WINDOW_BYTES);
+    while !lower.is_char_boundary(start) {
+        start += 1;
+    }
+    lower[start..].to_string()
+}
+
 /// Whether lower-cased user text asks for a tool: its whole name (with `_`/`-` read as
 /// spaces), or the 6-character stem of any 4+-letter word of its name (`get_weather` →
 /// "weathe", `calculate` → "calcul", `getCitiesList` → "citie"…).
-fn mentions_tool(said: &str, name: &str) -> bool {
+fn mentions_tool(said: &Said<'_>, name: &str) -> bool {
     let lower = name.to_lowercase();
     if said.contains(&lower) || said.contains(&lower.replace(['_', '-'], " ")) {
         return true;
@@ -180,12 +224,13 @@ fn chosen_tool(conv: &Conversation) -> Option<&crate::canonical::ToolSpec> {
             if answered_tool(conv).is_some() {
                 return None;
             }
-            let said = conv.last_user_text().to_lowercase();
+            let text = window(&conv.last_user_text());
+            let said = Said::new(&text);
             if let Some(named) = conv.tools.iter().find(|t| mentions_tool(&said, &t.name)) {
                 return Some(named);
             }
             // A question, with tools at hand, is what real models answer with a tool call.
-            if !said.trim_end().ends_with('?') {
+            if !text.trim_end().ends_with('?') {
                 return None;
             }
             let overlap =
@@ -396,10 +441,23 @@ mod tests {
 
     #[test]
     fn auto_tool_choice_calls_a_tool_the_prompt_mentions() {
-        assert!(mentions_tool("what's the weather in paris?", "get_weather"));
-        assert!(mentions_tool("please calculate 2+2", "calculator"));
-        assert!(mentions_tool("list the cities", "getCitiesList"));
-        assert!(!mentions_tool("hello there", "get_weather"));
+        let mentions = |said: &str, name: &str| mentions_tool(&Said::new(said), name);
+        assert!(mentions("what's the weather in paris?", "get_weather"));
+        assert!(mentions("please calculate 2+2", "calculator"));
+        assert!(mentions("list the cities", "getCitiesList"));
+        assert!(mentions("about the get weather report", "get_weather"));
+        assert!(!mentions("hello there", "get_weather"));
+    }
+
+    #[test]
+    fn tool_mentions_are_read_from_the_end_of_a_long_prompt() {
+        let tool = ToolSpec { name: "get_weather".into(), description: None, input_schema: json!({"type": "object"}) };
+        let mut early = ask(&format!("weather please. {}", "filler ".repeat(2000)));
+        early.tools = vec![tool.clone()];
+        assert!(chosen_tool(&early).is_none(), "a mention before the last 4 KiB is not read");
+        let mut late = ask(&format!("{} weather please", "filler ".repeat(2000)));
+        late.tools = vec![tool];
+        assert_eq!(chosen_tool(&late).map(|t| t.name.as_str()), Some("get_weather"));
     }
 
     #[test]
