@@ -140,14 +140,18 @@ impl Conversation {
             .rev()
             .find(|m| m.role == Role::User)
             .map(|m| {
-                m.content
-                    .iter()
-                    .filter_map(|b| match b {
-                        Block::Text(t) => Some(t.as_str()),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                let mut text = String::new();
+                let texts = m.content.iter().filter_map(|b| match b {
+                    Block::Text(t) => Some(t.as_str()),
+                    _ => None,
+                });
+                for (i, t) in texts.enumerate() {
+                    if i > 0 {
+                        text.push(' ');
+                    }
+                    text.push_str(t);
+                }
+                text
             })
             .unwrap_or_default()
     }

@@ -8,7 +8,6 @@
 
 use std::sync::OnceLock;
 
-use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
 /// Which AWS service an operation belongs to.
@@ -211,21 +210,56 @@ pub fn find(method: &str, path: &str) -> Option<RouteMatch> {
         .iter()
         .zip(raw)
         .filter(|(t, _)| t.starts_with('{'))
-        .map(|(t, r)| {
-            (t.trim_start_matches('{').trim_end_matches('}'), percent_decode_str(r).decode_utf8_lossy().into_owned())
-        })
+        .map(|(t, r)| (t.trim_start_matches('{').trim_end_matches('}'), decode_label(r)))
         .collect();
     Some(RouteMatch { route, labels: Labels(labels) })
+}
+
+/// A URI label percent-decoded, invalid UTF-8 replaced: what `percent_decode_str(r)
+/// .decode_utf8_lossy()` gives, in a byte loop (its iterator was half of routing's cost).
+fn decode_label(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    if !bytes.contains(&b'%') {
+        return raw.to_string();
+    }
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let (Some(h), Some(l)) =
+                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+            {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use percent_encoding::percent_decode_str;
 
     #[test]
     fn the_table_holds_every_operation_of_both_services() {
         assert_eq!(routes().len(), 119);
         assert_eq!(routes().iter().filter(|r| r.service == Service::BedrockRuntime).count(), 11);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn labels_decode_like_percent_decoding(raw in "([a-zA-Z0-9.:%-]|%[0-9a-fA-F]{2}|%[fF][0-9a-fA-F]|é){0,24}") {
+            proptest::prop_assert_eq!(decode_label(&raw), percent_decode_str(&raw).decode_utf8_lossy().into_owned());
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use super::validate::{
-    body_object, check_enum, check_len, check_pattern, check_tool_name, constraint, member, opt_array, opt_number,
-    opt_object, opt_str, req_str, union_member, wrong_type, GUARDRAIL_IDENTIFIER_PATTERN, GUARDRAIL_VERSION_PATTERN,
+    body_object, check_enum, check_len, check_pattern, check_tool_name, constraint, field, member, opt_array,
+    opt_number, opt_object, opt_str, req_str, union_member, wrong_type, GUARDRAIL_IDENTIFIER_PATTERN,
+    GUARDRAIL_VERSION_PATTERN,
 };
 use crate::backend::catalog::FoundationModel;
 use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, ToolChoice, ToolSpec};
@@ -98,7 +99,7 @@ fn parse_block(
 ) -> Result<Block, BedrockError> {
     // The common case, a non-blank text block, is decided without building a location:
     // only errors need one, and this runs for every block of every request.
-    if let Some(Value::String(text)) = block.as_object().filter(|o| o.len() == 1).and_then(|o| o.get("text")) {
+    if let Some(Value::String(text)) = block.as_object().filter(|o| o.len() == 1).and_then(|o| field(o, "text")) {
         if !text.trim().is_empty() {
             return Ok(Block::Text(text.clone()));
         }
@@ -121,7 +122,7 @@ fn parse_block(
             let o = obj()?;
             let format = req_str(o, "format", &format!("{sub}.format"))?;
             check_enum(format, &format!("{sub}.format"), IMAGE_FORMATS)?;
-            let source = o.get("source").ok_or_else(|| constraint(&Value::Null, &format!("{sub}.source"), "not be null"))?;
+            let source = field(o, "source").ok_or_else(|| constraint(&Value::Null, &format!("{sub}.source"), "not be null"))?;
             let size = source_size(source, &format!("{sub}.source"), &["bytes", "s3Location"])?;
             if !model.emulator.vision {
                 return Err(BedrockError::validation(
@@ -147,7 +148,7 @@ fn parse_block(
             check_len(name, &format!("{sub}.name"), 1, Some(200))?;
             let format = opt_str(o, "format", &format!("{sub}.format"))?.unwrap_or("txt");
             check_enum(format, &format!("{sub}.format"), DOCUMENT_FORMATS)?;
-            let source = o.get("source").ok_or_else(|| constraint(&Value::Null, &format!("{sub}.source"), "not be null"))?;
+            let source = field(o, "source").ok_or_else(|| constraint(&Value::Null, &format!("{sub}.source"), "not be null"))?;
             let size = source_size(source, &format!("{sub}.source"), &["bytes", "s3Location", "text", "content"])?;
             if !model.emulator.documents {
                 return Err(BedrockError::validation(
@@ -171,7 +172,7 @@ fn parse_block(
             let o = obj()?;
             let format = req_str(o, "format", &format!("{sub}.format"))?;
             check_enum(format, &format!("{sub}.format"), VIDEO_FORMATS)?;
-            let source = o.get("source").ok_or_else(|| constraint(&Value::Null, &format!("{sub}.source"), "not be null"))?;
+            let source = field(o, "source").ok_or_else(|| constraint(&Value::Null, &format!("{sub}.source"), "not be null"))?;
             source_size(source, &format!("{sub}.source"), &["bytes", "s3Location"])?;
             if !model.input_modalities.iter().any(|m| m == "VIDEO") {
                 return Err(BedrockError::validation(
@@ -186,7 +187,7 @@ fn parse_block(
             check_len(id, &format!("{sub}.toolUseId"), 1, Some(64))?;
             let name = req_str(o, "name", &format!("{sub}.name"))?;
             check_tool_name(name, &format!("{sub}.name"))?;
-            let input = o.get("input").cloned().ok_or_else(|| constraint(&Value::Null, &format!("{sub}.input"), "not be null"))?;
+            let input = field(o, "input").cloned().ok_or_else(|| constraint(&Value::Null, &format!("{sub}.input"), "not be null"))?;
             Block::ToolUse { id: id.to_string(), name: name.to_string(), input }
         }
         "toolResult" => {
@@ -265,12 +266,12 @@ fn parse_messages(body: &Map<String, Value>, model: &FoundationModel) -> Result<
     let mut messages = Vec::with_capacity(raw.len());
     for (i, m) in raw.iter().enumerate() {
         let well_formed = m.as_object().and_then(|obj| {
-            let role = match obj.get("role")?.as_str()? {
+            let role = match field(obj, "role")?.as_str()? {
                 "user" => Role::User,
                 "assistant" => Role::Assistant,
                 _ => return None,
             };
-            Some((role, obj.get("content")?.as_array()?))
+            Some((role, field(obj, "content")?.as_array()?))
         });
         // Locations are only formatted for a message that is wrong somewhere.
         let (role, content) = match well_formed {
@@ -484,7 +485,7 @@ fn parse_tools(
             }
         }
     }
-    let choice = match cfg.get("toolChoice").filter(|v| !v.is_null()) {
+    let choice = match field(cfg, "toolChoice").filter(|v| !v.is_null()) {
         None => ToolChoice::Auto,
         Some(c) => {
             let (kind, value) = union_member(c, "toolConfig.toolChoice")?;
@@ -550,7 +551,7 @@ fn parse_output_schema(body: &Map<String, Value>) -> Result<Option<Value>, Bedro
 }
 
 fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, BedrockError> {
-    if let Some(v) = body.get("additionalModelRequestFields").filter(|v| !v.is_null()) {
+    if let Some(v) = field(body, "additionalModelRequestFields").filter(|v| !v.is_null()) {
         if !v.is_object() {
             return Err(wrong_type("additionalModelRequestFields", "a JSON object"));
         }
@@ -630,7 +631,7 @@ fn thinking_budget(
     model: &FoundationModel,
     max_tokens: Option<u32>,
 ) -> Result<Option<u32>, BedrockError> {
-    let Some(thinking) = body.get("additionalModelRequestFields").and_then(|f| f.get("thinking")) else {
+    let Some(thinking) = field(body, "additionalModelRequestFields").and_then(|f| f.get("thinking")) else {
         return Ok(None);
     };
     if thinking.get("type").and_then(Value::as_str) != Some("enabled") || !model.emulator.reasoning {
@@ -729,15 +730,6 @@ impl<'a> BlockOut<'a> {
     }
 }
 
-/// A reply's content blocks in Converse's shape.
-struct ContentOut<'a>(&'a [ReplyBlock]);
-
-impl serde::Serialize for ContentOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(BlockOut::of))
-    }
-}
-
 /// The assistant content blocks of a reply, as Converse JSON.
 pub fn content_json(reply: &Reply) -> Vec<Value> {
     reply.content.iter().map(|b| serde_json::to_value(BlockOut::of(b)).unwrap_or(Value::Null)).collect()
@@ -769,31 +761,11 @@ pub fn usage_json(reply: &Reply) -> Value {
     serde_json::to_value(UsageOut::of(reply)).unwrap_or(Value::Null)
 }
 
-#[derive(serde::Serialize)]
-struct MetricsOut {
-    #[serde(rename = "latencyMs")]
-    latency_ms: u64,
-}
-
-#[derive(serde::Serialize)]
-struct OutputOut<'a> {
-    message: MessageOut<'a>,
-}
-
-#[derive(serde::Serialize)]
-struct MessageOut<'a> {
-    content: ContentOut<'a>,
-    role: &'static str,
-}
-
 /// The `ConverseResponse` body (keys in the alphabetical order real Bedrock uses).
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ConverseResponse<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     additional_model_response_fields: Option<Value>,
-    metrics: MetricsOut,
-    output: OutputOut<'a>,
+    latency_ms: u64,
+    content: &'a [ReplyBlock],
     stop_reason: &'static str,
     usage: UsageOut,
 }
@@ -803,11 +775,97 @@ pub fn response_json<'a>(reply: &'a Reply, request: &ConverseRequest) -> Convers
     ConverseResponse {
         additional_model_response_fields: (!request.response_field_paths.is_empty())
             .then(|| additional_fields(reply, &request.response_field_paths)),
-        metrics: MetricsOut { latency_ms: reply.latency_ms },
-        output: OutputOut { message: MessageOut { content: ContentOut(&reply.content), role: "assistant" } },
+        latency_ms: reply.latency_ms,
+        content: &reply.content,
         stop_reason: reply.stop_reason.as_str(),
         usage: UsageOut::of(reply),
     }
+}
+
+impl ConverseResponse<'_> {
+    /// The body as JSON bytes. Written by hand: the keys are constants, and serde's
+    /// per-member and per-string overhead was most of the cost of answering a short chat turn
+    /// (callgrind). Tests parse it back and compare shapes (snapshots).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let text_len: usize = self
+            .content
+            .iter()
+            .map(|b| match b {
+                ReplyBlock::Text(t) => t.len(),
+                ReplyBlock::Reasoning { text, signature } => text.len() + signature.len(),
+                ReplyBlock::ToolUse { .. } => 256,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(200 + text_len);
+        out.push(b'{');
+        if let Some(fields) = &self.additional_model_response_fields {
+            out.extend_from_slice(b"\"additionalModelResponseFields\":");
+            json_value(&mut out, fields);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"metrics\":{\"latencyMs\":");
+        json_number(&mut out, self.latency_ms);
+        out.extend_from_slice(b"},\"output\":{\"message\":{\"content\":[");
+        for (i, block) in self.content.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match block {
+                ReplyBlock::Text(t) => {
+                    out.extend_from_slice(b"{\"text\":");
+                    json_string(&mut out, t);
+                }
+                ReplyBlock::Reasoning { text, signature } => {
+                    out.extend_from_slice(b"{\"reasoningContent\":{\"reasoningText\":{\"signature\":");
+                    json_string(&mut out, signature);
+                    out.extend_from_slice(b",\"text\":");
+                    json_string(&mut out, text);
+                    out.extend_from_slice(b"}}");
+                }
+                ReplyBlock::ToolUse { id, name, input } => {
+                    out.extend_from_slice(b"{\"toolUse\":{\"input\":");
+                    json_value(&mut out, input);
+                    out.extend_from_slice(b",\"name\":");
+                    json_string(&mut out, name);
+                    out.extend_from_slice(b",\"toolUseId\":");
+                    json_string(&mut out, id);
+                    out.push(b'}');
+                }
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"role\":\"assistant\"}},\"stopReason\":");
+        json_string(&mut out, self.stop_reason);
+        out.extend_from_slice(b",\"usage\":{\"inputTokens\":");
+        json_number(&mut out, self.usage.input_tokens);
+        out.extend_from_slice(b",\"outputTokens\":");
+        json_number(&mut out, self.usage.output_tokens);
+        out.extend_from_slice(b",\"totalTokens\":");
+        json_number(&mut out, self.usage.total_tokens);
+        out.extend_from_slice(b"}}");
+        out
+    }
+}
+
+/// `s` as a JSON string: copied as it is when nothing in it needs escaping (the usual case),
+/// else through serde_json's escaper.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        json_value(out, &s);
+    }
+}
+
+fn json_value<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing into a Vec cannot fail, and these values (strings, `Value`s) always serialise.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+fn json_number(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `additionalModelResponseFields`: the requested JSON pointers resolved against the
@@ -838,6 +896,46 @@ mod tests {
         Catalog::builtin().model("anthropic.claude-3-haiku-20240307-v1:0").expect("haiku in catalog")
     }
 
+    fn response_value(reply: &Reply, req: &ConverseRequest) -> Value {
+        serde_json::from_slice(&response_json(reply, req).to_bytes()).expect("the body is JSON")
+    }
+
+    #[test]
+    fn the_hand_written_body_escapes_like_serde_json() {
+        let tricky = "quote \" backslash \\ newline \n tab \t nul \u{0} del \u{7f} é 😀 </script>";
+        let reply = Reply {
+            content: vec![
+                ReplyBlock::Reasoning { text: tricky.into(), signature: "sig\"".into() },
+                ReplyBlock::Text(tricky.into()),
+                ReplyBlock::ToolUse {
+                    id: "t\n1".into(),
+                    name: "f".into(),
+                    input: json!({"a": [1, "\u{1}"], "b": null}),
+                },
+            ],
+            stop_reason: crate::canonical::StopReason::ToolUse,
+            stop_sequence: None,
+            usage: crate::canonical::Usage { input_tokens: 3, output_tokens: u32::MAX },
+            latency_ms: u64::MAX,
+        };
+        let req =
+            ConverseRequest { conversation: Default::default(), response_field_paths: vec!["/stop_reason".into()] };
+        let bytes = response_json(&reply, &req).to_bytes();
+        let expected = json!({
+            "additionalModelResponseFields": {"stop_reason": "tool_use"},
+            "metrics": {"latencyMs": u64::MAX},
+            "output": {"message": {"content": [
+                {"reasoningContent": {"reasoningText": {"signature": "sig\"", "text": tricky}}},
+                {"text": tricky},
+                {"toolUse": {"input": {"a": [1, "\u{1}"], "b": null}, "name": "f", "toolUseId": "t\n1"}}
+            ], "role": "assistant"}},
+            "stopReason": "tool_use",
+            "usage": {"inputTokens": 3, "outputTokens": u32::MAX, "totalTokens": u32::MAX}
+        });
+        // Byte for byte what serde_json writes for the same document, key order included.
+        assert_eq!(String::from_utf8(bytes).expect("utf-8"), serde_json::to_string(&expected).expect("json"));
+    }
+
     fn reply_for(body: Value) -> (ConverseRequest, Reply) {
         let req = parse(body.to_string().as_bytes(), haiku(), Mode::Unary).expect("valid request");
         let reply = SyntheticModel::new(0).reply(&haiku().model_id, &req.conversation, 4096);
@@ -847,7 +945,7 @@ mod tests {
     #[test]
     fn the_converse_response_shape_is_stable() {
         let (req, reply) = reply_for(json!({"messages": [{"role": "user", "content": [{"text": "Hello there"}]}]}));
-        insta::assert_json_snapshot!(response_json(&reply, &req));
+        insta::assert_json_snapshot!(response_value(&reply, &req));
     }
 
     #[test]
@@ -858,7 +956,7 @@ mod tests {
                 "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}}],
                 "toolChoice": {"any": {}}}
         }));
-        insta::assert_json_snapshot!(response_json(&reply, &req));
+        insta::assert_json_snapshot!(response_value(&reply, &req));
     }
 
     fn refusal(body: Value) -> String {

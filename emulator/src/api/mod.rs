@@ -27,7 +27,7 @@ use crate::plan::{AnsweredBy, Plan};
 use crate::scenario::format::{ReplyKind, ReplySpec};
 use crate::scenario::{Decision, Engine, MatchInput};
 use crate::synthetic::{input_tokens, SyntheticModel};
-use crate::wire::error::{BedrockError, ErrorCode};
+use crate::wire::error::BedrockError;
 
 /// A request routed to an operation, with everything handlers need.
 #[derive(Debug)]
@@ -297,10 +297,9 @@ fn render_converse(
     services: &Services,
 ) -> Plan {
     let plan = match mode {
-        converse::Mode::Unary => match serde_json::to_vec(&converse::response_json(reply, parsed)) {
-            Ok(bytes) => Plan::raw("application/json", bytes.into()),
-            Err(e) => Plan::error(BedrockError::new(ErrorCode::InternalServerException, e.to_string())),
-        },
+        converse::Mode::Unary => {
+            Plan::raw("application/json", converse::response_json(reply, parsed).to_bytes().into())
+        }
         converse::Mode::Stream => {
             let events = converse_stream::events(reply, parsed);
             Plan::stream(converse_stream::steps(&events, services.seed ^ u64::from(reply.usage.output_tokens)))

@@ -284,6 +284,16 @@ mod tests {
         let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/eu-west-3/bedrock/aws4_request, SignedHeaders=host, Signature=abc";
         assert_eq!(region_from_authorization(auth).as_deref(), Some("eu-west-3"));
         assert_eq!(region_from_authorization("Bearer abc"), None);
+        assert_eq!(
+            region_from_authorization("AWS4-HMAC-SHA256 Credential=AKID/20250101/us-west-2").as_deref(),
+            Some("us-west-2")
+        );
+        assert_eq!(region_from_authorization("AWS4-HMAC-SHA256 Credential=AKID/20250101, x"), None);
+        assert_eq!(region_from_authorization("AWS4-HMAC-SHA256 Credential=AKID/20250101//bedrock"), None);
+        assert_eq!(
+            region_from_authorization("x Credential=A/B/ap-south-1/bedrock/aws4_request").as_deref(),
+            Some("ap-south-1")
+        );
     }
 
     #[test]

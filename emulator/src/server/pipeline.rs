@@ -100,9 +100,13 @@ pub fn region_from_authorization(value: &str) -> Option<String> {
     } else {
         (0..bytes.len()).find(|&i| bytes[i..].starts_with(NEEDLE))?
     };
-    let cred = &value[at + NEEDLE.len()..];
-    let scope = cred.split([',', ' ']).next()?;
-    let region = scope.split('/').nth(2)?;
+    // `AKID/DATE/REGION/…`, ending at `,` or a space.
+    let scope = &bytes[at + NEEDLE.len()..];
+    let scope = &scope[..scope.iter().position(|&b| b == b',' || b == b' ').unwrap_or(scope.len())];
+    let mut slashes = scope.iter().enumerate().filter(|(_, &b)| b == b'/').map(|(i, _)| i);
+    let (_, start) = (slashes.next()?, slashes.next()? + 1);
+    let end = slashes.next().unwrap_or(scope.len());
+    let region = std::str::from_utf8(&scope[start..end]).ok()?;
     (!region.is_empty()).then(|| region.to_string())
 }
 

@@ -68,8 +68,11 @@ pub fn input_tokens(conv: &Conversation) -> u32 {
 /// What the reply text is derived from: the conversation without its inference parameters
 /// (they act after generation, by cutting), formatted exactly as the derived `Debug` of such
 /// a copy — the fingerprint every recorded synthetic text depends on — without cloning it.
+/// Only the reference now: [`write_fingerprint`] feeds the same bytes without the formatter.
+#[cfg(test)]
 struct GenerationInput<'a>(&'a Conversation);
 
+#[cfg(test)]
 impl std::fmt::Debug for GenerationInput<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = self.0;
@@ -82,6 +85,72 @@ impl std::fmt::Debug for GenerationInput<'_> {
             .field("output_schema", &c.output_schema)
             .field("thinking_budget", &c.thinking_budget)
             .finish()
+    }
+}
+
+/// Feeds `h` exactly the bytes of `{:?}` of [`GenerationInput`], writing the common pieces
+/// (text blocks, printable ASCII strings, empty lists) directly: the formatter's machinery
+/// cost more than the rest of generating a short reply. Anything else goes through `Debug`.
+fn write_fingerprint(h: &mut StableHasher, c: &Conversation) {
+    fn string(h: &mut StableHasher, s: &str) {
+        // `str`'s Debug leaves printable ASCII other than `"` and `\` as it is.
+        if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+            h.write(b"\"");
+            h.write(s.as_bytes());
+            h.write(b"\"");
+        } else {
+            let _ = write!(h, "{s:?}");
+        }
+    }
+    fn list<T>(h: &mut StableHasher, items: &[T], mut item: impl FnMut(&mut StableHasher, &T)) {
+        h.write(b"[");
+        for (i, x) in items.iter().enumerate() {
+            if i > 0 {
+                h.write(b", ");
+            }
+            item(h, x);
+        }
+        h.write(b"]");
+    }
+    h.write(b"Conversation { system: ");
+    list(h, &c.system, |h, s| string(h, s));
+    h.write(b", messages: ");
+    list(h, &c.messages, |h, m| {
+        h.write(if m.role == Role::User {
+            b"Message { role: User, content: "
+        } else {
+            b"Message { role: Assistant, content: "
+        });
+        list(h, &m.content, |h, b| match b {
+            Block::Text(t) => {
+                h.write(b"Text(");
+                string(h, t);
+                h.write(b")");
+            }
+            other => {
+                let _ = write!(h, "{other:?}");
+            }
+        });
+        h.write(b" }");
+    });
+    h.write(b", inference: InferenceConfig { max_tokens: None, temperature: None, top_p: None, stop_sequences: [] }, tools: ");
+    if c.tools.is_empty() {
+        h.write(b"[]");
+    } else {
+        let _ = write!(h, "{:?}", c.tools);
+    }
+    h.write(b", tool_choice: ");
+    match &c.tool_choice {
+        ToolChoice::Auto => h.write(b"Auto"),
+        other => {
+            let _ = write!(h, "{other:?}");
+        }
+    }
+    match (&c.output_schema, c.thinking_budget) {
+        (None, None) => h.write(b", output_schema: None, thinking_budget: None }"),
+        (schema, budget) => {
+            let _ = write!(h, ", output_schema: {schema:?}, thinking_budget: {budget:?} }}");
+        }
     }
 }
 
@@ -221,7 +290,9 @@ fn chosen_tool(conv: &Conversation) -> Option<&crate::canonical::ToolSpec> {
         ToolChoice::Any => conv.tools.first(),
         ToolChoice::Tool(name) => conv.tools.iter().find(|t| &t.name == name),
         ToolChoice::Auto => {
-            if answered_tool(conv).is_some() {
+            // Without tools there is nothing to choose: skip reading the text (its pieces
+            // are most of a plain chat turn's cost otherwise).
+            if conv.tools.is_empty() || answered_tool(conv).is_some() {
                 return None;
             }
             let text = window(&conv.last_user_text());
@@ -264,7 +335,9 @@ impl SyntheticModel {
         // fingerprint: the same prompt gives the same text whatever maxTokens says, and
         // through Converse and every native format alike.
         let mut hasher = StableHasher::new(self.seed);
-        let _ = write!(hasher, "{model_id}\u{1f}{:?}", GenerationInput(conv));
+        hasher.write(model_id.as_bytes());
+        hasher.write("\u{1f}".as_bytes());
+        write_fingerprint(&mut hasher, conv);
         let hash = hasher.finish();
         let mut rng = SplitMix64::new(hash);
         let input = input_tokens(conv);
@@ -315,12 +388,14 @@ impl SyntheticModel {
             stop = StopReason::StopSequence;
             stop_sequence = Some(seq.clone());
         }
-        if tokenizer::count(&text) > budget {
+        let mut text_tokens = tokenizer::count(&text);
+        if text_tokens > budget {
             text = tokenizer::truncate(&text, budget).to_string();
+            text_tokens = tokenizer::count(&text);
             stop = StopReason::MaxTokens;
             stop_sequence = None;
         }
-        output += tokenizer::count(&text);
+        output += text_tokens;
         if !text.is_empty() {
             content.push(ReplyBlock::Text(text));
         }
@@ -491,6 +566,62 @@ mod tests {
         conv.thinking_budget = Some(3);
         let old = Conversation { inference: Default::default(), ..conv.clone() };
         assert_eq!(format!("{:?}", GenerationInput(&conv)), format!("{old:?}"));
+    }
+
+    fn fingerprint_bytes_match(conv: &Conversation) {
+        let mut direct = StableHasher::new(5);
+        write_fingerprint(&mut direct, conv);
+        let mut formatted = StableHasher::new(5);
+        let _ = write!(formatted, "{:?}", GenerationInput(conv));
+        assert_eq!(direct.finish(), formatted.finish(), "{:?}", GenerationInput(conv));
+    }
+
+    #[test]
+    fn the_direct_fingerprint_writer_feeds_the_same_bytes_as_debug() {
+        fingerprint_bytes_match(&Conversation::default());
+        let mut conv = ask("hello \"quoted\" back\\slash tab\t newline\n é ünïcode 😀 \u{7f}");
+        fingerprint_bytes_match(&conv);
+        conv.system = vec!["be brief".into(), "second\n".into()];
+        conv.messages.push(Message {
+            role: Role::Assistant,
+            content: vec![
+                Block::Text("ok".into()),
+                Block::Reasoning("hm".into()),
+                Block::Image { format: "png".into(), size: 3 },
+                Block::ToolUse { id: "t1".into(), name: "f".into(), input: json!({"a": [1, "x"]}) },
+            ],
+        });
+        conv.messages.push(Message {
+            role: Role::User,
+            content: vec![
+                Block::ToolResult { id: "t1".into(), text: "r".into(), is_error: true },
+                Block::Other("video".into()),
+            ],
+        });
+        fingerprint_bytes_match(&conv);
+        conv.tools =
+            vec![ToolSpec { name: "f".into(), description: Some("d".into()), input_schema: json!({"type": "object"}) }];
+        conv.tool_choice = ToolChoice::Tool("f".into());
+        conv.inference.max_tokens = Some(9);
+        fingerprint_bytes_match(&conv);
+        conv.tool_choice = ToolChoice::Any;
+        conv.output_schema = Some(json!({"type": "string"}));
+        fingerprint_bytes_match(&conv);
+        conv.output_schema = None;
+        conv.thinking_budget = Some(1024);
+        fingerprint_bytes_match(&conv);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_direct_fingerprint_matches_debug_for_any_text(system in proptest::collection::vec(".{0,12}", 0..3), texts in proptest::collection::vec(".{0,24}", 1..4)) {
+            let mut conv = Conversation { system, ..Default::default() };
+            for (i, t) in texts.into_iter().enumerate() {
+                let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
+                conv.messages.push(Message { role, content: vec![Block::Text(t)] });
+            }
+            fingerprint_bytes_match(&conv);
+        }
     }
 
     #[test]
