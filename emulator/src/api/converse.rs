@@ -12,6 +12,7 @@ use super::validate::{
 use crate::backend::catalog::FoundationModel;
 use crate::canonical::{Block, Conversation, InferenceConfig, Message, Reply, ReplyBlock, Role, ToolChoice, ToolSpec};
 use crate::wire::error::BedrockError;
+use crate::wire::json::{push_integer, push_string, push_value};
 
 /// Maximum decoded image size (3.75 MB, API reference for `ImageBlock`).
 pub const MAX_IMAGE_BYTES: usize = 3_750_000;
@@ -800,11 +801,11 @@ impl ConverseResponse<'_> {
         out.push(b'{');
         if let Some(fields) = &self.additional_model_response_fields {
             out.extend_from_slice(b"\"additionalModelResponseFields\":");
-            json_value(&mut out, fields);
+            push_value(&mut out, fields);
             out.push(b',');
         }
         out.extend_from_slice(b"\"metrics\":{\"latencyMs\":");
-        json_number(&mut out, self.latency_ms);
+        push_integer(&mut out, self.latency_ms);
         out.extend_from_slice(b"},\"output\":{\"message\":{\"content\":[");
         for (i, block) in self.content.iter().enumerate() {
             if i > 0 {
@@ -813,59 +814,38 @@ impl ConverseResponse<'_> {
             match block {
                 ReplyBlock::Text(t) => {
                     out.extend_from_slice(b"{\"text\":");
-                    json_string(&mut out, t);
+                    push_string(&mut out, t);
                 }
                 ReplyBlock::Reasoning { text, signature } => {
                     out.extend_from_slice(b"{\"reasoningContent\":{\"reasoningText\":{\"signature\":");
-                    json_string(&mut out, signature);
+                    push_string(&mut out, signature);
                     out.extend_from_slice(b",\"text\":");
-                    json_string(&mut out, text);
+                    push_string(&mut out, text);
                     out.extend_from_slice(b"}}");
                 }
                 ReplyBlock::ToolUse { id, name, input } => {
                     out.extend_from_slice(b"{\"toolUse\":{\"input\":");
-                    json_value(&mut out, input);
+                    push_value(&mut out, input);
                     out.extend_from_slice(b",\"name\":");
-                    json_string(&mut out, name);
+                    push_string(&mut out, name);
                     out.extend_from_slice(b",\"toolUseId\":");
-                    json_string(&mut out, id);
+                    push_string(&mut out, id);
                     out.push(b'}');
                 }
             }
             out.push(b'}');
         }
         out.extend_from_slice(b"],\"role\":\"assistant\"}},\"stopReason\":");
-        json_string(&mut out, self.stop_reason);
+        push_string(&mut out, self.stop_reason);
         out.extend_from_slice(b",\"usage\":{\"inputTokens\":");
-        json_number(&mut out, self.usage.input_tokens);
+        push_integer(&mut out, self.usage.input_tokens);
         out.extend_from_slice(b",\"outputTokens\":");
-        json_number(&mut out, self.usage.output_tokens);
+        push_integer(&mut out, self.usage.output_tokens);
         out.extend_from_slice(b",\"totalTokens\":");
-        json_number(&mut out, self.usage.total_tokens);
+        push_integer(&mut out, self.usage.total_tokens);
         out.extend_from_slice(b"}}");
         out
     }
-}
-
-/// `s` as a JSON string: copied as it is when nothing in it needs escaping (the usual case),
-/// else through serde_json's escaper.
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        json_value(out, &s);
-    }
-}
-
-fn json_value<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-    // Writing into a Vec cannot fail, and these values (strings, `Value`s) always serialise.
-    let _ = serde_json::to_writer(&mut *out, v);
-}
-
-fn json_number(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `additionalModelResponseFields`: the requested JSON pointers resolved against the

@@ -140,9 +140,9 @@ fn padded(payload: &EventPayload, rng: &mut SplitMix64) -> Vec<u8> {
             // Keys already in order: contentBlockIndex, delta, p.
             let mut out = Vec::with_capacity(64 + text.len() + pad.len());
             out.extend_from_slice(b"{\"contentBlockIndex\":");
-            out.extend_from_slice(index.to_string().as_bytes());
+            crate::wire::json::push_integer(&mut out, *index);
             out.extend_from_slice(b",\"delta\":{\"text\":");
-            let _ = serde_json::to_writer(&mut out, text);
+            crate::wire::json::push_string(&mut out, text);
             out.extend_from_slice(b"},\"p\":\"");
             out.extend_from_slice(pad.as_bytes());
             out.extend_from_slice(b"\"}");
@@ -178,7 +178,7 @@ pub fn steps(events: &[StreamEvent], seed: u64) -> Vec<StreamStep> {
         .iter()
         .map(|e| {
             let payload = padded(&e.payload, &mut rng);
-            let frame = Frame::Event { event_type: e.event_type.to_string(), payload: Bytes::from(payload) };
+            let frame = Frame::Event { event_type: e.event_type.into(), payload: Bytes::from(payload) };
             StreamStep::content(frame, e.payload.tokens())
         })
         .collect()

@@ -100,9 +100,17 @@ pub fn content_reply(
     input_tokens: u32,
     seed: u64,
 ) -> Reply {
-    let mut hasher = StableHasher::new(seed);
-    let _ = write!(hasher, "{text:?}{tool_uses:?}");
-    let mut rng = SplitMix64::new(hasher.finish());
+    // Seeded only when an id must be made up: hashing a long scripted text cost as much as
+    // streaming it.
+    let mut rng = None;
+    let mut rng = || {
+        rng.get_or_insert_with(|| {
+            let mut hasher = StableHasher::new(seed);
+            let _ = write!(hasher, "{text:?}{tool_uses:?}");
+            SplitMix64::new(hasher.finish())
+        })
+        .string_from(BASE64URL_ALPHABET, 22)
+    };
     let mut content = Vec::new();
     let mut output = 0;
     if let Some(t) = text.filter(|t| !t.is_empty()) {
@@ -112,7 +120,7 @@ pub fn content_reply(
     for t in tool_uses {
         output += tokenizer::count(&t.name) + tokenizer::count(&t.input.to_string());
         content.push(ReplyBlock::ToolUse {
-            id: t.id.clone().unwrap_or_else(|| format!("tooluse_{}", rng.string_from(BASE64URL_ALPHABET, 22))),
+            id: t.id.clone().unwrap_or_else(|| format!("tooluse_{}", rng())),
             name: t.name.clone(),
             input: t.input.clone(),
         });
@@ -217,7 +225,7 @@ pub fn scripted_stream(events: &[Value]) -> Vec<StreamStep> {
             }
             let tokens = content_tokens(&payload);
             let frame = Frame::Event {
-                event_type: event_type.clone(),
+                event_type: event_type.clone().into(),
                 payload: Bytes::from(serde_json::to_vec(&payload).unwrap_or_default()),
             };
             StreamStep::content(frame, tokens)

@@ -415,7 +415,7 @@ pub fn frames_to_items(frames: &[(f64, Frame)]) -> Vec<StreamItem> {
         .iter()
         .map(|(offset_ms, frame)| {
             let (kind, payload) = match frame {
-                Frame::Event { event_type, payload } => (ItemKind::Event(event_type.clone()), payload),
+                Frame::Event { event_type, payload } => (ItemKind::Event(event_type.to_string()), payload),
                 Frame::Exception { exception_type, payload } => (ItemKind::Exception(exception_type.clone()), payload),
             };
             let payload = match exact_json(payload) {
@@ -458,7 +458,7 @@ impl StreamItem {
     pub fn frame(&self, index: usize) -> Result<Frame, String> {
         let payload = Bytes::from(self.payload_bytes().map_err(|e| format!("stream item {index}: {e}"))?);
         Ok(match &self.kind {
-            ItemKind::Event(event_type) => Frame::Event { event_type: event_type.clone(), payload },
+            ItemKind::Event(event_type) => Frame::Event { event_type: event_type.clone().into(), payload },
             ItemKind::Exception(exception_type) => Frame::Exception { exception_type: exception_type.clone(), payload },
         })
     }
@@ -1404,7 +1404,7 @@ mod tests {
         ];
         prop_oneof![
             ("[a-zA-Z]{1,20}", bytes.clone())
-                .prop_map(|(t, p)| Frame::Event { event_type: t, payload: Bytes::from(p) }),
+                .prop_map(|(t, p)| Frame::Event { event_type: t.into(), payload: Bytes::from(p) }),
             ("[a-zA-Z]{1,20}", bytes)
                 .prop_map(|(t, p)| Frame::Exception { exception_type: t, payload: Bytes::from(p) }),
             (chunk_inner, "[a-z]{0,30}").prop_map(|(inner, p)| chunk(&inner, &p)),

@@ -215,7 +215,7 @@ impl Redactor {
     /// JSON inside its base64 `bytes`. An unchanged payload keeps its exact bytes.
     pub fn frame(&self, frame: &Frame) -> Frame {
         let (name, payload) = match frame {
-            Frame::Event { event_type, payload } => (event_type.as_str(), payload),
+            Frame::Event { event_type, payload } => (event_type.as_ref(), payload),
             Frame::Exception { exception_type, payload } => (exception_type.as_str(), payload),
         };
         let mut out = self.bytes(payload).map(Bytes::from).unwrap_or_else(|| payload.clone());

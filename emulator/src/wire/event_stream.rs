@@ -18,8 +18,9 @@ use bytes::Bytes;
 pub enum Frame {
     /// `:message-type: event` with the union member name and its JSON payload.
     Event {
-        /// `:event-type`, e.g. `contentBlockDelta` or `chunk`.
-        event_type: String,
+        /// `:event-type`, e.g. `contentBlockDelta` or `chunk` (borrowed when it is one of
+        /// the modelled names: a stream writes it on every frame).
+        event_type: std::borrow::Cow<'static, str>,
         /// JSON-serialised event structure.
         payload: Bytes,
     },
@@ -52,7 +53,7 @@ impl Frame {
     /// holds the bytes equal to the crate's encoder, and the crate decodes them.
     pub fn encode(&self) -> Result<Bytes, EncodeError> {
         let (kind_name, kind, message_type, payload) = match self {
-            Frame::Event { event_type, payload } => (":event-type", event_type.as_str(), "event", payload),
+            Frame::Event { event_type, payload } => (":event-type", event_type.as_ref(), "event", payload),
             Frame::Exception { exception_type, payload } => {
                 (":exception-type", exception_type.as_str(), "exception", payload)
             }
@@ -71,7 +72,10 @@ impl Frame {
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(&total32.to_be_bytes());
         out.extend_from_slice(&(headers_len as u32).to_be_bytes());
-        let prelude_crc = crc32fast::hash(&out);
+        // One running CRC: the message CRC covers the prelude and its CRC too.
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&out);
+        let prelude_crc = crc.clone().finalize();
         out.extend_from_slice(&prelude_crc.to_be_bytes());
         for (name, value) in headers {
             out.push(name.len() as u8);
@@ -81,7 +85,8 @@ impl Frame {
             out.extend_from_slice(value.as_bytes());
         }
         out.extend_from_slice(payload);
-        let message_crc = crc32fast::hash(&out);
+        crc.update(&out[8..]);
+        let message_crc = crc.finalize();
         out.extend_from_slice(&message_crc.to_be_bytes());
         Ok(Bytes::from(out))
     }
@@ -116,7 +121,7 @@ impl Frame {
         let payload = message.payload().clone();
         match header(":message-type").as_deref() {
             Some("event") => Ok(Frame::Event {
-                event_type: header(":event-type").ok_or_else(|| EncodeError("no :event-type".into()))?,
+                event_type: header(":event-type").ok_or_else(|| EncodeError("no :event-type".into()))?.into(),
                 payload,
             }),
             Some("exception") => Ok(Frame::Exception {
@@ -156,7 +161,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_event_frame_round_trips(event_type in "[a-zA-Z]{1,40}", payload in proptest::collection::vec(any::<u8>(), 0..2048)) {
-            let frame = Frame::Event { event_type, payload: Bytes::from(payload) };
+            let frame = Frame::Event { event_type: event_type.into(), payload: Bytes::from(payload) };
             let bytes = frame.encode().expect("encodes");
             prop_assert_eq!(&bytes, &frame.encode_with_crate());
             prop_assert_eq!(Frame::decode(&bytes).expect("decodes"), frame);

@@ -3,3 +3,4 @@
 
 pub mod error;
 pub mod event_stream;
+pub mod json;
