@@ -155,6 +155,34 @@ const MAX_REMEMBERED: usize = 4096;
 /// and again, and regex-lite's matcher on the modelId pattern cost ~166k instructions a
 /// request — more than all the rest of Converse (callgrind, `bench-pinned`).
 pub fn matches_pattern(pattern: &str, value: &str) -> bool {
+    // The last values that fit, per thread: the same model id arrives on request after
+    // request, and this check costs a few comparisons where the shared cache below costs a
+    // lock and two hashes.
+    thread_local! {
+        static RECENT: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    const RECENT_FITS: usize = 8;
+    let recent = |p: &str, v: &str| {
+        RECENT.with(|r| r.try_borrow().is_ok_and(|r| r.iter().any(|(rp, rv)| rv == v && rp == p)))
+    };
+    if recent(pattern, value) {
+        return true;
+    }
+    let fits = matches_pattern_shared(pattern, value);
+    if fits && value.len() <= 2048 {
+        RECENT.with(|r| {
+            if let Ok(mut r) = r.try_borrow_mut() {
+                if r.len() == RECENT_FITS {
+                    r.remove(0);
+                }
+                r.push((pattern.to_string(), value.to_string()));
+            }
+        });
+    }
+    fits
+}
+
+fn matches_pattern_shared(pattern: &str, value: &str) -> bool {
     type Cache = std::collections::HashMap<usize, Vec<CompiledPattern>>;
     static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
     let key = pattern.as_ptr() as usize;

@@ -207,6 +207,8 @@ pub enum CatalogError {
 #[derive(Debug)]
 pub struct Catalog {
     models: Vec<FoundationModel>,
+    /// Position of each model id in `models`: every request resolves its `modelId`.
+    by_id: std::collections::HashMap<String, usize>,
 }
 
 /// How a request's `modelId` resolved.
@@ -228,7 +230,15 @@ impl Catalog {
         if file.version != 1 {
             return Err(CatalogError::Version(file.version));
         }
-        Ok(Catalog { models: file.models })
+        Ok(Catalog::of(file.models))
+    }
+
+    fn of(models: Vec<FoundationModel>) -> Catalog {
+        let mut by_id = std::collections::HashMap::new();
+        for (i, m) in models.iter().enumerate() {
+            by_id.entry(m.model_id.clone()).or_insert(i);
+        }
+        Catalog { models, by_id }
     }
 
     /// The catalog compiled into the binary.
@@ -236,7 +246,7 @@ impl Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
         CATALOG.get_or_init(|| {
             // Covered by `the_builtin_catalog_parses`; an empty catalog is the only fallback.
-            Catalog::from_json(include_str!("../../data/catalog.json")).unwrap_or(Catalog { models: Vec::new() })
+            Catalog::from_json(include_str!("../../data/catalog.json")).unwrap_or_else(|_| Catalog::of(Vec::new()))
         })
     }
 
@@ -247,7 +257,7 @@ impl Catalog {
 
     /// A model by its bare id.
     pub fn model(&self, id: &str) -> Option<&FoundationModel> {
-        self.models.iter().find(|m| m.model_id == id)
+        self.by_id.get(id).map(|&i| &self.models[i])
     }
 
     /// A model by bare id or foundation-model ARN (control-plane `modelIdentifier`).
@@ -322,6 +332,9 @@ pub struct Arn<'a> {
 
 /// Parses `arn:aws:bedrock:{region}:{account}:{type}/{id}`; `None` if not a Bedrock ARN.
 pub fn parse_arn(s: &str) -> Option<Arn<'_>> {
+    if !s.starts_with("arn:") {
+        return None;
+    }
     let mut parts = s.splitn(6, ':');
     if parts.next()? != "arn" {
         return None;

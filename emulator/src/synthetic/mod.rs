@@ -156,18 +156,24 @@ fn write_fingerprint(h: &mut StableHasher, c: &Conversation) {
 
 fn first_words(text: &str, n: usize) -> String {
     let mut out = String::new();
-    for word in text.split_whitespace().take(n) {
-        if !out.is_empty() {
+    push_first_words(&mut out, text, n);
+    out
+}
+
+/// Appends the first `n` whitespace-separated words of `text`, joined by single spaces.
+fn push_first_words(out: &mut String, text: &str, n: usize) {
+    for (i, word) in text.split_whitespace().take(n).enumerate() {
+        if i > 0 {
             out.push(' ');
         }
         out.push_str(word);
     }
-    out
 }
 
-fn sentences(rng: &mut SplitMix64) -> String {
+/// Appends 1–4 sentences of vocabulary words to `out`.
+fn push_sentences(out: &mut String, rng: &mut SplitMix64) {
     let count = 1 + rng.below(4);
-    let mut out = String::with_capacity(96 * count as usize);
+    out.reserve(96 * count as usize);
     for i in 0..count {
         if i > 0 {
             out.push(' ');
@@ -188,7 +194,6 @@ fn sentences(rng: &mut SplitMix64) -> String {
         }
         out.push('.');
     }
-    out
 }
 
 /// The tool result the last user message answers, if it carries one: (tool name, result text).
@@ -356,8 +361,12 @@ impl SyntheticModel {
                 schema::instance(&schema).to_string()
             }
             (None, None) => {
-                let said = first_words(&conv.last_user_text(), 12);
-                format!("You said: \"{said}\". {}", sentences(&mut rng))
+                // Written in place: `format!` cost more than the words.
+                let mut text = String::from("You said: \"");
+                push_first_words(&mut text, &conv.last_user_text(), 12);
+                text.push_str("\". ");
+                push_sentences(&mut text, &mut rng);
+                text
             }
         };
 
