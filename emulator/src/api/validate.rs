@@ -162,9 +162,8 @@ pub fn matches_pattern(pattern: &str, value: &str) -> bool {
         static RECENT: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     const RECENT_FITS: usize = 8;
-    let recent = |p: &str, v: &str| {
-        RECENT.with(|r| r.try_borrow().is_ok_and(|r| r.iter().any(|(rp, rv)| rv == v && rp == p)))
-    };
+    let recent =
+        |p: &str, v: &str| RECENT.with(|r| r.try_borrow().is_ok_and(|r| r.iter().any(|(rp, rv)| rv == v && rp == p)));
     if recent(pattern, value) {
         return true;
     }

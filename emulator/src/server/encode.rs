@@ -54,7 +54,18 @@ pub struct StreamContext {
     pub shutdown: watch::Receiver<bool>,
     /// The connection the stream is sent on.
     pub connection: ConnectionControl,
+    /// When the stream's schedule begins: the request's arrival plus any injected latency.
+    /// Pacing counts from here, so the time spent reading and answering the request is
+    /// part of the time to first token instead of being added to it.
+    pub start: tokio::time::Instant,
 }
+
+/// How late Tokio's millisecond timer fires, about: it rounds a deadline up to the next tick
+/// and parks in whole milliseconds, so a paced frame reached the client 1–2 ms after it was
+/// due (`bench-pacing`, and a raw socket client). Waking this much earlier centres the error
+/// on zero (within about ±1 ms) instead of always adding it; the schedule itself is kept
+/// exact, so the shift never adds up.
+const TIMER_LATENESS: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A stream body's progress: the steps left and the schedule they are due on.
 struct Drain {
@@ -87,7 +98,7 @@ async fn next_chunk(mut d: Drain) -> Option<(Result<Bytes, std::io::Error>, Drai
         // Paced frames keep their schedule through a graceful shutdown: the stream is in
         // flight and finishes within SHUTDOWN_GRACE (only a stall ends at once).
         d.due += step.delay;
-        tokio::time::sleep_until(d.due).await;
+        tokio::time::sleep_until(d.due.checked_sub(TIMER_LATENESS).unwrap_or(d.due)).await;
     }
     let item = match step.action {
         StreamAction::Frame(frame) => frame.encode().map_err(|e| std::io::Error::other(e.to_string())),
@@ -108,7 +119,7 @@ async fn next_chunk(mut d: Drain) -> Option<(Result<Bytes, std::io::Error>, Drai
 }
 
 fn stream_body(steps: StepStream, ctx: StreamContext) -> ResponseBody {
-    let drain = Drain { steps, ctx, due: tokio::time::Instant::now(), ended: false };
+    let drain = Drain { due: ctx.start, steps, ctx, ended: false };
     let chunks = futures_util::stream::unfold(drain, next_chunk);
     StreamBody::new(futures_util::StreamExt::map(chunks, |r| r.map(BodyFrame::data))).boxed_unsync()
 }

@@ -124,6 +124,7 @@ async fn handle(
     budget: Arc<Semaphore>,
     req: HttpRequest<Incoming>,
 ) -> Result<Response<ResponseBody>, NoResponse> {
+    let arrived = tokio::time::Instant::now();
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
@@ -136,7 +137,7 @@ async fn handle(
         Ok(read) => (Ok(read.bytes), read.share),
         Err(e) => (Err(e), None),
     };
-    let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone() };
+    let mut stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
     if let Err(BodyError::Busy) = body {
         return Ok(encode(busy(), &state.next_request_id(), stream_ctx));
     }
@@ -168,8 +169,10 @@ async fn handle(
         Outcome::Respond(plan) => {
             // A graceful shutdown lets an injected latency run out (within SHUTDOWN_GRACE):
             // the request is in flight and its response is owed.
+            // Due from arrival, like the pacing after it: the work before counts toward it.
+            stream_ctx.start = arrived + plan.delay;
             if !plan.delay.is_zero() {
-                tokio::time::sleep(plan.delay).await;
+                tokio::time::sleep_until(stream_ctx.start).await;
             }
             Ok(encode(plan, &request_id, stream_ctx))
         }
