@@ -162,7 +162,9 @@ async fn handle(
         }),
     };
     let mut ctx = RequestContext::new(&state, &raw);
-    let outcome = pipeline::run(&state, &mut ctx, raw).await;
+    // Boxed: hyper keeps the space of this future for the connection's whole life, so its
+    // largest state (the pipeline's) would otherwise stay reserved by every open stream.
+    let outcome = Box::pin(pipeline::run(&state, &mut ctx, raw)).await;
     let request_id = ctx.request_id.clone();
     pipeline::journal(&state, ctx, &outcome);
     match outcome {
