@@ -463,10 +463,10 @@ def test_the_secret_access_key_is_not_a_bearer_api_key(url, monkeypatch):
 # --- 4. requests no SDK sends ------------------------------------------------------------
 
 
-def raw_converse(url, headers):
+def raw_converse(url, headers, query=""):
     body = json.dumps({"messages": [user("raw request")]}).encode()
     request = urllib.request.Request(
-        f"{url}/model/{HAIKU.replace(':', '%3A')}/converse",
+        f"{url}/model/{HAIKU.replace(':', '%3A')}/converse{query}",
         data=body,
         method="POST",
         headers={"Content-Type": "application/json", **headers},
@@ -496,6 +496,21 @@ def test_an_authorization_header_without_signed_headers_is_an_incomplete_signatu
     assert headers["x-amzn-ErrorType"] == "IncompleteSignatureException" + CORAL
     message = json.loads(body)["message"]
     assert "SignedHeaders" in message, message
+
+
+def test_a_presigned_date_that_decodes_to_a_non_ascii_character_is_an_incomplete_signature(url):
+    # Once a panic (found by the sigv4 fuzz target): 16 bytes after decoding, but not digits.
+    query = (
+        f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={ACCESS_KEY}%2F20150830%2Fus-east-1%2Fbedrock%2Faws4_request"
+        "&X-Amz-Date=20150%80T123000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host"
+        "&X-Amz-Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    )
+    status, headers, body = raw_converse(url, {}, query)
+    assert status == 400
+    assert headers["x-amzn-ErrorType"] == "IncompleteSignatureException" + CORAL
+    assert "Date must be in ISO-8601 'basic format'" in json.loads(body)["message"]
+    # The server is still answering.
+    assert raw_converse(url, {})[0] == 403
 
 
 def test_an_authorization_header_of_another_scheme_is_an_incomplete_signature(url):

@@ -193,7 +193,14 @@ fn parts(req: &SignedRequest<'_>) -> Result<Parts, AuthError> {
 /// `20250101T000000Z` → a time.
 fn parse_amz_date(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    // Digits everywhere else, checked before slicing: a presigned `X-Amz-Date=20150%80T…`
+    // decodes to a multi-byte character, and slicing inside it panicked (found by the
+    // `sigv4` fuzz target, fuzz/regressions/sigv4/).
+    if b.len() != 16
+        || b[8] != b'T'
+        || b[15] != b'Z'
+        || !b.iter().enumerate().all(|(i, c)| i == 8 || i == 15 || c.is_ascii_digit())
+    {
         return None;
     }
     let rfc3339 = format!("{}-{}-{}T{}:{}:{}Z", &s[0..4], &s[4..6], &s[6..8], &s[9..11], &s[11..13], &s[13..15]);
@@ -313,6 +320,9 @@ mod tests {
         let t = parse_amz_date("20250102T030405Z").expect("valid");
         assert_eq!(format_amz_date(t), "20250102T030405Z");
         assert!(parse_amz_date("2025-01-02").is_none());
+        // 16 bytes, but a multi-byte character where digits belong: refused, never sliced.
+        assert!(parse_amz_date("20150\u{fffd}T123000Z").is_none());
+        assert!(parse_amz_date("2015083xT123000Z").is_none());
     }
 
     #[test]
