@@ -249,22 +249,8 @@ pub fn text_deltas(text: &str) -> Vec<String> {
     // delta's buffer twice; ~20% of a long stream's cost).
     let mut out = Vec::new();
     let (mut start, mut words, mut after_space) = (0, 0, true);
-    let ascii = text.is_ascii();
-    let mut chars = text.char_indices();
-    // ASCII text (nearly all) is walked by byte; `char::is_whitespace` on ASCII is these six.
-    let mut bytes = text.bytes().enumerate();
-    loop {
-        let (i, space) = if ascii {
-            match bytes.next() {
-                Some((i, b)) => (i, matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')),
-                None => break,
-            }
-        } else {
-            match chars.next() {
-                Some((i, ch)) => (i, ch.is_whitespace()),
-                None => break,
-            }
-        };
+    for (i, ch) in text.char_indices() {
+        let space = ch.is_whitespace();
         if !space && after_space {
             if words == 2 {
                 out.push(text[start..i].to_string());

@@ -102,14 +102,15 @@ pub fn content_reply(
 ) -> Reply {
     // Seeded only when an id must be made up: hashing a long scripted text cost as much as
     // streaming it.
-    let mut rng = None;
-    let mut rng = || {
-        rng.get_or_insert_with(|| {
-            let mut hasher = StableHasher::new(seed);
-            let _ = write!(hasher, "{text:?}{tool_uses:?}");
-            SplitMix64::new(hasher.finish())
-        })
-        .string_from(BASE64URL_ALPHABET, 22)
+    let mut seeded = None;
+    let mut made_up_id = || {
+        seeded
+            .get_or_insert_with(|| {
+                let mut hasher = StableHasher::new(seed);
+                let _ = write!(hasher, "{text:?}{tool_uses:?}");
+                SplitMix64::new(hasher.finish())
+            })
+            .string_from(BASE64URL_ALPHABET, 22)
     };
     let mut content = Vec::new();
     let mut output = 0;
@@ -120,7 +121,7 @@ pub fn content_reply(
     for t in tool_uses {
         output += tokenizer::count(&t.name) + tokenizer::count(&t.input.to_string());
         content.push(ReplyBlock::ToolUse {
-            id: t.id.clone().unwrap_or_else(|| format!("tooluse_{}", rng())),
+            id: t.id.clone().unwrap_or_else(|| format!("tooluse_{}", made_up_id())),
             name: t.name.clone(),
             input: t.input.clone(),
         });

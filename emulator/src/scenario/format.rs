@@ -314,13 +314,18 @@ impl TextMatch {
 /// label repeats it, so its length multiplies with the rule count.
 pub const MAX_NAME_CHARS: usize = 256;
 
-/// Refuses a source name past [`MAX_NAME_CHARS`].
-pub fn check_name(name: &str) -> Result<(), String> {
-    let n = name.chars().count();
-    if n > MAX_NAME_CHARS {
-        return Err(format!("a scenario name may have at most {MAX_NAME_CHARS} characters (this one has {n})"));
+/// Refuses `text` past `max` characters, naming `what` it is.
+fn check_chars(text: &str, max: usize, what: &str) -> Result<(), String> {
+    let n = text.chars().count();
+    if n > max {
+        return Err(format!("{what} may have at most {max} characters (this one has {n})"));
     }
     Ok(())
+}
+
+/// Refuses a source name past [`MAX_NAME_CHARS`].
+pub fn check_name(name: &str) -> Result<(), String> {
+    check_chars(name, MAX_NAME_CHARS, "a scenario name")
 }
 
 fn source_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -341,12 +346,7 @@ pub const MAX_REGEX_CHARS: usize = 1024;
 const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
 fn compile_regex(r: &str) -> Result<regex_lite::Regex, String> {
-    if r.chars().count() > MAX_REGEX_CHARS {
-        return Err(format!(
-            "a regex may have at most {MAX_REGEX_CHARS} characters (this one has {})",
-            r.chars().count()
-        ));
-    }
+    check_chars(r, MAX_REGEX_CHARS, "a regex")?;
     regex_lite::RegexBuilder::new(r)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
@@ -355,11 +355,7 @@ fn compile_regex(r: &str) -> Result<regex_lite::Regex, String> {
 
 /// Refuses a model glob past [`MAX_GLOB_CHARS`].
 pub fn check_glob(pattern: &str) -> Result<(), String> {
-    let n = pattern.chars().count();
-    if n > MAX_GLOB_CHARS {
-        return Err(format!("a model glob may have at most {MAX_GLOB_CHARS} characters (this one has {n})"));
-    }
-    Ok(())
+    check_chars(pattern, MAX_GLOB_CHARS, "a model glob")
 }
 
 fn model_glob<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
