@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, UNIX_EPOCH};
 
-use bedrock_emulator::api::{self, Request, Services};
+use bedrock_emulator::api::{self, converse, converse_common, Request, Services};
 use bedrock_emulator::auth::credentials::CredentialStore;
 use bedrock_emulator::auth::sigv4::SignedRequest;
 use bedrock_emulator::auth::AuthMode;
@@ -27,7 +27,7 @@ use bedrock_emulator::record::cassette::{self, Body, Cassette, Metadata, Recorde
 use bedrock_emulator::record::import;
 use bedrock_emulator::record::redact::Redactor;
 use bedrock_emulator::record::replay::{MatchOptions, ReplayTiming, Replayer};
-use bedrock_emulator::scenario::{format, Engine, MatchInput};
+use bedrock_emulator::scenario::{format, Engine, MatchInput, RequestBody};
 use bedrock_emulator::synthetic::SyntheticModel;
 use bedrock_emulator::wire::event_stream::Frame;
 use serde_json::Value;
@@ -163,14 +163,13 @@ fn drain(plan: Plan) {
 /// matchers, estimate tokens, answer (scenario rules, else the synthetic model or built-in
 /// operation), encode.
 fn pipeline(req: &Request, services: &Services) {
-    let json = serde_json::from_slice::<Value>(&req.body).ok();
     let mut input = MatchInput {
         operation: req.operation().to_string(),
         model_id: Some(req.label("modelId").to_string()),
-        body: json.clone(),
+        body: RequestBody::new(req.body.clone()),
         ..MatchInput::default()
     };
-    match api::prepare(req, services, json.as_ref()) {
+    match api::prepare(req, services, &input.body) {
         Ok(prepared) => {
             prepared.describe(&mut input);
             let _ = prepared.token_estimate();
@@ -222,9 +221,23 @@ pub fn converse(data: &[u8]) {
         2 => "count-tokens",
         _ => "converse",
     };
+    if sel & 3 != 2 {
+        common_agrees(body, model, if sel & 3 == 1 { converse::Mode::Stream } else { converse::Mode::Unary });
+    }
     if let Some(req) = model_request(&invocable_id(model), suffix, body) {
         pipeline(&req, services());
     }
+}
+
+/// The tree-less shortcut for common Converse bodies accepts only what the full parser
+/// accepts, as the same request.
+fn common_agrees(body: &[u8], model: &FoundationModel, mode: converse::Mode) {
+    let Some(common) = converse_common::parse_common(body, model, mode) else { return };
+    let full = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+        let object = v.as_object()?;
+        converse::parse_object(object, model, mode).ok()
+    });
+    assert!(full.as_ref() == Some(&common), "the common-shape parser disagrees: {common:?} vs {full:?}");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -388,14 +401,13 @@ pub fn scenario(data: &[u8]) {
     let services = services_with(engine);
     let (model_id, suffix, body) = SCENARIO_REQUESTS[text.len() % SCENARIO_REQUESTS.len()];
     if let Some(req) = model_request(model_id, suffix, body.as_bytes()) {
-        let json = serde_json::from_slice::<Value>(&req.body).ok();
         let mut input = MatchInput {
             operation: req.operation().to_string(),
             model_id: Some(model_id.to_string()),
-            body: json.clone(),
+            body: RequestBody::new(req.body.clone()),
             ..MatchInput::default()
         };
-        let Ok(prepared) = api::prepare(&req, &services, json.as_ref()) else { return };
+        let Ok(prepared) = api::prepare(&req, &services, &input.body) else { return };
         prepared.describe(&mut input);
         let mut before =
             faults.before(&FaultRequest { input: &input, attempt: 1, estimate: prepared.token_estimate() });
@@ -424,7 +436,7 @@ fn use_cassette(c: &Cassette) {
     let input = MatchInput {
         operation: c.request.operation.clone(),
         model_id: c.request.model_id.clone(),
-        body: c.request_body_json(),
+        body: c.request_body_json().into(),
         ..MatchInput::default()
     };
     if let bedrock_emulator::record::replay::ReplayAnswer::Hit(plan) =

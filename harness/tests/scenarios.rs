@@ -1532,7 +1532,7 @@ async fn the_journal_records_operation_model_answerer_and_status_of_every_reques
     assert_eq!(first.request.model_id.as_deref(), Some(HAIKU));
     assert_eq!(first.request.resolved_model.as_deref(), Some(HAIKU));
     assert_eq!(first.request.last_user_text.as_deref(), Some("hello there"));
-    assert_eq!(first.request.body.as_ref().and_then(|b| b.pointer("/messages/0/role")), Some(&json!("user")));
+    assert_eq!(first.request.body.json().and_then(|b| b.pointer("/messages/0/role")), Some(&json!("user")));
     assert!(!first.request_id.is_empty());
     assert!(
         first.request.headers.iter().any(|(k, v)| k == "authorization" && v == "REDACTED"),

@@ -39,7 +39,7 @@ pub enum Mode {
 }
 
 /// A parsed, validated Converse / ConverseStream request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConverseRequest {
     /// The canonical conversation.
     pub conversation: Conversation,

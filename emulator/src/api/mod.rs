@@ -4,6 +4,7 @@
 
 pub mod context_window;
 pub mod converse;
+pub mod converse_common;
 pub mod converse_stream;
 pub mod count_tokens;
 pub mod foundation_models;
@@ -25,7 +26,7 @@ use crate::canonical::{Conversation, Reply};
 use crate::operations::RouteMatch;
 use crate::plan::{AnsweredBy, Plan};
 use crate::scenario::format::{ReplyKind, ReplySpec};
-use crate::scenario::{Decision, Engine, MatchInput};
+use crate::scenario::{Decision, Engine, MatchInput, RequestBody};
 use crate::synthetic::{input_tokens, SyntheticModel};
 use crate::wire::error::BedrockError;
 
@@ -157,13 +158,13 @@ impl Prepared {
     }
 }
 
-/// Parses and validates the request for its operation. `json` is the body as the server
-/// already parsed it (None when it is not JSON), so that no body is parsed twice.
-pub fn prepare(req: &Request, services: &Services, json: Option<&Value>) -> Result<Prepared, BedrockError> {
+/// Parses and validates the request for its operation. `body` is the request's body as
+/// matchers see it: its JSON tree is built at most once, and only if something needs it.
+pub fn prepare(req: &Request, services: &Services, body: &RequestBody) -> Result<Prepared, BedrockError> {
     path_labels::check(&req.route)?;
     match req.operation() {
-        "Converse" => prepare_converse(req, services, json, converse::Mode::Unary),
-        "ConverseStream" => prepare_converse(req, services, json, converse::Mode::Stream),
+        "Converse" => prepare_converse(req, services, body, converse::Mode::Unary),
+        "ConverseStream" => prepare_converse(req, services, body, converse::Mode::Stream),
         "CountTokens" => count_tokens::prepare(req, services),
         "InvokeModel" => invoke_model::prepare(req, services, invoke_model::Mode::Unary).map(Prepared::Invoke),
         "InvokeModelWithResponseStream" => {
@@ -311,15 +312,19 @@ fn render_converse(
 fn prepare_converse(
     req: &Request,
     services: &Services,
-    json: Option<&Value>,
+    body: &RequestBody,
     mode: converse::Mode,
 ) -> Result<Prepared, BedrockError> {
     let model = services.catalog.resolve(req.label("modelId"), &req.region)?.model;
-    // The server already parsed a JSON body; anything else (empty, not JSON, not an object)
+    // The common shape is read without a JSON tree; everything else (and every error) goes
+    // through the tree, built once and shared with matchers. A body that is not a JSON object
     // goes through `parse`, which answers it with the right error.
-    let parsed = match json.and_then(Value::as_object) {
-        Some(body) => converse::parse_object(body, model, mode)?,
-        None => converse::parse(&req.body, model, mode)?,
+    let parsed = match converse_common::parse_common(&req.body, model, mode) {
+        Some(parsed) => parsed,
+        None => match body.json().and_then(Value::as_object) {
+            Some(object) => converse::parse_object(object, model, mode)?,
+            None => converse::parse(&req.body, model, mode)?,
+        },
     };
     let input_tokens = input_tokens(&parsed.conversation);
     Ok(Prepared::Converse { model, parsed, mode, input_tokens })

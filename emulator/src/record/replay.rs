@@ -286,7 +286,7 @@ impl Replayer {
 
     /// The recorded answer for a request, or the nearest miss.
     pub fn answer(&self, input: &MatchInput, raw_path: &str, query: &[(String, String)]) -> ReplayAnswer {
-        let key = self.options.key(&input.operation, &target_key(raw_path, query), input.body.as_ref());
+        let key = self.options.key(&input.operation, &target_key(raw_path, query), input.body.json());
         let Some(entries) = self.groups.get(&key) else {
             return ReplayAnswer::Miss { nearest: self.nearest(input, &target_key(raw_path, query)) };
         };
@@ -304,7 +304,7 @@ impl Replayer {
     }
 
     fn nearest(&self, input: &MatchInput, target: &str) -> Option<String> {
-        let sent = self.options.normalise(input.body.as_ref());
+        let sent = self.options.normalise(input.body.json());
         let mut best: Option<(usize, String)> = None;
         for e in self.groups.values().flatten() {
             let r = &e.request;
@@ -330,7 +330,7 @@ impl Replayer {
                 // Compared pointer by pointer, named as the user wrote them.
                 for p in &self.options.only {
                     let at = |b: Option<&Value>| b.and_then(|b| b.pointer(p)).cloned().unwrap_or(Value::Null);
-                    differences(&at(recorded), &at(input.body.as_ref()), p, &mut diffs, 6);
+                    differences(&at(recorded), &at(input.body.json()), p, &mut diffs, 6);
                 }
             }
             if best.as_ref().is_none_or(|(n, _)| diffs.len() < *n) {

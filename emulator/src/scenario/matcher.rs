@@ -29,9 +29,9 @@ pub struct MatchInput {
     /// Names of the tools offered.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_names: Vec<String>,
-    /// The JSON body, when it is JSON.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    /// The body (listed as its JSON tree, when it is JSON).
+    #[serde(skip_serializing_if = "super::request_body::is_not_json")]
+    pub body: super::RequestBody,
     /// Headers (lower-case names; credentials redacted when read or listed).
     pub headers: RequestHeaders,
 }
@@ -162,7 +162,7 @@ pub fn failures(spec: &MatchSpec, input: &MatchInput) -> Vec<String> {
         }
     }
     for j in &spec.json {
-        let found = input.body.as_ref().and_then(|b| b.pointer(&j.path.0));
+        let found = input.body.json().and_then(|b| b.pointer(&j.path.0));
         if let Some(exists) = j.exists {
             if exists != found.is_some() {
                 out.push(format!("body {} {}", j.path.0, if exists { "is missing" } else { "is present" }));

@@ -8,6 +8,7 @@
 //! * [`engine`] — the ordered rule set, sequences, named-scenario states and counters.
 //! * [`loader`] — reading files and directories, and hot reload by polling.
 //! * [`mapping`] — the format's structures are read from mappings only.
+//! * [`request_body`] — the request body, parsed as JSON only when something reads it.
 //! * [`yaml_depth`] — YAML flow nesting as libyaml's scanner sees it, in one linear pass.
 //! * [`builder`] — the Rust API (`Rule::new(…).when(…).reply(…)`).
 //!
@@ -22,9 +23,11 @@ pub mod format;
 pub mod loader;
 pub mod mapping;
 pub mod matcher;
+pub mod request_body;
 pub mod yaml_depth;
 
 pub use builder::{Match, Reply, Rule, Times};
 pub use engine::{Decision, Engine};
 pub use format::{LoadError, MatchSpec, ReplySpec, RuleSpec, ScenarioFile};
 pub use matcher::MatchInput;
+pub use request_body::RequestBody;

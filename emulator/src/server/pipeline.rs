@@ -9,7 +9,6 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use super::journal::{self, JournalEntry};
 use super::ServerState;
@@ -23,7 +22,7 @@ use crate::record::proxy::RecordMode;
 use crate::record::replay::ReplayAnswer;
 use crate::rng::stable_hash;
 use crate::scenario::matcher::RequestHeaders;
-use crate::scenario::MatchInput;
+use crate::scenario::{MatchInput, RequestBody};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// Everything known about one request as it moves through the stages.
@@ -134,7 +133,7 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
         Err(why) => return Outcome::Respond(Plan::error(BedrockError::validation(why))),
     };
     // Route.
-    ctx.input.body = serde_json::from_slice::<Value>(&body).ok();
+    ctx.input.body = RequestBody::new(body.clone());
     let Some(route) = operations::find(&raw.method, &raw.path) else {
         ctx.input.operation = "(unknown)".to_string();
         return Outcome::Respond(Plan::error(BedrockError::new(
@@ -184,7 +183,7 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
         Request { route, query: raw.query, headers: raw.headers, body, region, account: state.account.clone() };
 
     // Prepare: parse and validate, so that faults and rules can match on the conversation.
-    let prepared = match api::prepare(&request, &state.services, ctx.input.body.as_ref()) {
+    let prepared = match api::prepare(&request, &state.services, &ctx.input.body) {
         Ok(p) => p,
         // With recordings (or live Bedrock) behind, they answer what this build refuses.
         Err(e) if state.replay.is_some() || state.recorder.is_some() => api::Prepared::Invalid(e),
@@ -287,12 +286,14 @@ pub fn journal(state: &ServerState, mut ctx: RequestContext, outcome: &Outcome) 
         journal::truncate_text(text, journal::MAX_JOURNALED_TEXT);
     }
     ctx.input.tool_names.truncate(journal::MAX_JOURNALED_TOOLS);
-    let mut body_bytes = if ctx.input.body.is_some() { ctx.body_len } else { 0 };
+    let mut body_bytes = ctx.body_len;
     if body_bytes > journal::MAX_JOURNALED_BODY {
         // Matching saw the whole body; the journal keeps a marker so a run of large requests
         // cannot hold capacity × 25 MB.
-        ctx.input.body = Some(serde_json::json!({"_truncated": {"bytes": ctx.body_len}}));
+        ctx.input.body = RequestBody::from_json(Some(serde_json::json!({"_truncated": {"bytes": ctx.body_len}})));
         body_bytes = 64;
+    } else {
+        ctx.input.body.detach();
     }
     let (invocation_id, attempt) = match ctx.attempt {
         Some(a) => (a.invocation_id, Some(a.number)),
