@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::api::Services;
 use crate::auth::AuthMode;
 use crate::backend::catalog::Catalog;
+use crate::backend::state::State;
 use crate::clock::Clock;
 use crate::fault::{FaultSet, Origin};
 use crate::record::proxy::{RecordMode, RecordOptions, Recorder};
@@ -245,6 +246,7 @@ impl EmulatorBuilder {
                 seed: self.seed,
                 scenarios: engine.clone(),
                 strict: self.strict,
+                state: Arc::new(State::new()),
             },
             faults,
             auth: self.auth,

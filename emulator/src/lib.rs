@@ -12,7 +12,7 @@
 //! * [`scenario`] — scripted rules and the file format (rules, faults, quotas).
 //! * [`families`] — native InvokeModel formats per model family (parse, render, chunks).
 //! * [`synthetic`] — the deterministic built-in model (tokenizer, schema instances).
-//! * [`backend`] — service state: the model catalog and id resolution.
+//! * [`backend`] — service state: the model catalog, created resources per (account, region).
 //! * [`plan`] — the Plan, the single currency between emulation and the wire; pacing.
 //! * [`canonical`] — the conversation/reply types every format maps onto.
 //! * [`wire`] — restJson1 errors and event-stream framing.

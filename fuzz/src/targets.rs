@@ -19,6 +19,7 @@ use bedrock_emulator::auth::credentials::CredentialStore;
 use bedrock_emulator::auth::sigv4::SignedRequest;
 use bedrock_emulator::auth::AuthMode;
 use bedrock_emulator::backend::catalog::{self, Catalog, FoundationModel};
+use bedrock_emulator::backend::state::State;
 use bedrock_emulator::clock::Clock;
 use bedrock_emulator::fault::{FaultRequest, FaultSet, Origin};
 use bedrock_emulator::operations::{self, Route};
@@ -68,7 +69,14 @@ fn services() -> &'static Services {
 }
 
 fn services_with(scenarios: Arc<Engine>) -> Services {
-    Services { catalog: Catalog::builtin(), synthetic: SyntheticModel::new(SEED), seed: SEED, scenarios, strict: false }
+    Services {
+        catalog: Catalog::builtin(),
+        synthetic: SyntheticModel::new(SEED),
+        seed: SEED,
+        scenarios,
+        strict: false,
+        state: Arc::new(State::new()),
+    }
 }
 
 /// `(first byte, rest)`; an empty input selects 0 with an empty rest.

@@ -102,4 +102,7 @@ conformance! {
     list_inference_profiles_pages_without_duplicates,
     get_inference_profile_accepts_an_id_or_an_arn,
     get_inference_profile_of_an_unknown_id_is_not_found,
+    a_guardrail_lives_through_create_version_update_and_delete,
+    get_guardrail_of_an_unknown_id_is_not_found,
+    create_guardrail_with_a_bad_name_is_refused,
 }

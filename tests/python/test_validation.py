@@ -260,8 +260,8 @@ def test_an_image_in_a_user_message_is_accepted(runtime):
 
 
 def test_unimplemented_operations_answer_a_modelled_error(control):
-    message = rejected(control, control.list_guardrails)
-    assert "ListGuardrails" in message
+    message = rejected(control, control.list_custom_models)
+    assert "ListCustomModels" in message
 
 
 def raw_request(url, method="GET", body=None):

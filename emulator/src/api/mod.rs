@@ -6,8 +6,10 @@ pub mod context_window;
 pub mod converse;
 pub mod converse_common;
 pub mod converse_stream;
+pub mod coral;
 pub mod count_tokens;
 pub mod foundation_models;
+pub mod guardrails;
 pub mod inference_profiles;
 pub mod invoke_model;
 pub mod path_labels;
@@ -22,6 +24,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::backend::catalog::{Catalog, FoundationModel};
+use crate::backend::state::State;
 use crate::canonical::{Conversation, Reply};
 use crate::operations::RouteMatch;
 use crate::plan::{AnsweredBy, Plan};
@@ -77,6 +80,8 @@ pub struct Services {
     pub scenarios: Arc<Engine>,
     /// Refuse inference requests no rule matches instead of answering synthetically.
     pub strict: bool,
+    /// Resources callers created (guardrails, …), per account and region.
+    pub state: Arc<State>,
 }
 
 /// The operations this build implements (the README coverage table lists them).
@@ -90,6 +95,12 @@ pub const IMPLEMENTED: &[&str] = &[
     "GetFoundationModel",
     "ListInferenceProfiles",
     "GetInferenceProfile",
+    "CreateGuardrail",
+    "GetGuardrail",
+    "ListGuardrails",
+    "UpdateGuardrail",
+    "DeleteGuardrail",
+    "CreateGuardrailVersion",
 ];
 
 /// A request that passed parsing and validation, ready to be answered.
@@ -255,6 +266,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         "GetFoundationModel" => foundation_models::get(req, services.catalog),
         "ListInferenceProfiles" => inference_profiles::list(req, services.catalog),
         "GetInferenceProfile" => inference_profiles::get(req, services.catalog),
+        op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         other => Err(BedrockError::validation(format!(
             "The {other} operation ({} service) is not implemented by bedrock-emulator {}.",
             req.route.route.service.name(),

@@ -1,4 +1,12 @@
-//! Emulated service state. For now the read-only model catalog; guardrails, custom models,
-//! jobs and async invocations join it per (account, region) in later issues.
+//! Emulated service state: the read-only model catalog, and what callers create (guardrails
+//! today; custom models, jobs and async invocations as they land) per (account, region).
+//!
+//! * [`catalog`] — foundation models, system inference profiles, id resolution.
+//! * [`state`] — created resources per (account, region), ids, idempotency tokens.
+//! * [`paging`] — the `maxResults`/`nextToken` paginator of every listing.
+//! * [`guardrails`] — guardrail drafts and versions.
 
 pub mod catalog;
+pub mod guardrails;
+pub mod paging;
+pub mod state;

@@ -308,6 +308,7 @@ fn reset(state: &ServerState) {
         replay.reset();
     }
     state.journal.clear();
+    state.services.state.reset();
 }
 
 fn verify(state: &ServerState, body: &Bytes) -> Result<Plan, BedrockError> {

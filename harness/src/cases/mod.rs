@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod converse;
 pub mod converse_stream;
+pub mod guardrails;
 pub mod invoke_model;
 pub mod validation;
 
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Case> {
     v.extend(invoke_model::cases());
     v.extend(validation::cases());
     v.extend(catalog::cases());
+    v.extend(guardrails::cases());
     v
 }
 

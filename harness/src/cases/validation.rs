@@ -326,6 +326,6 @@ async fn streaming_tool_use_is_refused_by_models_without_it(ctx: Arc<Ctx>) -> Ca
 }
 
 async fn unimplemented_operations_answer_a_modelled_error(ctx: Arc<Ctx>) -> CaseResult {
-    let r = ctx.control().list_guardrails().send().await;
-    expect_error_containing(r, V, "ListGuardrails")
+    let r = ctx.control().list_custom_models().send().await;
+    expect_error_containing(r, V, "ListCustomModels")
 }

@@ -1,0 +1,144 @@
+//! The guardrail operations of the control plane: CreateGuardrail, GetGuardrail,
+//! ListGuardrails, UpdateGuardrail, DeleteGuardrail and CreateGuardrailVersion.
+//!
+//! Each request's input (body members, URI labels, query parameters) is validated against the
+//! service model with Coral's messages ([`super::coral`]), then applied to the caller's
+//! (account, region) space of the shared state in one atomic step
+//! ([`crate::backend::guardrails`] keeps the behaviour).
+
+use serde_json::{json, Map, Value};
+
+use super::validate::body_object;
+use super::{coral, Request, Services};
+use crate::backend::guardrails;
+use crate::backend::paging::{self, PageRequest};
+use crate::backend::state::Scope;
+use crate::plan::Plan;
+use crate::wire::error::BedrockError;
+
+/// The operations this module answers.
+pub const OPERATIONS: &[&str] = &[
+    "CreateGuardrail",
+    "GetGuardrail",
+    "ListGuardrails",
+    "UpdateGuardrail",
+    "DeleteGuardrail",
+    "CreateGuardrailVersion",
+];
+
+/// ListGuardrails' page size when `maxResults` is absent (AWS answers 20).
+const DEFAULT_PAGE: usize = 20;
+
+/// The time of the request as the control plane's timestamps show it.
+fn now() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+/// `maxResults` from the query, as the number the model constrains (a value that is not a
+/// whole number is refused the way a mistyped member is).
+fn max_results(req: &Request) -> Result<Option<Value>, BedrockError> {
+    match req.query("maxResults") {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(|n| Some(json!(n)))
+            .map_err(|_| super::validate::wrong_type("maxResults", "an integer")),
+    }
+}
+
+/// The whole input of the operation: the body's members, then labels and query parameters
+/// under their member names.
+fn input(req: &Request, labels: &[&str], query: &[&str]) -> Result<Map<String, Value>, BedrockError> {
+    let mut input = if req.body.is_empty() { Map::new() } else { body_object(&req.body)? };
+    for l in labels {
+        input.insert((*l).to_string(), json!(req.label(l)));
+    }
+    for q in query {
+        if *q == "maxResults" {
+            if let Some(n) = max_results(req)? {
+                input.insert("maxResults".into(), n);
+            }
+        } else if let Some(v) = req.query(q) {
+            input.insert((*q).to_string(), json!(v));
+        }
+    }
+    Ok(input)
+}
+
+fn validated(req: &Request, labels: &[&str], query: &[&str]) -> Result<Map<String, Value>, BedrockError> {
+    let input = input(req, labels, query)?;
+    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
+    Ok(input)
+}
+
+/// Answers a guardrail operation.
+pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
+    let scope = Scope::new(&req.account, &req.region);
+    let state = &services.state;
+    let body = match req.operation() {
+        "CreateGuardrail" => {
+            let input = validated(req, &[], &[])?;
+            let token = input.get("clientRequestToken").and_then(Value::as_str).map(str::to_string);
+            let now = now();
+            state.update(&scope, |space| {
+                space.idempotent("CreateGuardrail", token.as_deref(), &Value::Object(input.clone()), |space| {
+                    guardrails::create(space, &scope, &input, &now)
+                })
+            })?
+        }
+        "GetGuardrail" => {
+            let input = validated(req, &["guardrailIdentifier"], &["guardrailVersion"])?;
+            let version = input.get("guardrailVersion").and_then(Value::as_str);
+            state.read(&scope, |space| guardrails::get(space, &scope, req.label("guardrailIdentifier"), version))?
+        }
+        "ListGuardrails" => {
+            let input = validated(req, &[], &["guardrailIdentifier", "maxResults", "nextToken"])?;
+            let identifier = input.get("guardrailIdentifier").and_then(Value::as_str);
+            let items = state.read(&scope, |space| guardrails::list(space, &scope, identifier))?;
+            let request = PageRequest {
+                max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
+                next_token: input.get("nextToken").and_then(Value::as_str).map(str::to_string),
+            };
+            let listing = format!("guardrails/{}", identifier.unwrap_or(""));
+            let page = paging::page(&listing, items, |(key, _)| key.clone(), &request, DEFAULT_PAGE)?;
+            let mut body = json!({"guardrails": page.items.into_iter().map(|(_, s)| s).collect::<Vec<_>>()});
+            if let Some(t) = page.next_token {
+                body["nextToken"] = json!(t);
+            }
+            body
+        }
+        "UpdateGuardrail" => {
+            let input = validated(req, &["guardrailIdentifier"], &[])?;
+            let now = now();
+            state.update(&scope, |space| {
+                guardrails::update(space, &scope, req.label("guardrailIdentifier"), &input, &now)
+            })?
+        }
+        "DeleteGuardrail" => {
+            let input = validated(req, &["guardrailIdentifier"], &["guardrailVersion"])?;
+            let version = input.get("guardrailVersion").and_then(Value::as_str);
+            state
+                .update(&scope, |space| guardrails::delete(space, &scope, req.label("guardrailIdentifier"), version))?;
+            json!({})
+        }
+        "CreateGuardrailVersion" => {
+            let input = validated(req, &["guardrailIdentifier"], &[])?;
+            let token = input.get("clientRequestToken").and_then(Value::as_str).map(str::to_string);
+            let description = input.get("description").and_then(Value::as_str).map(str::to_string);
+            let identifier = req.label("guardrailIdentifier");
+            let now = now();
+            state.update(&scope, |space| {
+                space.idempotent(
+                    &format!("CreateGuardrailVersion/{identifier}"),
+                    token.as_deref(),
+                    &Value::Object(input.clone()),
+                    |space| guardrails::create_version(space, &scope, identifier, description.as_deref(), &now),
+                )
+            })?
+        }
+        other => return Err(BedrockError::validation(format!("{other} is not a guardrail operation."))),
+    };
+    Ok(Plan::json(body))
+}
