@@ -27,6 +27,7 @@ use crate::server::journal::{Journal, JournalEntry, Verification, DEFAULT_CAPACI
 use crate::server::limits::Limits;
 use crate::server::{serve, ServerState};
 use crate::synthetic::SyntheticModel;
+use crate::wire::error::BedrockError;
 
 /// Default account id in ARNs (the documentation example account).
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
@@ -56,6 +57,7 @@ impl Emulator {
             replay_timing: ReplayTiming::None,
             record: None,
             limits: Limits::default(),
+            state_dir: None,
         }
     }
 }
@@ -80,6 +82,7 @@ pub struct EmulatorBuilder {
     replay_timing: ReplayTiming,
     record: Option<RecordOptions>,
     limits: Limits,
+    state_dir: Option<PathBuf>,
 }
 
 /// Why an emulator did not start.
@@ -94,6 +97,9 @@ pub enum StartError {
     /// A cassette is invalid (every error is listed).
     #[error("invalid cassettes:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Cassettes(Vec<LoadError>),
+    /// The state directory cannot be opened or read.
+    #[error("--state-dir: {0}")]
+    State(String),
     /// `--record` and `--replay` were both given.
     #[error("--record DIR already replays DIR (by its record mode); drop --replay")]
     RecordAndReplay,
@@ -103,6 +109,13 @@ impl EmulatorBuilder {
     /// Interface to bind (default `127.0.0.1`; anything else exposes the emulator).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.host = host.into();
+        self
+    }
+
+    /// Keeps created resources (guardrails, …) in `dir`, so a restarted emulator still has
+    /// them (default: in memory only).
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
         self
     }
 
@@ -232,6 +245,10 @@ impl EmulatorBuilder {
             }
             None => None,
         };
+        let resources = match &self.state_dir {
+            Some(dir) => State::open(dir).map_err(StartError::State)?,
+            None => State::new(),
+        };
         let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
         let addr = listener.local_addr()?;
         let faults = FaultSet::new(self.seed, self.clock.clone());
@@ -246,7 +263,7 @@ impl EmulatorBuilder {
                 seed: self.seed,
                 scenarios: engine.clone(),
                 strict: self.strict,
-                state: Arc::new(State::new()),
+                state: Arc::new(resources),
             },
             faults,
             auth: self.auth,
@@ -365,15 +382,11 @@ impl EmulatorHandle {
         self.state.faults.remove(name)
     }
 
-    /// Clears the journal and resets scenario counters and states, fault counters, windows,
-    /// attempt counting and quota buckets.
-    pub fn reset(&self) {
-        self.state.services.scenarios.reset();
-        self.state.faults.reset();
-        if let Some(replay) = &self.state.replay {
-            replay.reset();
-        }
-        self.state.journal.clear();
+    /// Clears the journal, resets scenario counters and states, fault counters, windows,
+    /// attempt counting and quota buckets, and forgets created resources (as
+    /// `POST /_emulator/reset` does). Fails only when a state directory cannot be written.
+    pub fn reset(&self) -> Result<(), BedrockError> {
+        self.state.reset()
     }
 
     /// Stops accepting, waits for open connections to finish, and returns.

@@ -57,6 +57,11 @@ struct ServeArgs {
     /// Do not reload scenario files when they change.
     #[arg(long)]
     no_watch: bool,
+    /// Keep created resources (guardrails, …) in DIR (an embedded database, DIR/state.redb),
+    /// so a restarted emulator still has them; POST /_emulator/reset clears it. Default: in
+    /// memory only.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<std::path::PathBuf>,
     /// Connections served at once; more wait in the listen backlog until one closes.
     #[arg(long, default_value_t = limits::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     max_connections: usize,
@@ -169,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
                 strict,
                 journal_capacity,
                 no_watch,
+                state_dir,
                 max_connections,
                 header_read_timeout,
                 max_header_bytes,
@@ -227,6 +233,9 @@ async fn main() -> anyhow::Result<()> {
                 .strict(strict)
                 .journal_capacity(journal_capacity)
                 .watch_scenarios(!no_watch);
+            if let Some(dir) = state_dir {
+                builder = builder.state_dir(dir);
+            }
             for path in scenarios {
                 builder = builder.scenarios(path);
             }

@@ -1647,7 +1647,7 @@ async fn reset_clears_the_journal_counters_and_scenario_states() {
     assert_eq!(converse_stream(&env.ctx, HAIKU, "Hi").await, "The door is open.");
     assert_eq!(env.emulator.journal().len(), 4);
 
-    env.emulator.reset();
+    env.emulator.reset().expect("reset");
     assert!(env.emulator.journal().is_empty(), "the journal is empty after reset");
     env.emulator.verify(Match::any(), Times::exactly(0)).expect("nothing journalled");
 
@@ -1660,7 +1660,7 @@ async fn reset_clears_the_journal_counters_and_scenario_states() {
 #[tokio::test]
 async fn reset_keeps_the_rules_loaded() {
     let env = with_rules([Rule::new("stay").reply(Reply::text("Still here."))]).await;
-    env.emulator.reset();
+    env.emulator.reset().expect("reset");
     assert_eq!(converse(&env.ctx, HAIKU, "Hi").await, "Still here.");
 }
 

@@ -189,3 +189,38 @@ def test_concurrent_creates_and_versions_lose_nothing(bedrock):
     with ThreadPoolExecutor(max_workers=8) as pool:
         versions = list(pool.map(lambda _: bedrock.create_guardrail_version(guardrailIdentifier=gid)["version"], range(16)))
     assert sorted(int(v) for v in versions) == list(range(1, 17))
+
+
+def test_a_state_dir_keeps_guardrails_across_a_restart_until_reset(tmp_path):
+    first = RunningEmulator("--state-dir", str(tmp_path))
+    try:
+        client = make_client("bedrock", first.url)
+        gid = client.create_guardrail(**FULL)["guardrailId"]
+        client.create_guardrail_version(guardrailIdentifier=gid, description="kept")
+    finally:
+        first.stop()
+    assert (tmp_path / "state.redb").is_file()
+    second = RunningEmulator("--state-dir", str(tmp_path))
+    try:
+        client = make_client("bedrock", second.url)
+        assert client.get_guardrail(guardrailIdentifier=gid, guardrailVersion="1")["description"] == "kept"
+        # Ids carry on: the next guardrail does not reuse the first one's.
+        assert client.create_guardrail(**{**FULL, "name": "second"})["guardrailId"] != gid
+        reset(second.url)
+    finally:
+        second.stop()
+    third = RunningEmulator("--state-dir", str(tmp_path))
+    try:
+        assert make_client("bedrock", third.url).list_guardrails()["guardrails"] == []
+    finally:
+        third.stop()
+
+
+def test_a_state_dir_in_use_by_another_emulator_stops_startup(tmp_path):
+    first = RunningEmulator("--state-dir", str(tmp_path))
+    try:
+        with pytest.raises(RuntimeError) as e:
+            RunningEmulator("--state-dir", str(tmp_path), capture_stderr=True)
+        assert "--state-dir" in str(e.value)
+    finally:
+        first.stop()

@@ -7,13 +7,23 @@
 //! whatever private members the owning module keeps), kept in id order, so listings are stable
 //! and the whole state serialises as it is (`POST /_emulator/reset` clears it).
 //!
+//! With a state directory ([`State::open`], `--state-dir`), every change is also written to an
+//! embedded database (redb: pure Rust, no C toolchain to build, a few seconds of compile time
+//! and no dependencies of its own, where SQLite through rusqlite compiles its C amalgamation)
+//! before the request is answered: each scope is one record, rewritten whole in a durable
+//! transaction while the lock is held, so the file always holds the last answered state and a
+//! restarted emulator carries on where it stopped. A write that fails leaves memory as it was
+//! and answers `InternalServerException`.
+//!
 //! Idempotency follows the SDKs' `clientRequestToken`: an operation called again with a token
 //! it has seen answers what it answered the first time; with the same token but a different
 //! input it answers `ConflictException`, since the token names one request.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -160,12 +170,98 @@ fn input_fingerprint(input: &Value) -> u64 {
 #[derive(Debug, Default)]
 pub struct State {
     spaces: Mutex<BTreeMap<Scope, Space>>,
+    store: Option<Store>,
+}
+
+/// Scopes by `account\tregion`, each the JSON of its [`Space`].
+const SPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("spaces");
+
+/// The database a persistent state writes through to.
+struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.path.display())
+    }
+}
+
+fn key(scope: &Scope) -> String {
+    format!("{}\t{}", scope.account, scope.region)
+}
+
+impl Store {
+    fn write(&self, scope: &Scope, space: Option<&Space>) -> Result<(), String> {
+        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        {
+            let mut table = txn.open_table(SPACES).map_err(|e| e.to_string())?;
+            match space {
+                Some(space) => {
+                    let bytes = serde_json::to_vec(space).map_err(|e| e.to_string())?;
+                    table.insert(key(scope).as_str(), bytes.as_slice()).map_err(|e| e.to_string())?;
+                }
+                None => {
+                    table.remove(key(scope).as_str()).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        txn.commit().map_err(|e| e.to_string())
+    }
+
+    fn clear(&self) -> Result<(), String> {
+        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        txn.delete_table(SPACES).map_err(|e| e.to_string())?;
+        txn.commit().map_err(|e| e.to_string())
+    }
+
+    fn load(&self) -> Result<BTreeMap<Scope, Space>, String> {
+        let txn = self.db.begin_read().map_err(|e| e.to_string())?;
+        let table = match txn.open_table(SPACES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e.to_string()),
+        };
+        let mut spaces = BTreeMap::new();
+        for entry in table.iter().map_err(|e| e.to_string())? {
+            let (k, v) = entry.map_err(|e| e.to_string())?;
+            let (account, region) = k.value().split_once('\t').ok_or("a record without a scope")?.to_owned();
+            let space: Space =
+                serde_json::from_slice(v.value()).map_err(|e| format!("record {account}/{region}: {e}"))?;
+            spaces.insert(Scope::new(account, region), space);
+        }
+        Ok(spaces)
+    }
+}
+
+fn write_failed(path: &std::path::Path, why: &str) -> BedrockError {
+    BedrockError::new(
+        ErrorCode::InternalServerException,
+        format!("bedrock-emulator could not write its state to {}: {why}", path.display()),
+    )
 }
 
 impl State {
-    /// An empty state.
+    /// An empty state, in memory only.
     pub fn new() -> Self {
         State::default()
+    }
+
+    /// The state kept in `dir` (created if missing; `dir/state.redb` holds it): what was there
+    /// is loaded, and every change is written back before it is answered.
+    pub fn open(dir: &std::path::Path) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join("state.redb");
+        let db = Database::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let store = Store { db, path };
+        let spaces = store.load().map_err(|e| format!("cannot read {}: {e}", store.path.display()))?;
+        Ok(State { spaces: Mutex::new(spaces), store: Some(store) })
+    }
+
+    /// The file a persistent state is kept in.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.store.as_ref().map(|s| s.path.as_path())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Scope, Space>> {
@@ -183,15 +279,40 @@ impl State {
         }
     }
 
-    /// Changes `scope`'s space atomically.
-    pub fn update<R>(&self, scope: &Scope, f: impl FnOnce(&mut Space) -> R) -> R {
+    /// Changes `scope`'s space atomically: `f`'s changes stand (and are written through) only
+    /// when it succeeds; when it fails, or writing fails, the space is as it was.
+    pub fn update<T>(
+        &self,
+        scope: &Scope,
+        f: impl FnOnce(&mut Space) -> Result<T, BedrockError>,
+    ) -> Result<T, BedrockError> {
         let mut spaces = self.lock();
-        f(spaces.entry(scope.clone()).or_default())
+        let space = spaces.entry(scope.clone()).or_default();
+        let before = space.clone();
+        let out = match f(space) {
+            Ok(out) => out,
+            Err(e) => {
+                *space = before;
+                return Err(e);
+            }
+        };
+        if let Some(store) = &self.store {
+            if let Err(why) = store.write(scope, Some(space)) {
+                *space = before;
+                return Err(write_failed(&store.path, &why));
+            }
+        }
+        Ok(out)
     }
 
-    /// Forgets everything.
-    pub fn reset(&self) {
-        self.lock().clear();
+    /// Forgets everything (in the state directory too).
+    pub fn reset(&self) -> Result<(), BedrockError> {
+        let mut spaces = self.lock();
+        if let Some(store) = &self.store {
+            store.clear().map_err(|why| write_failed(&store.path, &why))?;
+        }
+        spaces.clear();
+        Ok(())
     }
 
     /// How many resources of each kind are held, over all scopes (for health and tests).
@@ -260,11 +381,60 @@ mod tests {
     #[test]
     fn scopes_are_apart_and_reset_clears_them() {
         let state = State::new();
-        state.update(&scope(), |s| s.put("guardrail", "a", json!(1)));
+        state
+            .update(&scope(), |s| {
+                s.put("guardrail", "a", json!(1));
+                Ok(())
+            })
+            .expect("put");
         assert_eq!(state.read(&Scope::new("123456789012", "us-west-2"), |s| s.count("guardrail")), 0);
         assert_eq!(state.read(&scope(), |s| s.count("guardrail")), 1);
-        state.reset();
+        state.reset().expect("reset");
         assert_eq!(state.read(&scope(), |s| s.count("guardrail")), 0);
+    }
+
+    #[test]
+    fn a_failed_change_leaves_the_space_as_it_was() {
+        let state = State::new();
+        let refused: Result<(), BedrockError> = state.update(&scope(), |s| {
+            s.put("guardrail", "half-made", json!({}));
+            Err(BedrockError::validation("no"))
+        });
+        assert!(refused.is_err());
+        assert_eq!(state.read(&scope(), |s| s.count("guardrail")), 0);
+    }
+
+    #[test]
+    fn a_state_directory_keeps_what_was_created_across_a_restart() {
+        let dir = std::env::temp_dir().join(format!("bedrock-emulator-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = {
+            let state = State::open(&dir).expect("open");
+            state
+                .update(&scope(), |s| {
+                    s.put("guardrail", "a", json!({"name": "kept"}));
+                    Ok(())
+                })
+                .expect("put");
+            state
+                .update(&Scope::new("123456789012", "eu-west-1"), |s| {
+                    let id = s.mint_id("guardrail", 12);
+                    s.put("guardrail", &id, json!(2));
+                    Ok(id)
+                })
+                .expect("minted")
+        };
+        let reopened = State::open(&dir).expect("reopen");
+        assert_eq!(reopened.read(&scope(), |s| s.get("guardrail", "a").cloned()), Some(json!({"name": "kept"})));
+        assert_eq!(reopened.counts().get("guardrail"), Some(&2));
+        let next = reopened.update(&Scope::new("123456789012", "eu-west-1"), |s| Ok(s.mint_id("guardrail", 12)));
+        let mut fresh = Space::default();
+        assert_eq!(fresh.mint_id("guardrail", 12), first);
+        assert_eq!(next.expect("minted"), fresh.mint_id("guardrail", 12), "ids carry on after a restart");
+        reopened.reset().expect("reset");
+        drop(reopened);
+        assert_eq!(State::open(&dir).expect("after reset").counts().get("guardrail"), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -275,10 +445,13 @@ mod tests {
                 let state = state.clone();
                 std::thread::spawn(move || {
                     for _ in 0..500 {
-                        state.update(&scope(), |s| {
-                            let n = s.get("counter", "n").and_then(Value::as_u64).unwrap_or(0);
-                            s.put("counter", "n", json!(n + 1));
-                        });
+                        state
+                            .update(&scope(), |s| {
+                                let n = s.get("counter", "n").and_then(Value::as_u64).unwrap_or(0);
+                                s.put("counter", "n", json!(n + 1));
+                                Ok(())
+                            })
+                            .expect("update");
                     }
                 })
             })

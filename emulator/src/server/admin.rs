@@ -204,7 +204,7 @@ fn route(
         ("POST", "reset") => {
             check_query(q, &endpoint, &[])?;
             check_no_body(body, &endpoint)?;
-            reset(state);
+            state.reset()?;
             Ok(Plan::json(json!({"reset": true})))
         }
         ("GET", "journal") => {
@@ -299,16 +299,6 @@ fn delete_scenario(state: &ServerState, name: String) -> Result<Plan, BedrockErr
     } else {
         Err(BedrockError::not_found(format!("No scenario source named {name} is loaded.")))
     }
-}
-
-fn reset(state: &ServerState) {
-    state.services.scenarios.reset();
-    state.faults.reset();
-    if let Some(replay) = &state.replay {
-        replay.reset();
-    }
-    state.journal.clear();
-    state.services.state.reset();
 }
 
 fn verify(state: &ServerState, body: &Bytes) -> Result<Plan, BedrockError> {

@@ -81,6 +81,19 @@ pub struct ServerState {
 }
 
 impl ServerState {
+    /// `POST /_emulator/reset`: the journal, scenario counters and states, fault counters,
+    /// windows, attempt counting, quota buckets and replay positions start over, and every
+    /// created resource is forgotten (rules stay loaded).
+    pub fn reset(&self) -> Result<(), BedrockError> {
+        self.services.scenarios.reset();
+        self.faults.reset();
+        if let Some(replay) = &self.replay {
+            replay.reset();
+        }
+        self.journal.clear();
+        self.services.state.reset()
+    }
+
     fn next_request_id(&self) -> String {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         SplitMix64::new(self.services.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)).uuid()
