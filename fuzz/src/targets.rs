@@ -54,6 +54,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("import", import),
     ("sigv4", sigv4),
     ("credentials", credentials),
+    ("control", control),
 ];
 
 // ------------------------------------------------------------------------------------------
@@ -544,5 +545,67 @@ pub fn credentials(data: &[u8]) {
         for identity in &store.identities {
             assert!(store.identity(&identity.access_key_id).is_some(), "a parsed key is not found");
         }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The control plane with state
+
+/// The guardrail operations `control` reaches after its CreateGuardrail, as (method, path
+/// with `{id}` for the guardrail).
+const CONTROL_CALLS: &[(&str, &str)] = &[
+    ("GET", "/guardrails/{id}"),
+    ("GET", "/guardrails"),
+    ("PUT", "/guardrails/{id}"),
+    ("DELETE", "/guardrails/{id}"),
+    ("POST", "/guardrails/{id}"),
+];
+
+/// A control-plane request as the server builds it: `query` is a raw query string
+/// (`a=1&b=2`, not decoded).
+fn control_request(method: &str, path: &str, query: &str, body: &[u8]) -> Option<Request> {
+    let route = operations::find(method, path)?;
+    let query = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Some(Request {
+        route,
+        query,
+        headers: http::HeaderMap::new().into(),
+        body: bytes::Bytes::copy_from_slice(body),
+        region: REGION.to_string(),
+        account: ACCOUNT.to_string(),
+    })
+}
+
+/// `control`: a selector byte, a query line, then a CreateGuardrail body. The body is
+/// created (validated against the model with Coral's messages, stored), then the selected
+/// operation (selector modulo 5: get, list, update with the same body, delete, create a
+/// version) runs with the query line on the created guardrail — or on the id `missing` when
+/// the create was refused — in a fresh state, so every execution stands alone.
+pub fn control(data: &[u8]) {
+    let (sel, rest) = selector(data);
+    let (query, body) = match rest.iter().position(|&b| b == b'\n') {
+        Some(i) => (String::from_utf8_lossy(&rest[..i]).into_owned(), &rest[i + 1..]),
+        None => (String::new(), rest),
+    };
+    let services = Services { state: Arc::new(State::new()), ..services().clone() };
+    let mut id = "missing".to_string();
+    if let Some(req) = control_request("POST", "/guardrails", "", body) {
+        if let Ok(Plan { body: PlanBody::Json(created), .. }) =
+            api::respond(&req, api::Prepared::Control, &services, &MatchInput::default())
+        {
+            if let Some(made) = created.get("guardrailId").and_then(Value::as_str) {
+                id = made.to_string();
+            }
+        }
+    }
+    let (method, template) = CONTROL_CALLS[sel % CONTROL_CALLS.len()];
+    let path = template.replace("{id}", &id);
+    if let Some(req) = control_request(method, &path, &query, body) {
+        pipeline(&req, &services);
     }
 }

@@ -58,7 +58,15 @@ struct Remembered {
     input: u64,
     /// The answer.
     output: Value,
+    /// When it was answered, in the space's order of answers (the oldest go first).
+    #[serde(default)]
+    seq: u64,
 }
+
+/// Tokens remembered per scope. The SDKs send a fresh token with every create, so without a
+/// bound a long run would keep one answer per create ever made; past this the oldest tenth
+/// is forgotten (a retry comes seconds after its first attempt, not ten thousand creates).
+pub const MAX_TOKENS: usize = 10_000;
 
 /// The resources of one scope.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -69,6 +77,9 @@ pub struct Space {
     tokens: BTreeMap<String, Remembered>,
     /// Ids made so far, which seeds the next one.
     minted: u64,
+    /// Answers remembered so far (orders `tokens`).
+    #[serde(default)]
+    answers: u64,
 }
 
 impl Space {
@@ -150,7 +161,14 @@ impl Space {
             ));
         }
         let output = create(self)?;
-        self.tokens.insert(key, Remembered { input: fingerprint, output: output.clone() });
+        self.answers += 1;
+        self.tokens.insert(key, Remembered { input: fingerprint, output: output.clone(), seq: self.answers });
+        if self.tokens.len() > MAX_TOKENS {
+            let mut seqs: Vec<u64> = self.tokens.values().map(|r| r.seq).collect();
+            seqs.sort_unstable();
+            let cut = seqs[MAX_TOKENS / 10];
+            self.tokens.retain(|_, r| r.seq >= cut);
+        }
         Ok(output)
     }
 }
@@ -376,6 +394,24 @@ mod tests {
         let conflict = create(json!({"name": "b", "clientRequestToken": "tok-1"})).expect_err("conflict");
         assert_eq!(conflict.code, ErrorCode::ConflictException);
         assert_eq!(runs, 1);
+    }
+
+    #[test]
+    fn remembered_tokens_are_bounded_and_the_newest_kept() {
+        let mut space = Space::default();
+        for i in 0..MAX_TOKENS + 5 {
+            let token = format!("t{i}");
+            space.idempotent("Create", Some(&token), &json!({"i": i}), |_| Ok(json!(i))).expect("created");
+        }
+        assert!(space.tokens.len() <= MAX_TOKENS);
+        let newest = format!("t{}", MAX_TOKENS + 4);
+        let mut ran = false;
+        let again = space.idempotent("Create", Some(&newest), &json!({"i": MAX_TOKENS + 4}), |_| {
+            ran = true;
+            Ok(json!(0))
+        });
+        assert_eq!(again.expect("remembered"), json!(MAX_TOKENS + 4));
+        assert!(!ran);
     }
 
     #[test]
