@@ -105,4 +105,5 @@ conformance! {
     a_guardrail_lives_through_create_version_update_and_delete,
     get_guardrail_of_an_unknown_id_is_not_found,
     create_guardrail_with_a_bad_name_is_refused,
+    apply_guardrail_blocks_an_email_and_passes_harmless_text,
 }

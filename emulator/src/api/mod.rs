@@ -2,6 +2,7 @@
 //! output body. The pipeline calls [`prepare`] (parse and validate: what matchers, faults and
 //! quotas need to know) and then [`respond`] (choose the responder and render its Plan).
 
+pub mod apply_guardrail;
 pub mod context_window;
 pub mod converse;
 pub mod converse_common;
@@ -101,6 +102,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "UpdateGuardrail",
     "DeleteGuardrail",
     "CreateGuardrailVersion",
+    "ApplyGuardrail",
 ];
 
 /// A request that passed parsing and validation, ready to be answered.
@@ -267,6 +269,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         "ListInferenceProfiles" => inference_profiles::list(req, services.catalog),
         "GetInferenceProfile" => inference_profiles::get(req, services.catalog),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
+        "ApplyGuardrail" => apply_guardrail::handle(req, services),
         other => Err(BedrockError::validation(format!(
             "The {other} operation ({} service) is not implemented by bedrock-emulator {}.",
             req.route.route.service.name(),

@@ -17,6 +17,7 @@ pub fn cases() -> Vec<Case> {
         case!("Guardrails", a_guardrail_lives_through_create_version_update_and_delete),
         case!("Guardrails", get_guardrail_of_an_unknown_id_is_not_found),
         case!("Guardrails", create_guardrail_with_a_bad_name_is_refused),
+        case!("Guardrails", apply_guardrail_blocks_an_email_and_passes_harmless_text),
     ]
 }
 
@@ -111,4 +112,65 @@ async fn create_guardrail_with_a_bad_name_is_refused(ctx: Arc<Ctx>) -> CaseResul
         "ValidationException",
         "at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [0-9a-zA-Z-_]+",
     )
+}
+
+async fn apply_guardrail_blocks_an_email_and_passes_harmless_text(ctx: Arc<Ctx>) -> CaseResult {
+    use aws_sdk_bedrock::types::{
+        GuardrailPiiEntityConfig, GuardrailPiiEntityType, GuardrailSensitiveInformationAction,
+        GuardrailSensitiveInformationPolicyConfig,
+    };
+    use aws_sdk_bedrockruntime::types::{
+        GuardrailAction, GuardrailContentBlock, GuardrailContentSource, GuardrailTextBlock,
+    };
+    let control = ctx.control();
+    let email = GuardrailPiiEntityConfig::builder()
+        .r#type(GuardrailPiiEntityType::Email)
+        .action(GuardrailSensitiveInformationAction::Block)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let created = sdk(
+        control
+            .create_guardrail()
+            .name(unique("harness-apply"))
+            .sensitive_information_policy_config(
+                GuardrailSensitiveInformationPolicyConfig::builder().pii_entities_config(email).build(),
+            )
+            .blocked_input_messaging("No e-mail addresses, please.")
+            .blocked_outputs_messaging("Blocked output.")
+            .send()
+            .await,
+        "create",
+    )?;
+    let id = created.guardrail_id().to_string();
+    let version = sdk(control.create_guardrail_version().guardrail_identifier(&id).send().await, "version")?;
+    let apply = |text: &str| {
+        let block = GuardrailTextBlock::builder().text(text).build().map_err(|e| e.to_string());
+        let runtime = ctx.runtime().clone();
+        let (id, v) = (id.clone(), version.version().to_string());
+        async move {
+            let out = runtime
+                .apply_guardrail()
+                .guardrail_identifier(id)
+                .guardrail_version(v)
+                .source(GuardrailContentSource::Input)
+                .content(GuardrailContentBlock::Text(block?))
+                .send()
+                .await;
+            sdk(out, "apply")
+        }
+    };
+    let blocked = apply("Write to me at someone@example.com").await?;
+    ensure_eq!(blocked.action(), &GuardrailAction::GuardrailIntervened, "action on an e-mail");
+    let outputs: Vec<&str> = blocked.outputs().iter().filter_map(|o| o.text()).collect();
+    ensure_eq!(outputs, vec!["No e-mail addresses, please."], "outputs");
+    let pii = blocked.assessments().first().and_then(|a| a.sensitive_information_policy()).map(|p| p.pii_entities());
+    ensure!(
+        pii.is_some_and(|p| p.iter().any(|e| e.r#match() == "someone@example.com")),
+        "the e-mail is assessed: {pii:?}"
+    );
+    let passed = apply("What a lovely afternoon.").await?;
+    ensure_eq!(passed.action(), &GuardrailAction::None, "action on harmless text");
+    ensure!(passed.outputs().is_empty(), "no outputs when nothing intervened");
+    sdk(control.delete_guardrail().guardrail_identifier(&id).send().await, "delete")?;
+    Ok(())
 }
