@@ -168,6 +168,8 @@ pub enum StopReason {
     MaxTokens,
     /// A stop sequence matched.
     StopSequence,
+    /// A guardrail blocked the input or the reply, or masked the reply.
+    GuardrailIntervened,
 }
 
 impl StopReason {
@@ -178,6 +180,7 @@ impl StopReason {
             StopReason::ToolUse => "tool_use",
             StopReason::MaxTokens => "max_tokens",
             StopReason::StopSequence => "stop_sequence",
+            StopReason::GuardrailIntervened => "guardrail_intervened",
         }
     }
 }

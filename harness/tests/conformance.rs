@@ -106,4 +106,5 @@ conformance! {
     get_guardrail_of_an_unknown_id_is_not_found,
     create_guardrail_with_a_bad_name_is_refused,
     apply_guardrail_blocks_an_email_and_passes_harmless_text,
+    converse_with_a_guardrail_answers_its_blocked_message,
 }

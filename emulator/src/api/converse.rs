@@ -45,6 +45,30 @@ pub struct ConverseRequest {
     pub conversation: Conversation,
     /// `additionalModelResponseFieldPaths`.
     pub response_field_paths: Vec<String>,
+    /// `guardrailConfig`, when it names a guardrail (boxed: rarely there, and large).
+    pub guardrail: Option<Box<GuardrailRequest>>,
+    /// The text of every `guardContent` block (messages, then system), in order: when there
+    /// are any, only they are evaluated by the guardrail.
+    pub guard_content: Vec<String>,
+}
+
+/// A `guardrailConfig` naming a guardrail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardrailRequest {
+    /// `guardrailIdentifier` (id or ARN).
+    pub identifier: String,
+    /// `guardrailVersion` (`DRAFT` or a number).
+    pub version: String,
+    /// `trace`: `enabled`, `enabled_full` or `disabled` (the default).
+    pub trace: String,
+    /// The guardrail version as stored (`GetGuardrail`'s shape), read when the request is
+    /// prepared (`null` until then).
+    pub doc: Value,
+}
+
+/// The text of a `guardContent` union (`{"text": {"text": …}}`); images carry none.
+fn guard_text(value: &Value) -> Option<String> {
+    value.get("text")?.get("text")?.as_str().map(str::to_string)
 }
 
 fn decode_b64(s: &str, path: &str) -> Result<usize, BedrockError> {
@@ -88,6 +112,7 @@ fn source_size(source: &Value, path: &str, allowed: &[&str]) -> Result<usize, Be
 struct Counters {
     images: usize,
     documents: usize,
+    guard_content: Vec<String>,
 }
 
 fn parse_block(
@@ -246,6 +271,9 @@ fn parse_block(
             if !value.is_object() {
                 return Err(wrong_type(&sub, "a structure"));
             }
+            if kind == "guardContent" {
+                counters.guard_content.extend(guard_text(value));
+            }
             Block::Other(kind.to_string())
         }
         other => {
@@ -256,14 +284,17 @@ fn parse_block(
     })
 }
 
-fn parse_messages(body: &Map<String, Value>, model: &FoundationModel) -> Result<Vec<Message>, BedrockError> {
+fn parse_messages(
+    body: &Map<String, Value>,
+    model: &FoundationModel,
+) -> Result<(Vec<Message>, Vec<String>), BedrockError> {
     let raw = opt_array(body, "messages", "messages")?.map_or(&[][..], Vec::as_slice);
     if raw.is_empty() {
         return Err(BedrockError::validation(
             "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
         ));
     }
-    let mut counters = Counters { images: 0, documents: 0 };
+    let mut counters = Counters { images: 0, documents: 0, guard_content: Vec::new() };
     let mut messages = Vec::with_capacity(raw.len());
     for (i, m) in raw.iter().enumerate() {
         let well_formed = m.as_object().and_then(|obj| {
@@ -328,7 +359,7 @@ fn parse_messages(body: &Map<String, Value>, model: &FoundationModel) -> Result<
             "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
         ));
     }
-    Ok(messages)
+    Ok((messages, counters.guard_content))
 }
 
 /// toolUse ↔ toolResult pairing between adjacent turns (SPEC §6.4).
@@ -374,7 +405,11 @@ fn check_tool_pairing(messages: &[Message]) -> Result<(), BedrockError> {
     Ok(())
 }
 
-fn parse_system(body: &Map<String, Value>, model: &FoundationModel) -> Result<Vec<String>, BedrockError> {
+fn parse_system(
+    body: &Map<String, Value>,
+    model: &FoundationModel,
+    guard_content: &mut Vec<String>,
+) -> Result<Vec<String>, BedrockError> {
     let Some(raw) = opt_array(body, "system", "system")? else {
         return Ok(Vec::new());
     };
@@ -388,7 +423,8 @@ fn parse_system(body: &Map<String, Value>, model: &FoundationModel) -> Result<Ve
                 check_len(t, &format!("{path}.text"), 1, None)?;
                 texts.push(t.to_string());
             }
-            "guardContent" | "cachePoint" => {}
+            "guardContent" => guard_content.extend(guard_text(value)),
+            "cachePoint" => {}
             other => {
                 return Err(BedrockError::validation(format!(
                     "1 validation error detected: Value at '{path}' failed to satisfy constraint: Member must be a known SystemContentBlock member, but '{other}' is not"
@@ -551,7 +587,10 @@ fn parse_output_schema(body: &Map<String, Value>) -> Result<Option<Value>, Bedro
     Ok(Some(schema))
 }
 
-fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, BedrockError> {
+type Members = (Vec<String>, Option<Box<GuardrailRequest>>);
+
+fn check_other_members(body: &Map<String, Value>) -> Result<Members, BedrockError> {
+    let mut guardrail = None;
     if let Some(v) = field(body, "additionalModelRequestFields").filter(|v| !v.is_null()) {
         if !v.is_object() {
             return Err(wrong_type("additionalModelRequestFields", "a JSON object"));
@@ -585,11 +624,16 @@ fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, Bedrock
         check_len(id, "guardrailConfig.guardrailIdentifier", 0, Some(2048))?;
         check_pattern(id, "guardrailConfig.guardrailIdentifier", GUARDRAIL_IDENTIFIER_PATTERN)?;
         check_pattern(version, "guardrailConfig.guardrailVersion", GUARDRAIL_VERSION_PATTERN)?;
-        // Guardrails are not emulated yet: any named guardrail does not exist.
+        // An empty identifier is no guardrail (the SDKs' default); one that names a guardrail
+        // is looked up in the state when the request is prepared.
         if !id.is_empty() {
-            return Err(BedrockError::validation(
-                "The guardrail identifier or version provided in the request does not exist.",
-            ));
+            let trace = opt_str(g, "trace", "guardrailConfig.trace")?.unwrap_or("disabled");
+            guardrail = Some(Box::new(GuardrailRequest {
+                identifier: id.to_string(),
+                version: version.to_string(),
+                trace: trace.to_string(),
+                doc: Value::Null,
+            }));
         }
     }
     if let Some(p) = opt_object(body, "performanceConfig", "performanceConfig")? {
@@ -622,7 +666,7 @@ fn check_other_members(body: &Map<String, Value>) -> Result<Vec<String>, Bedrock
             "The promptVariables field can only be used with a prompt from Prompt management. Remove promptVariables or use a prompt ARN and try again.",
         ));
     }
-    Ok(paths)
+    Ok((paths, guardrail))
 }
 
 /// Extended thinking requested through `additionalModelRequestFields.thinking` (Anthropic's
@@ -671,8 +715,8 @@ pub fn parse_object(
     if mode == Mode::Stream && !model.response_streaming_supported {
         return Err(BedrockError::validation("The model is unsupported for streaming."));
     }
-    let messages = parse_messages(body, model)?;
-    let system = parse_system(body, model)?;
+    let (messages, mut guard_content) = parse_messages(body, model)?;
+    let system = parse_system(body, model, &mut guard_content)?;
     let inference = parse_inference(body, model)?;
     let tools = parse_tools(body, model, mode)?;
     let uses_tool_blocks =
@@ -684,12 +728,14 @@ pub fn parse_object(
     }
     check_tool_pairing(&messages)?;
     let output_schema = parse_output_schema(body)?;
-    let response_field_paths = check_other_members(body)?;
+    let (response_field_paths, guardrail) = check_other_members(body)?;
     let (tools, tool_choice) = tools.unwrap_or_default();
     let thinking_budget = thinking_budget(body, model, inference.max_tokens)?;
     Ok(ConverseRequest {
         conversation: Conversation { system, messages, inference, tools, tool_choice, output_schema, thinking_budget },
         response_field_paths,
+        guardrail,
+        guard_content,
     })
 }
 
@@ -768,6 +814,8 @@ pub struct ConverseResponse<'a> {
     latency_ms: u64,
     content: &'a [ReplyBlock],
     stop_reason: &'static str,
+    /// `trace` (the guardrail's assessments), when asked for.
+    pub trace: Option<Value>,
     usage: UsageOut,
 }
 
@@ -779,6 +827,7 @@ pub fn response_json<'a>(reply: &'a Reply, request: &ConverseRequest) -> Convers
         latency_ms: reply.latency_ms,
         content: &reply.content,
         stop_reason: reply.stop_reason.as_str(),
+        trace: None,
         usage: UsageOut::of(reply),
     }
 }
@@ -837,6 +886,10 @@ impl ConverseResponse<'_> {
         }
         out.extend_from_slice(b"],\"role\":\"assistant\"}},\"stopReason\":");
         push_string(&mut out, self.stop_reason);
+        if let Some(trace) = &self.trace {
+            out.extend_from_slice(b",\"trace\":");
+            push_value(&mut out, trace);
+        }
         out.extend_from_slice(b",\"usage\":{\"inputTokens\":");
         push_integer(&mut out, self.usage.input_tokens);
         out.extend_from_slice(b",\"outputTokens\":");
@@ -898,8 +951,12 @@ mod tests {
             usage: crate::canonical::Usage { input_tokens: 3, output_tokens: u32::MAX },
             latency_ms: u64::MAX,
         };
-        let req =
-            ConverseRequest { conversation: Default::default(), response_field_paths: vec!["/stop_reason".into()] };
+        let req = ConverseRequest {
+            conversation: Default::default(),
+            response_field_paths: vec!["/stop_reason".into()],
+            guardrail: None,
+            guard_content: Vec::new(),
+        };
         let bytes = response_json(&reply, &req).to_bytes();
         let expected = json!({
             "additionalModelResponseFields": {"stop_reason": "tool_use"},

@@ -58,6 +58,8 @@ pub fn parse_common(body: &[u8], model: &FoundationModel, mode: Mode) -> Option<
     Some(ConverseRequest {
         conversation: Conversation { system, messages, inference, ..Conversation::default() },
         response_field_paths: Vec::new(),
+        guardrail: None,
+        guard_content: Vec::new(),
     })
 }
 

@@ -71,6 +71,15 @@ fn chunk_str(s: &str, size: usize) -> Vec<String> {
     chars.chunks(size).map(|c| c.iter().collect()).collect()
 }
 
+impl StreamEvent {
+    /// Adds a member to a structure payload (the metadata event's `trace`).
+    pub fn add_member(&mut self, name: &str, value: Value) {
+        if let EventPayload::Json(Value::Object(o)) = &mut self.payload {
+            o.insert(name.to_string(), value);
+        }
+    }
+}
+
 /// The ConverseStream events for `reply`.
 pub fn events(reply: &Reply, request: &ConverseRequest) -> Vec<StreamEvent> {
     let mut events = vec![StreamEvent { event_type: "messageStart", payload: json!({"role": "assistant"}).into() }];

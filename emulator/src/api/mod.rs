@@ -6,6 +6,7 @@ pub mod apply_guardrail;
 pub mod context_window;
 pub mod converse;
 pub mod converse_common;
+pub mod converse_guardrail;
 pub mod converse_stream;
 pub mod coral;
 pub mod count_tokens;
@@ -25,7 +26,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::backend::catalog::{Catalog, FoundationModel};
-use crate::backend::state::State;
+use crate::backend::state::{Scope, State};
 use crate::canonical::{Conversation, Reply};
 use crate::operations::RouteMatch;
 use crate::plan::{AnsweredBy, Plan};
@@ -312,12 +313,23 @@ fn render_converse(
     mode: converse::Mode,
     services: &Services,
 ) -> Plan {
+    // A guardrail sees every reply rendered here, synthetic and scripted alike.
+    let guarded = converse_guardrail::apply(reply, parsed);
+    let (reply, trace) = match guarded {
+        Some((ref r, ref t)) => (r, t.clone()),
+        None => (reply, None),
+    };
     let plan = match mode {
         converse::Mode::Unary => {
-            Plan::raw("application/json", converse::response_json(reply, parsed).to_bytes().into())
+            let mut body = converse::response_json(reply, parsed);
+            body.trace = trace;
+            Plan::raw("application/json", body.to_bytes().into())
         }
         converse::Mode::Stream => {
-            let events = converse_stream::events(reply, parsed);
+            let mut events = converse_stream::events(reply, parsed);
+            if let (Some(trace), Some(last)) = (trace, events.last_mut()) {
+                last.add_member("trace", trace);
+            }
             Plan::stream(converse_stream::steps(&events, services.seed ^ u64::from(reply.usage.output_tokens)))
         }
     };
@@ -334,13 +346,14 @@ fn prepare_converse(
     // The common shape is read without a JSON tree; everything else (and every error) goes
     // through the tree, built once and shared with matchers. A body that is not a JSON object
     // goes through `parse`, which answers it with the right error.
-    let parsed = match converse_common::parse_common(&req.body, model, mode) {
+    let mut parsed = match converse_common::parse_common(&req.body, model, mode) {
         Some(parsed) => parsed,
         None => match body.json().and_then(Value::as_object) {
             Some(object) => converse::parse_object(object, model, mode)?,
             None => converse::parse(&req.body, model, mode)?,
         },
     };
+    converse_guardrail::resolve(&mut parsed, services, &Scope::new(&req.account, &req.region))?;
     let input_tokens = input_tokens(&parsed.conversation);
     Ok(Prepared::Converse { model, parsed, mode, input_tokens })
 }

@@ -258,7 +258,7 @@ impl TextFamily for Jamba {
 
     fn native_stop(&self, stop: StopReason) -> &'static str {
         match stop {
-            StopReason::EndTurn | StopReason::StopSequence => "stop",
+            StopReason::EndTurn | StopReason::StopSequence | StopReason::GuardrailIntervened => "stop",
             StopReason::MaxTokens => "length",
             StopReason::ToolUse => "tool_calls",
         }

@@ -395,6 +395,8 @@ impl TextFamily for Anthropic {
     fn native_stop(&self, stop: StopReason) -> &'static str {
         match stop {
             StopReason::EndTurn => "end_turn",
+            // Not sent by native replies yet (guardrails apply to Converse only).
+            StopReason::GuardrailIntervened => "end_turn",
             StopReason::ToolUse => "tool_use",
             StopReason::MaxTokens => "max_tokens",
             StopReason::StopSequence => "stop_sequence",

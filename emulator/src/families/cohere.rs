@@ -214,7 +214,7 @@ impl TextFamily for CohereCommand {
 /// Cohere's `finish_reason` for a stop reason (both Cohere APIs spell it the same way).
 fn finish_reason(stop: StopReason) -> &'static str {
     match stop {
-        StopReason::EndTurn | StopReason::ToolUse => "COMPLETE",
+        StopReason::EndTurn | StopReason::ToolUse | StopReason::GuardrailIntervened => "COMPLETE",
         StopReason::MaxTokens => "MAX_TOKENS",
         StopReason::StopSequence => "STOP_SEQUENCE",
     }

@@ -181,7 +181,9 @@ impl TextFamily for Llama {
     fn native_stop(&self, stop: StopReason) -> &'static str {
         match stop {
             StopReason::MaxTokens => "length",
-            StopReason::EndTurn | StopReason::StopSequence | StopReason::ToolUse => "stop",
+            StopReason::EndTurn | StopReason::StopSequence | StopReason::ToolUse | StopReason::GuardrailIntervened => {
+                "stop"
+            }
         }
     }
 

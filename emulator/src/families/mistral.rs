@@ -139,7 +139,9 @@ impl TextFamily for Mistral {
     fn native_stop(&self, stop: StopReason) -> &'static str {
         match stop {
             StopReason::MaxTokens => "length",
-            StopReason::EndTurn | StopReason::StopSequence | StopReason::ToolUse => "stop",
+            StopReason::EndTurn | StopReason::StopSequence | StopReason::ToolUse | StopReason::GuardrailIntervened => {
+                "stop"
+            }
         }
     }
 
@@ -437,7 +439,7 @@ impl TextFamily for MistralChat {
         match stop {
             StopReason::MaxTokens => "length",
             StopReason::ToolUse => "tool_calls",
-            StopReason::EndTurn | StopReason::StopSequence => "stop",
+            StopReason::EndTurn | StopReason::StopSequence | StopReason::GuardrailIntervened => "stop",
         }
     }
 

@@ -116,7 +116,7 @@ impl TextFamily for TitanText {
 
     fn native_stop(&self, stop: StopReason) -> &'static str {
         match stop {
-            StopReason::EndTurn | StopReason::ToolUse => "FINISH",
+            StopReason::EndTurn | StopReason::ToolUse | StopReason::GuardrailIntervened => "FINISH",
             StopReason::MaxTokens => "LENGTH",
             StopReason::StopSequence => "STOP_CRITERIA_MET",
         }

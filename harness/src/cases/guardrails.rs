@@ -18,6 +18,7 @@ pub fn cases() -> Vec<Case> {
         case!("Guardrails", get_guardrail_of_an_unknown_id_is_not_found),
         case!("Guardrails", create_guardrail_with_a_bad_name_is_refused),
         case!("Guardrails", apply_guardrail_blocks_an_email_and_passes_harmless_text),
+        case!("Guardrails", converse_with_a_guardrail_answers_its_blocked_message),
     ]
 }
 
@@ -171,6 +172,57 @@ async fn apply_guardrail_blocks_an_email_and_passes_harmless_text(ctx: Arc<Ctx>)
     let passed = apply("What a lovely afternoon.").await?;
     ensure_eq!(passed.action(), &GuardrailAction::None, "action on harmless text");
     ensure!(passed.outputs().is_empty(), "no outputs when nothing intervened");
+    sdk(control.delete_guardrail().guardrail_identifier(&id).send().await, "delete")?;
+    Ok(())
+}
+
+async fn converse_with_a_guardrail_answers_its_blocked_message(ctx: Arc<Ctx>) -> CaseResult {
+    use aws_sdk_bedrock::types::{GuardrailWordConfig, GuardrailWordPolicyConfig};
+    use aws_sdk_bedrockruntime::types::{ContentBlock, GuardrailConfiguration, GuardrailTrace, StopReason};
+    let control = ctx.control();
+    let word = GuardrailWordConfig::builder().text("frobnicate").build().map_err(|e| e.to_string())?;
+    let created = sdk(
+        control
+            .create_guardrail()
+            .name(unique("harness-converse"))
+            .word_policy_config(GuardrailWordPolicyConfig::builder().words_config(word).build())
+            .blocked_input_messaging("That word is not allowed.")
+            .blocked_outputs_messaging("Blocked output.")
+            .send()
+            .await,
+        "create",
+    )?;
+    let id = created.guardrail_id().to_string();
+    let version = sdk(control.create_guardrail_version().guardrail_identifier(&id).send().await, "version")?;
+    let config = GuardrailConfiguration::builder()
+        .guardrail_identifier(&id)
+        .guardrail_version(version.version())
+        .trace(GuardrailTrace::Enabled)
+        .build();
+    let out = sdk(
+        ctx.runtime()
+            .converse()
+            .model_id(&ctx.text_model)
+            .messages(super::user("Please frobnicate the widget."))
+            .guardrail_config(config)
+            .send()
+            .await,
+        "converse",
+    )?;
+    ensure_eq!(out.stop_reason(), &StopReason::GuardrailIntervened, "stop reason");
+    let text: Vec<&str> = out
+        .output()
+        .and_then(|o| o.as_message().ok())
+        .map(|m| {
+            m.content()
+                .iter()
+                .filter_map(|b| if let ContentBlock::Text(t) = b { Some(t.as_str()) } else { None })
+                .collect()
+        })
+        .unwrap_or_default();
+    ensure_eq!(text, vec!["That word is not allowed."], "the blocked message");
+    let reason = out.trace().and_then(|t| t.guardrail()).and_then(|g| g.action_reason());
+    ensure_eq!(reason, Some("Guardrail blocked."), "trace action reason");
     sdk(control.delete_guardrail().guardrail_identifier(&id).send().await, "delete")?;
     Ok(())
 }

@@ -1,0 +1,142 @@
+"""Converse and ConverseStream with a `guardrailConfig` naming a created guardrail, through
+boto3: blocked input, blocked and masked output (synthetic and scripted replies alike),
+guardContent blocks, traces, streams, and a guardrail that does not exist."""
+import pytest
+
+from conftest import RunningEmulator, make_client
+from emulator_admin import load_scenario, reset
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+GUARDRAIL = dict(
+    name="chat-guard",
+    topicPolicyConfig={"topicsConfig": [{
+        "name": "InvestmentAdvice",
+        "definition": "Recommendations about stocks, bonds, funds or other investments",
+        "examples": ["Which stocks should I buy?"],
+        "type": "DENY",
+    }]},
+    sensitiveInformationPolicyConfig={"piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"}]},
+    wordPolicyConfig={"wordsConfig": [{"text": "frobnicate"}]},
+    blockedInputMessaging="I can't discuss that.",
+    blockedOutputsMessaging="I can't share that answer.",
+)
+
+
+@pytest.fixture(scope="module")
+def server():
+    running = RunningEmulator()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def env(server):
+    reset(server.url)
+    bedrock = make_client("bedrock", server.url)
+    runtime = make_client("bedrock-runtime", server.url)
+    g = bedrock.create_guardrail(**GUARDRAIL)
+    return server, runtime, g
+
+
+def converse(runtime, g, text, trace="disabled", content=None, **kwargs):
+    return runtime.converse(
+        modelId=HAIKU,
+        messages=[{"role": "user", "content": content or [{"text": text}]}],
+        guardrailConfig={"guardrailIdentifier": g["guardrailId"], "guardrailVersion": "DRAFT", "trace": trace},
+        **kwargs,
+    )
+
+
+def test_blocked_input_answers_the_blocked_message(env):
+    _, runtime, g = env
+    r = converse(runtime, g, "Which stocks should I buy this year?", trace="enabled")
+    assert r["stopReason"] == "guardrail_intervened"
+    assert r["output"]["message"]["content"] == [{"text": "I can't discuss that."}]
+    assert r["usage"]["outputTokens"] == 0
+    trace = r["trace"]["guardrail"]
+    assert trace["actionReason"] == "Guardrail blocked."
+    topics = trace["inputAssessment"][g["guardrailId"]]["topicPolicy"]["topics"]
+    assert topics == [{"name": "InvestmentAdvice", "type": "DENY", "action": "BLOCKED", "detected": True}]
+    assert "outputAssessments" not in trace
+
+
+def test_a_passing_conversation_is_answered_and_traced(env):
+    _, runtime, g = env
+    plain = runtime.converse(modelId=HAIKU, messages=[{"role": "user", "content": [{"text": "Tell me about the sea."}]}])
+    r = converse(runtime, g, "Tell me about the sea.", trace="enabled")
+    assert r["stopReason"] == plain["stopReason"] == "end_turn"
+    assert r["output"] == plain["output"]
+    assert r["trace"]["guardrail"]["actionReason"] == "No action."
+    assert g["guardrailId"] in r["trace"]["guardrail"]["outputAssessments"]
+    assert "trace" not in converse(runtime, g, "Tell me about the sea.")
+
+
+def test_scripted_output_is_blocked_or_masked(env):
+    server, runtime, g = env
+    load_scenario(server.url, """version: 1
+rules:
+  - name: leaky
+    match: {lastUserMessage: {contains: secret}}
+    reply: {text: "Write to boss@example.com for the secret."}
+  - name: rude
+    match: {lastUserMessage: {contains: word}}
+    reply: {text: "The word is frobnicate."}
+""")
+    masked = converse(runtime, g, "What is the secret?", trace="enabled_full")
+    assert masked["stopReason"] == "guardrail_intervened"
+    assert masked["output"]["message"]["content"] == [{"text": "Write to {EMAIL} for the secret."}]
+    assert masked["trace"]["guardrail"]["modelOutput"] == ["Write to boss@example.com for the secret."]
+    blocked = converse(runtime, g, "Say the word.")
+    assert blocked["stopReason"] == "guardrail_intervened"
+    assert blocked["output"]["message"]["content"] == [{"text": "I can't share that answer."}]
+
+
+def test_only_guard_content_is_evaluated_when_present(env):
+    _, runtime, g = env
+    content = [
+        {"text": "Which stocks should I buy this year?"},
+        {"guardContent": {"text": {"text": "Tell me about the sea."}}},
+    ]
+    # The input passes (only the guard content is checked); the reply, which echoes the
+    # prompt, is still assessed as output.
+    passed = converse(runtime, g, None, content=content, trace="enabled")["trace"]["guardrail"]
+    assert "topicPolicy" not in passed["inputAssessment"][g["guardrailId"]]
+    guarded = [{"text": "Tell me about the sea."}, {"guardContent": {"text": {"text": "Which stocks should I buy?"}}}]
+    r = converse(runtime, g, None, content=guarded, trace="enabled")
+    assert r["stopReason"] == "guardrail_intervened"
+    assert r["output"]["message"]["content"] == [{"text": "I can't discuss that."}]
+
+
+def test_streams_carry_the_guarded_reply_and_the_trace(env):
+    _, runtime, g = env
+    r = runtime.converse_stream(
+        modelId=HAIKU,
+        messages=[{"role": "user", "content": [{"text": "Which stocks should I buy this year?"}]}],
+        guardrailConfig={"guardrailIdentifier": g["guardrailId"], "guardrailVersion": "DRAFT", "trace": "enabled", "streamProcessingMode": "sync"},
+    )
+    events = list(r["stream"])
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    assert text == "I can't discuss that."
+    assert [e["messageStop"]["stopReason"] for e in events if "messageStop" in e] == ["guardrail_intervened"]
+    (metadata,) = [e["metadata"] for e in events if "metadata" in e]
+    assert metadata["trace"]["guardrail"]["actionReason"] == "Guardrail blocked."
+
+
+def test_versions_and_unknown_guardrails(env):
+    server, runtime, g = env
+    bedrock = make_client("bedrock", server.url)
+    bedrock.create_guardrail_version(guardrailIdentifier=g["guardrailId"])
+    r = runtime.converse(
+        modelId=HAIKU,
+        messages=[{"role": "user", "content": [{"text": "Which stocks should I buy this year?"}]}],
+        guardrailConfig={"guardrailIdentifier": g["guardrailArn"], "guardrailVersion": "1"},
+    )
+    assert r["stopReason"] == "guardrail_intervened"
+    for version in ("2", ""):
+        with pytest.raises(runtime.exceptions.ValidationException) as e:
+            runtime.converse(
+                modelId=HAIKU,
+                messages=[{"role": "user", "content": [{"text": "hi"}]}],
+                guardrailConfig={"guardrailIdentifier": g["guardrailId"], "guardrailVersion": version},
+            )
+        assert e.value.response["Error"]["Message"] == "The guardrail identifier or version provided in the request does not exist."
