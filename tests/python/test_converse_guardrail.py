@@ -140,3 +140,42 @@ def test_versions_and_unknown_guardrails(env):
                 guardrailConfig={"guardrailIdentifier": g["guardrailId"], "guardrailVersion": version},
             )
         assert e.value.response["Error"]["Message"] == "The guardrail identifier or version provided in the request does not exist."
+
+
+def invoke(runtime, g, text, trace="DISABLED", stream=False):
+    import json as _json
+    body = _json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 64,
+                        "messages": [{"role": "user", "content": text}]})
+    call = runtime.invoke_model_with_response_stream if stream else runtime.invoke_model
+    return call(modelId=HAIKU, body=body, contentType="application/json",
+                guardrailIdentifier=g["guardrailId"], guardrailVersion="DRAFT", trace=trace)
+
+
+def test_invoke_model_bodies_carry_the_guardrail_action_and_trace(env):
+    import json as _json
+    _, runtime, g = env
+    blocked = _json.loads(invoke(runtime, g, "Which stocks should I buy this year?", trace="ENABLED")["body"].read())
+    assert blocked["content"] == [{"type": "text", "text": "I can't discuss that."}]
+    assert blocked["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    topics = blocked["amazon-bedrock-trace"]["guardrail"]["input"][g["guardrailId"]]["topicPolicy"]["topics"]
+    assert topics[0]["action"] == "BLOCKED"
+    passed = _json.loads(invoke(runtime, g, "Tell me about the sea.")["body"].read())
+    assert passed["amazon-bedrock-guardrailAction"] == "NONE" and "amazon-bedrock-trace" not in passed
+
+
+def test_invoke_model_streams_carry_them_in_the_last_chunk(env):
+    import json as _json
+    _, runtime, g = env
+    chunks = [_json.loads(e["chunk"]["bytes"]) for e in invoke(runtime, g, "Which stocks should I buy this year?", trace="ENABLED", stream=True)["body"]]
+    text = "".join(c["delta"]["text"] for c in chunks if c.get("type") == "content_block_delta")
+    assert text == "I can't discuss that."
+    assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "amazon-bedrock-trace" in chunks[-1] and "amazon-bedrock-invocationMetrics" in chunks[-1]
+    assert all("amazon-bedrock-guardrailAction" not in c for c in chunks[:-1])
+
+
+def test_invoke_model_with_an_unknown_guardrail_is_refused(env):
+    _, runtime, _ = env
+    with pytest.raises(runtime.exceptions.ValidationException) as e:
+        invoke(runtime, {"guardrailId": "zzzzzzzzzzzz"}, "hi")
+    assert e.value.response["Error"]["Message"] == "The guardrail identifier or version provided in the request does not exist."

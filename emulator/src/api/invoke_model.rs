@@ -80,7 +80,31 @@ fn check_enum_headers(req: &Request) -> Result<(), BedrockError> {
     Ok(())
 }
 
-fn check_guardrail_headers(req: &Request, body: &Value) -> Result<(), BedrockError> {
+/// The guardrail named by the request's headers, read from the state.
+#[derive(Debug)]
+struct InvokeGuardrail {
+    /// The stored version.
+    doc: Value,
+    /// `X-Amzn-Bedrock-GuardrailVersion`.
+    version: String,
+    /// `X-Amzn-Bedrock-Trace` is `ENABLED` or `ENABLED_FULL`.
+    trace: bool,
+}
+
+/// The guardrail named by the headers (None without an identifier), after Bedrock's checks.
+fn guardrail_of(
+    req: &Request,
+    services: &Services,
+    body: &Value,
+) -> Result<Option<Box<InvokeGuardrail>>, BedrockError> {
+    let Some((id, version)) = check_guardrail_headers(req, body)? else { return Ok(None) };
+    let scope = crate::backend::state::Scope::new(&req.account, &req.region);
+    let doc = super::guardrail_inference::lookup(services, &scope, id, version)?;
+    let trace = header(req, "x-amzn-bedrock-trace").is_some_and(|t| t != "DISABLED");
+    Ok(Some(Box::new(InvokeGuardrail { doc, version: version.to_string(), trace })))
+}
+
+fn check_guardrail_headers<'r>(req: &'r Request, body: &Value) -> Result<Option<(&'r str, &'r str)>, BedrockError> {
     let id = header(req, "x-amzn-bedrock-guardrailidentifier");
     let version = header(req, "x-amzn-bedrock-guardrailversion");
     let json_content = header(req, "content-type")
@@ -96,12 +120,11 @@ fn check_guardrail_headers(req: &Request, body: &Value) -> Result<(), BedrockErr
         ));
     }
     match (id, version) {
-        (None, _) => Ok(()),
+        (None, _) => Ok(None),
         (Some(_), None) => Err(BedrockError::validation(
             "Guardrail version is required when a guardrail identifier is provided. Provide X-Amzn-Bedrock-GuardrailVersion and try again.",
         )),
-        // Guardrails are not emulated yet, so no identifier names an existing guardrail.
-        (Some(_), Some(_)) => Err(BedrockError::validation("The guardrail identifier or version provided in the request does not exist.")),
+        (Some(id), Some(version)) => Ok(Some((id, version))),
     }
 }
 
@@ -112,11 +135,43 @@ fn with_token_headers(plan: Plan, reply: &Reply) -> Plan {
         .header("X-Amzn-Bedrock-Input-Token-Count", reply.usage.input_tokens.to_string())
 }
 
-/// The native body and headers of a text reply (InvokeModel), or its chunk stream (IMWRS).
-fn render_text(f: &dyn TextFamily, reply: &Reply, meta: &RenderMeta<'_>, mode: Mode) -> Plan {
+/// [`render_text`] of the reply as the request's guardrail (if any) lets it out, with the
+/// guardrail's members in the body or the last chunk. One path for synthetic and scripted
+/// replies alike.
+fn render_guarded(
+    f: &dyn TextFamily,
+    reply: &Reply,
+    meta: &RenderMeta<'_>,
+    mode: Mode,
+    guardrail: Option<&InvokeGuardrail>,
+    conversation: &Conversation,
+) -> Plan {
+    let Some(g) = guardrail else { return render_text(f, reply, meta, mode, &[]) };
+    let inputs: Vec<&str> = conversation
+        .messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .filter_map(|b| match b {
+            crate::canonical::Block::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let guarded = super::guardrail_inference::guard(reply, &inputs, &g.doc, &g.version);
+    let members = super::guardrail_inference::native_members(&guarded, g.trace);
+    render_text(f, &guarded.reply, meta, mode, &members)
+}
+
+/// The native body and headers of a text reply (InvokeModel), or its chunk stream (IMWRS),
+/// with `extra` members added to the body (or the last chunk).
+fn render_text(f: &dyn TextFamily, reply: &Reply, meta: &RenderMeta<'_>, mode: Mode, extra: &[(&str, Value)]) -> Plan {
     let plan = match mode {
         Mode::Unary => {
-            let rendered = f.render(reply, meta);
+            let mut rendered = f.render(reply, meta);
+            if let Some(o) = rendered.as_object_mut() {
+                for (k, v) in extra {
+                    o.insert((*k).to_string(), v.clone());
+                }
+            }
             let mut plan = with_token_headers(
                 Plan::raw("application/json", serde_json::to_vec(&rendered).unwrap_or_default().into()),
                 reply,
@@ -141,6 +196,9 @@ fn render_text(f: &dyn TextFamily, reply: &Reply, meta: &RenderMeta<'_>, mode: M
                     metrics["cacheWriteInputTokenCount"] = json!(0);
                 }
                 last.insert("amazon-bedrock-invocationMetrics".into(), metrics);
+                for (k, v) in extra {
+                    last.insert((*k).to_string(), v.clone());
+                }
             }
             let events: Vec<StreamEvent> = chunks
                 .iter()
@@ -182,6 +240,8 @@ pub struct PreparedInvoke {
     /// The body the model sees (Bedrock's own keys removed).
     native: Value,
     kind: PreparedKind,
+    /// The guardrail the headers name.
+    guardrail: Option<Box<InvokeGuardrail>>,
 }
 
 enum PreparedKind {
@@ -246,7 +306,7 @@ pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<Prepare
     }
     let family = families::lookup(model)?;
     let body = native_schema::body_json(&req.body)?;
-    check_guardrail_headers(req, &body)?;
+    let guardrail = guardrail_of(req, services, &body)?;
     // Bedrock strips its own key before the model sees the body.
     let mut native = body;
     if let Some(obj) = native.as_object_mut() {
@@ -260,7 +320,7 @@ pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<Prepare
             PreparedKind::Text { family: f, conversation: Box::new(conversation), input_tokens }
         }
     };
-    Ok(PreparedInvoke { model, mode, native, kind })
+    Ok(PreparedInvoke { model, mode, native, kind, guardrail })
 }
 
 /// Answers a prepared InvokeModel or InvokeModelWithResponseStream request with a scenario
@@ -272,9 +332,9 @@ pub fn scripted(
     rule: &str,
     spec: &ReplySpec,
 ) -> Result<Plan, BedrockError> {
-    let PreparedInvoke { model, mode, native, kind } = prepared;
+    let PreparedInvoke { model, mode, native, kind, guardrail } = prepared;
     let operation = req.operation();
-    let PreparedKind::Text { family: f, input_tokens, .. } = kind else {
+    let PreparedKind::Text { family: f, input_tokens, conversation } = kind else {
         return match &spec.kind {
             ReplyKind::Body(b) => {
                 let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
@@ -287,14 +347,14 @@ pub fn scripted(
     let plan = match (&spec.kind, mode) {
         (ReplyKind::Content { text, tool_uses }, _) => {
             let reply = respond::content_reply(spec, text.as_deref(), tool_uses, input_tokens, services.seed);
-            render_text(f, &reply, &meta, mode)
+            render_guarded(f, &reply, &meta, mode, guardrail.as_deref(), &conversation)
         }
         (ReplyKind::Body(b), Mode::Unary) => {
             let reply = reply_from_native(f, b);
             let plan = Plan::raw("application/json", serde_json::to_vec(b).unwrap_or_default().into());
             with_token_headers(plan, &reply).with_usage(reply.usage)
         }
-        (ReplyKind::Body(b), Mode::Stream) => render_text(f, &reply_from_native(f, b), &meta, mode),
+        (ReplyKind::Body(b), Mode::Stream) => render_text(f, &reply_from_native(f, b), &meta, mode, &[]),
         (ReplyKind::Stream(events), Mode::Stream) => {
             respond::check_stream_exceptions(rule, events, operation)?;
             Plan::stream(respond::scripted_stream(events)).header("X-Amzn-Bedrock-Content-Type", "application/json")
@@ -309,7 +369,7 @@ pub fn scripted(
 /// Answers a prepared InvokeModel or InvokeModelWithResponseStream request with the
 /// synthetic model.
 pub fn builtin(req: &Request, services: &Services, prepared: PreparedInvoke) -> Result<Plan, BedrockError> {
-    let PreparedInvoke { model, mode, native, kind } = prepared;
+    let PreparedInvoke { model, mode, native, kind, guardrail } = prepared;
     match kind {
         PreparedKind::Embedding(f) => {
             let embedded = f.embed(&native, model, services.seed)?;
@@ -325,7 +385,8 @@ pub fn builtin(req: &Request, services: &Services, prepared: PreparedInvoke) -> 
             super::context_window::check(model, input_tokens, super::context_window::Operation::Invoke)?;
             let meta = RenderMeta { model, request: &native, hash: stable_hash(services.seed, &req.body) };
             let reply = services.synthetic.reply_as(model, &conversation);
-            Ok(render_text(f, &reply, &meta, mode).answered_by(AnsweredBy::Synthetic))
+            Ok(render_guarded(f, &reply, &meta, mode, guardrail.as_deref(), &conversation)
+                .answered_by(AnsweredBy::Synthetic))
         }
     }
 }

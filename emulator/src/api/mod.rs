@@ -6,11 +6,11 @@ pub mod apply_guardrail;
 pub mod context_window;
 pub mod converse;
 pub mod converse_common;
-pub mod converse_guardrail;
 pub mod converse_stream;
 pub mod coral;
 pub mod count_tokens;
 pub mod foundation_models;
+pub mod guardrail_inference;
 pub mod guardrails;
 pub mod inference_profiles;
 pub mod invoke_model;
@@ -314,7 +314,7 @@ fn render_converse(
     services: &Services,
 ) -> Plan {
     // A guardrail sees every reply rendered here, synthetic and scripted alike.
-    let guarded = converse_guardrail::apply(reply, parsed);
+    let guarded = guardrail_inference::apply(reply, parsed);
     let (reply, trace) = match guarded {
         Some((ref r, ref t)) => (r, t.clone()),
         None => (reply, None),
@@ -353,7 +353,7 @@ fn prepare_converse(
             None => converse::parse(&req.body, model, mode)?,
         },
     };
-    converse_guardrail::resolve(&mut parsed, services, &Scope::new(&req.account, &req.region))?;
+    guardrail_inference::resolve(&mut parsed, services, &Scope::new(&req.account, &req.region))?;
     let input_tokens = input_tokens(&parsed.conversation);
     Ok(Prepared::Converse { model, parsed, mode, input_tokens })
 }
