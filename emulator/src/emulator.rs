@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::Services;
 use crate::auth::AuthMode;
+use crate::backend::async_invoke::AsyncSettings;
 use crate::backend::catalog::Catalog;
 use crate::backend::state::State;
 use crate::clock::Clock;
@@ -58,6 +59,7 @@ impl Emulator {
             record: None,
             limits: Limits::default(),
             state_dir: None,
+            async_invoke: AsyncSettings::default(),
         }
     }
 }
@@ -83,6 +85,7 @@ pub struct EmulatorBuilder {
     record: Option<RecordOptions>,
     limits: Limits,
     state_dir: Option<PathBuf>,
+    async_invoke: AsyncSettings,
 }
 
 /// Why an emulator did not start.
@@ -116,6 +119,20 @@ impl EmulatorBuilder {
     /// them (default: in memory only).
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The folder that stands in for S3: asynchronous invocations write their output under
+    /// `dir/<bucket>/<prefix>/<invocation id>/` (default: `bedrock-emulator-s3` in the
+    /// system's temporary folder).
+    pub fn s3_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.async_invoke.s3_dir = dir.into();
+        self
+    }
+
+    /// How long an asynchronous invocation stays `InProgress` on the injected clock (1 s).
+    pub fn async_duration(mut self, duration: std::time::Duration) -> Self {
+        self.async_invoke.duration = duration;
         self
     }
 
@@ -264,6 +281,8 @@ impl EmulatorBuilder {
                 scenarios: engine.clone(),
                 strict: self.strict,
                 state: Arc::new(resources),
+                clock: self.clock.clone(),
+                async_invoke: self.async_invoke.clone(),
             },
             faults,
             auth: self.auth,

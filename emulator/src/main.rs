@@ -62,6 +62,13 @@ struct ServeArgs {
     /// memory only.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<std::path::PathBuf>,
+    /// Folder standing in for S3: StartAsyncInvoke output is written under
+    /// DIR/<bucket>/<prefix>/<invocation id>/. Default: bedrock-emulator-s3 in the temp folder.
+    #[arg(long, value_name = "DIR")]
+    s3_dir: Option<std::path::PathBuf>,
+    /// Milliseconds an asynchronous invocation stays InProgress before it completes.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    async_duration_ms: u64,
     /// Connections served at once; more wait in the listen backlog until one closes.
     #[arg(long, default_value_t = limits::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
     max_connections: usize,
@@ -175,6 +182,8 @@ async fn main() -> anyhow::Result<()> {
                 journal_capacity,
                 no_watch,
                 state_dir,
+                s3_dir,
+                async_duration_ms,
                 max_connections,
                 header_read_timeout,
                 max_header_bytes,
@@ -236,6 +245,10 @@ async fn main() -> anyhow::Result<()> {
             if let Some(dir) = state_dir {
                 builder = builder.state_dir(dir);
             }
+            if let Some(dir) = s3_dir {
+                builder = builder.s3_dir(dir);
+            }
+            builder = builder.async_duration(std::time::Duration::from_millis(async_duration_ms));
             for path in scenarios {
                 builder = builder.scenarios(path);
             }

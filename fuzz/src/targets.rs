@@ -77,6 +77,8 @@ fn services_with(scenarios: Arc<Engine>) -> Services {
         scenarios,
         strict: false,
         state: Arc::new(State::new()),
+        clock: Clock::manual(),
+        async_invoke: Default::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! quotas need to know) and then [`respond`] (choose the responder and render its Plan).
 
 pub mod apply_guardrail;
+pub mod async_invoke;
 pub mod context_window;
 pub mod converse;
 pub mod converse_common;
@@ -25,9 +26,11 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
+use crate::backend::async_invoke::AsyncSettings;
 use crate::backend::catalog::{Catalog, FoundationModel};
 use crate::backend::state::{Scope, State};
 use crate::canonical::{Conversation, Reply};
+use crate::clock::Clock;
 use crate::operations::RouteMatch;
 use crate::plan::{AnsweredBy, Plan};
 use crate::scenario::format::{ReplyKind, ReplySpec};
@@ -84,6 +87,10 @@ pub struct Services {
     pub strict: bool,
     /// Resources callers created (guardrails, …), per account and region.
     pub state: Arc<State>,
+    /// The injected clock lifecycles run on.
+    pub clock: Clock,
+    /// How asynchronous invocations run and where their output goes.
+    pub async_invoke: AsyncSettings,
 }
 
 /// The operations this build implements (the README coverage table lists them).
@@ -104,6 +111,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "DeleteGuardrail",
     "CreateGuardrailVersion",
     "ApplyGuardrail",
+    "StartAsyncInvoke",
+    "GetAsyncInvoke",
+    "ListAsyncInvokes",
 ];
 
 /// A request that passed parsing and validation, ready to be answered.
@@ -271,6 +281,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         "GetInferenceProfile" => inference_profiles::get(req, services.catalog),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
+        op if async_invoke::OPERATIONS.contains(&op) => async_invoke::handle(req, services),
         other => Err(BedrockError::validation(format!(
             "The {other} operation ({} service) is not implemented by bedrock-emulator {}.",
             req.route.route.service.name(),

@@ -5,8 +5,10 @@
 //! * [`state`] — created resources per (account, region), ids, idempotency tokens.
 //! * [`paging`] — the `maxResults`/`nextToken` paginator of every listing.
 //! * [`guardrails`] — guardrail drafts and versions.
+//! * [`async_invoke`] — asynchronous invocations, their lifecycle and S3 stand-in output.
 //! * [`guardrail_eval`] — the deterministic guardrail evaluator (ApplyGuardrail's decisions).
 
+pub mod async_invoke;
 pub mod catalog;
 pub mod guardrail_eval;
 pub mod guardrails;

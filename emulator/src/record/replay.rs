@@ -148,6 +148,9 @@ impl MatchOptions {
         for p in &self.ignore {
             remove_pointer(&mut body, p);
         }
+        // The SDKs fill idempotency tokens with a fresh UUID on every call, so a recorded
+        // create could never match its replay.
+        remove_pointer(&mut body, "/clientRequestToken");
         body
     }
 
@@ -420,4 +423,19 @@ fn decoded_chunk(payload: &Value) -> Option<Value> {
     let b = payload.get("bytes")?.as_str()?;
     let bytes = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn idempotency_tokens_are_not_compared() {
+        let o = MatchOptions::default();
+        let a = json!({"name": "g", "clientRequestToken": "3f1c-uuid-a"});
+        let b = json!({"name": "g", "clientRequestToken": "9e2d-uuid-b"});
+        assert_eq!(o.key("CreateGuardrail", "", Some(&a)), o.key("CreateGuardrail", "", Some(&b)));
+        assert_ne!(o.key("CreateGuardrail", "", Some(&a)), o.key("CreateGuardrail", "", Some(&json!({"name": "h"}))));
+    }
 }

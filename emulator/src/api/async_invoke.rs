@@ -1,0 +1,131 @@
+//! StartAsyncInvoke, GetAsyncInvoke and ListAsyncInvokes (the behaviour and the S3 stand-in
+//! are in [`crate::backend::async_invoke`]). Inputs are validated against the model with
+//! Coral's messages; the model must be one that runs asynchronously (Nova Reel).
+
+use serde_json::{json, Map, Value};
+
+use super::validate::{body_object, check_enum, constraint};
+use super::{coral, Request, Services};
+use crate::backend::async_invoke::{self, Filter, Start};
+use crate::backend::paging::{self, PageRequest};
+use crate::backend::state::Scope;
+use crate::plan::Plan;
+use crate::wire::error::BedrockError;
+
+/// The operations this module answers.
+pub const OPERATIONS: &[&str] = &["StartAsyncInvoke", "GetAsyncInvoke", "ListAsyncInvokes"];
+
+/// ListAsyncInvokes' page size when `maxResults` is absent.
+const DEFAULT_PAGE: usize = 1000;
+
+/// Nova Reel task types.
+const TASK_TYPES: &[&str] = &["TEXT_VIDEO", "MULTI_SHOT_AUTOMATED", "MULTI_SHOT_MANUAL"];
+
+fn now() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+fn clock_us(services: &Services) -> u64 {
+    u64::try_from(services.clock.now().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The Nova Reel request checks Bedrock makes before accepting the job.
+fn check_model_input(input: &Value) -> Result<(), BedrockError> {
+    let task = input.get("taskType").and_then(Value::as_str).unwrap_or_default();
+    check_enum(task, "modelInput.taskType", TASK_TYPES)?;
+    if task == "TEXT_VIDEO" {
+        let text = input.pointer("/textToVideoParams/text").and_then(Value::as_str).unwrap_or_default();
+        if text.is_empty() || text.chars().count() > 512 {
+            return Err(constraint(&json!(text), "modelInput.textToVideoParams.text", "have length between 1 and 512"));
+        }
+    }
+    Ok(())
+}
+
+fn start(req: &Request, services: &Services, scope: &Scope) -> Result<Value, BedrockError> {
+    let input: Map<String, Value> = if req.body.is_empty() { Map::new() } else { body_object(&req.body)? };
+    coral::validate_input("bedrock-runtime", "StartAsyncInvoke", &Value::Object(input.clone()))?;
+    let model_id = input.get("modelId").and_then(Value::as_str).unwrap_or_default();
+    let model = services.catalog.resolve(model_id, &req.region)?.model;
+    if model.emulator.family != "nova-reel" {
+        return Err(BedrockError::validation(format!(
+            "The model {model_id} doesn't support asynchronous invocation. Use InvokeModel or Converse, or choose a model that supports StartAsyncInvoke."
+        )));
+    }
+    check_model_input(input.get("modelInput").unwrap_or(&Value::Null))?;
+    let token = input.get("clientRequestToken").and_then(Value::as_str).map(str::to_string);
+    let model_arn = format!("arn:aws:bedrock:{}::foundation-model/{}", req.region, model.model_id);
+    let (now, at) = (now(), clock_us(services));
+    services.state.update(scope, |space| {
+        space.idempotent("StartAsyncInvoke", token.as_deref(), &Value::Object(input.clone()), |space| {
+            let s = Start { input: &input, model_arn: model_arn.clone(), now: &now, clock_us: at };
+            Ok(async_invoke::start(space, scope, s, &services.async_invoke))
+        })
+    })
+}
+
+fn list(req: &Request, services: &Services, scope: &Scope) -> Result<Value, BedrockError> {
+    let mut input = Map::new();
+    for name in ["submitTimeAfter", "submitTimeBefore", "statusEquals", "nextToken", "sortBy", "sortOrder"] {
+        if let Some(v) = req.query(name) {
+            input.insert(name.into(), json!(v));
+        }
+    }
+    if let Some(v) = req.query("maxResults") {
+        let n = v.parse::<i64>().map_err(|_| super::validate::wrong_type("maxResults", "an integer"))?;
+        input.insert("maxResults".into(), json!(n));
+    }
+    coral::validate_input("bedrock-runtime", "ListAsyncInvokes", &Value::Object(input.clone()))?;
+    let time = |name: &str| -> Result<Option<f64>, BedrockError> {
+        match req.query(name) {
+            None => Ok(None),
+            Some(t) => async_invoke::parse_time(t)
+                .map(Some)
+                .ok_or_else(|| super::validate::wrong_type(name, "a timestamp (ISO 8601)")),
+        }
+    };
+    let filter = Filter {
+        status: req.query("statusEquals"),
+        after: time("submitTimeAfter")?,
+        before: time("submitTimeBefore")?,
+        ascending: req.query("sortOrder") == Some("Ascending"),
+    };
+    let (now, at) = (now(), clock_us(services));
+    let items = services.state.update(scope, |space| {
+        async_invoke::settle(space, at, &services.async_invoke, &now);
+        Ok(async_invoke::list(space, &filter))
+    })?;
+    let request = PageRequest {
+        max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
+        next_token: req.query("nextToken").map(str::to_string),
+    };
+    let listing = format!("async-invoke/{}", if filter.ascending { "asc" } else { "desc" });
+    let page = paging::page(&listing, items, |(key, _)| key.clone(), &request, DEFAULT_PAGE)?;
+    let mut body = json!({"asyncInvokeSummaries": page.items.into_iter().map(|(_, s)| s).collect::<Vec<_>>()});
+    if let Some(t) = page.next_token {
+        body["nextToken"] = json!(t);
+    }
+    Ok(body)
+}
+
+/// Answers an async-invoke operation.
+pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
+    let scope = Scope::new(&req.account, &req.region);
+    let body = match req.operation() {
+        "StartAsyncInvoke" => start(req, services, &scope)?,
+        "GetAsyncInvoke" => {
+            let arn = req.label("invocationArn");
+            coral::validate_input("bedrock-runtime", "GetAsyncInvoke", &json!({"invocationArn": arn}))?;
+            let (now, at) = (now(), clock_us(services));
+            services.state.update(&scope, |space| {
+                async_invoke::settle(space, at, &services.async_invoke, &now);
+                async_invoke::get(space, &scope, arn)
+            })?
+        }
+        "ListAsyncInvokes" => list(req, services, &scope)?,
+        other => return Err(BedrockError::validation(format!("{other} is not an async-invoke operation."))),
+    };
+    Ok(Plan::json(body))
+}

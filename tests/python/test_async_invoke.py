@@ -1,0 +1,101 @@
+"""StartAsyncInvoke / GetAsyncInvoke / ListAsyncInvokes through boto3: Nova Reel jobs go
+InProgress → Completed on the clock and write their output into the S3 stand-in folder;
+filters, sorting and boto3's paginator; idempotency; bad input and unknown invocations."""
+import json
+import time
+
+import pytest
+
+from conftest import RunningEmulator, make_client
+from emulator_admin import reset
+
+REEL = "amazon.nova-reel-v1:0"
+VIDEO = {"taskType": "TEXT_VIDEO", "textToVideoParams": {"text": "A lighthouse at dawn"},
+         "videoGenerationConfig": {"durationSeconds": 6, "fps": 24, "dimension": "1280x720", "seed": 7}}
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    return tmp_path_factory.mktemp("s3")
+
+
+@pytest.fixture(scope="module")
+def server(s3):
+    running = RunningEmulator("--s3-dir", str(s3), "--async-duration-ms", "300")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def runtime(server):
+    reset(server.url)
+    return make_client("bedrock-runtime", server.url)
+
+
+def start(runtime, uri="s3://my-videos/runs", **kwargs):
+    return runtime.start_async_invoke(
+        modelId=REEL, modelInput=VIDEO, outputDataConfig={"s3OutputDataConfig": {"s3Uri": uri}}, **kwargs
+    )["invocationArn"]
+
+
+def wait_done(runtime, arn):
+    for _ in range(50):
+        job = runtime.get_async_invoke(invocationArn=arn)
+        if job["status"] != "InProgress":
+            return job
+        time.sleep(0.05)
+    raise AssertionError("still InProgress")
+
+
+def test_a_job_completes_and_writes_its_output(runtime, s3):
+    arn = start(runtime)
+    assert arn.startswith("arn:aws:bedrock:us-east-1:123456789012:async-invoke/") and len(arn.rsplit("/", 1)[1]) == 12
+    job = runtime.get_async_invoke(invocationArn=arn)
+    assert job["status"] == "InProgress" and "endTime" not in job
+    assert job["modelArn"] == f"arn:aws:bedrock:us-east-1::foundation-model/{REEL}"
+    assert job["outputDataConfig"] == {"s3OutputDataConfig": {"s3Uri": "s3://my-videos/runs"}}
+    done = wait_done(runtime, arn)
+    assert done["status"] == "Completed" and done["endTime"] >= done["submitTime"]
+    folder = s3 / "my-videos" / "runs" / arn.rsplit("/", 1)[1]
+    video = (folder / "output.mp4").read_bytes()
+    assert video[4:8] == b"ftyp" and b"moov" in video
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["invocationArn"] == arn
+
+
+def test_listing_filters_sorts_and_pages(runtime):
+    arns = [start(runtime, uri=f"s3://my-videos/list/{i}") for i in range(5)]
+    listed = runtime.list_async_invokes()["asyncInvokeSummaries"]
+    assert [s["invocationArn"] for s in listed] == arns[::-1]
+    ascending = runtime.list_async_invokes(sortOrder="Ascending")["asyncInvokeSummaries"]
+    assert [s["invocationArn"] for s in ascending] == arns
+    pages = list(runtime.get_paginator("list_async_invokes").paginate(PaginationConfig={"PageSize": 2}))
+    assert [len(p["asyncInvokeSummaries"]) for p in pages] == [2, 2, 1]
+    assert runtime.list_async_invokes(statusEquals="Completed")["asyncInvokeSummaries"] == []
+    wait_done(runtime, arns[-1])
+    assert len(runtime.list_async_invokes(statusEquals="Completed")["asyncInvokeSummaries"]) == 5
+    future = runtime.list_async_invokes(submitTimeAfter="2100-01-01T00:00:00Z")["asyncInvokeSummaries"]
+    assert future == []
+
+
+def test_a_client_request_token_starts_one_job(runtime):
+    first = start(runtime, clientRequestToken="reel-1")
+    assert start(runtime, clientRequestToken="reel-1") == first
+    assert len(runtime.list_async_invokes()["asyncInvokeSummaries"]) == 1
+
+
+def test_bad_input_and_unknown_jobs_are_refused(runtime):
+    with pytest.raises(runtime.exceptions.ValidationException) as e:
+        start(runtime, uri="https://not-s3")
+    assert "s3OutputDataConfig.s3Uri" in e.value.response["Error"]["Message"]
+    with pytest.raises(runtime.exceptions.ValidationException) as e:
+        runtime.start_async_invoke(modelId="anthropic.claude-3-haiku-20240307-v1:0", modelInput=VIDEO,
+                                   outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://bkt/p"}})
+    assert "doesn't support asynchronous invocation" in e.value.response["Error"]["Message"]
+    with pytest.raises(runtime.exceptions.ValidationException):
+        runtime.start_async_invoke(modelId=REEL, modelInput={"taskType": "TEXT_VIDEO", "textToVideoParams": {"text": ""}},
+                                   outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://bkt/p"}})
+    with pytest.raises(runtime.exceptions.ResourceNotFoundException):
+        runtime.get_async_invoke(invocationArn="arn:aws:bedrock:us-east-1:123456789012:async-invoke/abcdefghijkl")
+    with pytest.raises(runtime.exceptions.ValidationException):
+        runtime.list_async_invokes(statusEquals="Sideways")
