@@ -19,7 +19,6 @@ pub fn cases() -> Vec<Case> {
         case!("Guardrails", create_guardrail_with_a_bad_name_is_refused),
         case!("Guardrails", apply_guardrail_blocks_an_email_and_passes_harmless_text),
         case!("Guardrails", converse_with_a_guardrail_answers_its_blocked_message),
-        case!("AsyncInvoke", start_async_invoke_is_listed_and_in_progress),
     ]
 }
 
@@ -225,42 +224,5 @@ async fn converse_with_a_guardrail_answers_its_blocked_message(ctx: Arc<Ctx>) ->
     let reason = out.trace().and_then(|t| t.guardrail()).and_then(|g| g.action_reason());
     ensure_eq!(reason, Some("Guardrail blocked."), "trace action reason");
     sdk(control.delete_guardrail().guardrail_identifier(&id).send().await, "delete")?;
-    Ok(())
-}
-
-async fn start_async_invoke_is_listed_and_in_progress(ctx: Arc<Ctx>) -> CaseResult {
-    use aws_sdk_bedrockruntime::types::{
-        AsyncInvokeOutputDataConfig, AsyncInvokeS3OutputDataConfig, AsyncInvokeStatus,
-    };
-    use aws_smithy_types::Document;
-    let text = Document::Object([("text".to_string(), Document::String("A lighthouse at dawn".into()))].into());
-    let input = Document::Object(
-        [("taskType".to_string(), Document::String("TEXT_VIDEO".into())), ("textToVideoParams".to_string(), text)]
-            .into(),
-    );
-    let s3 = AsyncInvokeS3OutputDataConfig::builder()
-        .s3_uri("s3://harness-videos/runs")
-        .build()
-        .map_err(|e| e.to_string())?;
-    let started = sdk(
-        ctx.runtime()
-            .start_async_invoke()
-            .model_id("amazon.nova-reel-v1:0")
-            .model_input(input)
-            .output_data_config(AsyncInvokeOutputDataConfig::S3OutputDataConfig(s3))
-            .send()
-            .await,
-        "start",
-    )?;
-    let arn = started.invocation_arn().to_string();
-    ensure!(arn.contains(":async-invoke/"), "ARN {arn}");
-    let job = sdk(ctx.runtime().get_async_invoke().invocation_arn(&arn).send().await, "get")?;
-    ensure!(
-        matches!(job.status(), AsyncInvokeStatus::InProgress | AsyncInvokeStatus::Completed),
-        "status {:?}",
-        job.status()
-    );
-    let listed = sdk(ctx.runtime().list_async_invokes().send().await, "list")?;
-    ensure!(listed.async_invoke_summaries().iter().any(|s| s.invocation_arn() == arn), "{arn} not listed");
     Ok(())
 }

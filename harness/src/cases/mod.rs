@@ -2,6 +2,7 @@
 //! codes, ordering); cases that pin emulator-defined behaviour (determinism, the synthetic
 //! text) are marked `emulator_only`.
 
+pub mod async_invoke;
 pub mod catalog;
 pub mod converse;
 pub mod converse_stream;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<Case> {
     v.extend(validation::cases());
     v.extend(catalog::cases());
     v.extend(guardrails::cases());
+    v.extend(async_invoke::cases());
     v
 }
 
