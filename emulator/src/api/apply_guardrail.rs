@@ -105,16 +105,7 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
     for policy in POLICIES {
         assessment.entry(policy.to_string()).or_insert(Value::Null);
     }
-    assessment.insert(
-        "appliedGuardrailDetails".into(),
-        json!({
-            "guardrailArn": guardrail["guardrailArn"],
-            "guardrailId": guardrail["guardrailId"],
-            "guardrailOrigin": ["REQUEST"],
-            "guardrailOwnership": "SELF",
-            "guardrailVersion": version,
-        }),
-    );
+    assessment.insert("appliedGuardrailDetails".into(), super::guardrail_inference::details(&guardrail, version));
     let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     assessment.insert(
         "invocationMetrics".into(),

@@ -8,7 +8,7 @@ use super::validate::{body_object, check_enum, constraint};
 use super::{coral, Request, Services};
 use crate::backend::async_invoke::{self, Filter, Start};
 use crate::backend::paging::{self, PageRequest};
-use crate::backend::state::Scope;
+use crate::backend::state::{now_rfc3339 as now, Scope};
 use crate::plan::Plan;
 use crate::wire::error::BedrockError;
 
@@ -20,12 +20,6 @@ const DEFAULT_PAGE: usize = 1000;
 
 /// Nova Reel task types.
 const TASK_TYPES: &[&str] = &["TEXT_VIDEO", "MULTI_SHOT_AUTOMATED", "MULTI_SHOT_MANUAL"];
-
-fn now() -> String {
-    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
-}
 
 fn clock_us(services: &Services) -> u64 {
     u64::try_from(services.clock.now().as_micros()).unwrap_or(u64::MAX)

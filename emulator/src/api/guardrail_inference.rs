@@ -48,7 +48,8 @@ pub fn resolve(parsed: &mut ConverseRequest, services: &Services, scope: &Scope)
     Ok(())
 }
 
-fn details(guardrail: &Value, version: &str) -> Value {
+/// The `appliedGuardrailDetails` of an assessment of `guardrail` at `version`.
+pub fn details(guardrail: &Value, version: &str) -> Value {
     json!({
         "guardrailArn": guardrail["guardrailArn"],
         "guardrailId": guardrail["guardrailId"],

@@ -12,7 +12,7 @@ use super::validate::body_object;
 use super::{coral, Request, Services};
 use crate::backend::guardrails;
 use crate::backend::paging::{self, PageRequest};
-use crate::backend::state::Scope;
+use crate::backend::state::{now_rfc3339 as now, Scope};
 use crate::plan::Plan;
 use crate::wire::error::BedrockError;
 
@@ -28,13 +28,6 @@ pub const OPERATIONS: &[&str] = &[
 
 /// ListGuardrails' page size when `maxResults` is absent (AWS answers 20).
 const DEFAULT_PAGE: usize = 20;
-
-/// The time of the request as the control plane's timestamps show it.
-fn now() -> String {
-    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
-}
 
 /// `maxResults` from the query, as the number the model constrains (a value that is not a
 /// whole number is refused the way a mistyped member is).

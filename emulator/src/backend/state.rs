@@ -30,6 +30,13 @@ use serde_json::Value;
 use crate::rng::stable_hash;
 use crate::wire::error::{BedrockError, ErrorCode};
 
+/// The wall-clock time of a request as the control plane's timestamps show it (RFC 3339, UTC).
+pub fn now_rfc3339() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
 /// Where a resource lives: an account and a region.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Scope {
