@@ -95,7 +95,8 @@ def test_bad_input_and_unknown_jobs_are_refused(runtime):
     with pytest.raises(runtime.exceptions.ValidationException):
         runtime.start_async_invoke(modelId=REEL, modelInput={"taskType": "TEXT_VIDEO", "textToVideoParams": {"text": ""}},
                                    outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://bkt/p"}})
-    with pytest.raises(runtime.exceptions.ResourceNotFoundException):
+    # GetAsyncInvoke's model has no ResourceNotFoundException.
+    with pytest.raises(runtime.exceptions.ValidationException):
         runtime.get_async_invoke(invocationArn="arn:aws:bedrock:us-east-1:123456789012:async-invoke/abcdefghijkl")
     with pytest.raises(runtime.exceptions.ValidationException):
         runtime.list_async_invokes(statusEquals="Sideways")

@@ -86,11 +86,8 @@ fn list(req: &Request, services: &Services, scope: &Scope) -> Result<Value, Bedr
         before: time("submitTimeBefore")?,
         ascending: req.query("sortOrder") == Some("Ascending"),
     };
-    let (now, at) = (now(), clock_us(services));
-    let items = services.state.update(scope, |space| {
-        async_invoke::settle(space, at, &services.async_invoke, &now);
-        Ok(async_invoke::list(space, &filter))
-    })?;
+    settle(services, scope)?;
+    let items = services.state.read(scope, |space| async_invoke::list(space, &filter));
     let request = PageRequest {
         max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
         next_token: req.query("nextToken").map(str::to_string),
@@ -104,6 +101,20 @@ fn list(req: &Request, services: &Services, scope: &Scope) -> Result<Value, Bedr
     Ok(body)
 }
 
+/// Completes the scope's due invocations: a write (and, with `--state-dir`, a disk write) only
+/// when one is due, so that polling reads stay reads.
+fn settle(services: &Services, scope: &Scope) -> Result<(), BedrockError> {
+    let at = clock_us(services);
+    if services.state.read(scope, |space| async_invoke::any_due(space, at)) {
+        let now = now();
+        services.state.update(scope, |space| {
+            async_invoke::settle(space, at, &services.async_invoke, &now);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
 /// Answers an async-invoke operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
@@ -112,11 +123,8 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
         "GetAsyncInvoke" => {
             let arn = req.label("invocationArn");
             coral::validate_input("bedrock-runtime", "GetAsyncInvoke", &json!({"invocationArn": arn}))?;
-            let (now, at) = (now(), clock_us(services));
-            services.state.update(&scope, |space| {
-                async_invoke::settle(space, at, &services.async_invoke, &now);
-                async_invoke::get(space, &scope, arn)
-            })?
+            settle(services, &scope)?;
+            services.state.read(&scope, |space| async_invoke::get(space, &scope, arn))?
         }
         "ListAsyncInvokes" => list(req, services, &scope)?,
         other => return Err(BedrockError::validation(format!("{other} is not an async-invoke operation."))),

@@ -121,10 +121,13 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
             let token = input.get("clientRequestToken").and_then(Value::as_str).map(str::to_string);
             let description = input.get("description").and_then(Value::as_str).map(str::to_string);
             let identifier = req.label("guardrailIdentifier");
+            // Keyed by the guardrail itself, so a token sent once by id and once by ARN is one
+            // request.
+            let id = guardrails::resolve(&scope, identifier)?;
             let now = now();
             state.update(&scope, |space| {
                 space.idempotent(
-                    &format!("CreateGuardrailVersion/{identifier}"),
+                    &format!("CreateGuardrailVersion/{id}"),
                     token.as_deref(),
                     &Value::Object(input.clone()),
                     |space| guardrails::create_version(space, &scope, identifier, description.as_deref(), &now),

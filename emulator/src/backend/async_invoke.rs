@@ -147,6 +147,11 @@ fn complete(doc: &mut Value, id: &str, settings: &AsyncSettings, now: &str) {
     doc["lastModifiedTime"] = json!(now);
 }
 
+/// Whether any invocation of the space is due at `clock_us` (reads settle only then).
+pub fn any_due(space: &Space, clock_us: u64) -> bool {
+    space.all(KIND).any(|(_, d)| d["status"] == "InProgress" && d["_dueMicros"].as_u64().is_some_and(|t| t <= clock_us))
+}
+
 /// Settles every invocation of the space that is due at `clock_us`.
 pub fn settle(space: &mut Space, clock_us: u64, settings: &AsyncSettings, now: &str) {
     let due: Vec<String> = space
@@ -177,7 +182,9 @@ pub fn get(space: &Space, scope: &Scope, arn: &str) -> Result<Value, BedrockErro
     space
         .get(KIND, id)
         .map(public)
-        .ok_or_else(|| BedrockError::not_found(format!("The async invocation {arn} could not be found.")))
+        // GetAsyncInvoke's model declares no ResourceNotFoundException: an unknown ARN is a
+        // validation error the SDKs can type.
+        .ok_or_else(|| BedrockError::validation(format!("The async invocation {arn} could not be found.")))
 }
 
 /// ListAsyncInvokes' filters.

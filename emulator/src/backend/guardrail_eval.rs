@@ -54,7 +54,8 @@
 //! * **Sensitive information** — built-in detectors for the types listed in
 //!   [`DETECTED_PII_TYPES`] (see [`find_pii`] for each rule); every other type is accepted and
 //!   assessed but never detected. Custom `regexes[]` use `regex-lite` (a pattern that does not
-//!   compile, or is longer than [`MAX_REGEX_LEN`], never matches). Each detector reports at
+//!   compile, or is longer than [`MAX_REGEX_LEN`], never matches; each custom regex sees the
+//!   first [`MAX_CUSTOM_REGEX_TEXT`] bytes of guarded text). Each detector reports at
 //!   most [`MAX_MATCHES`] matches; empty matches are ignored; overlapping matches of built-in
 //!   types go to the type listed first in [`DETECTED_PII_TYPES`]. One entry per match:
 //!   `piiEntities[{action, detected, match, type}]`, `regexes[{action, detected, match, name,
@@ -116,6 +117,12 @@ pub const MAX_PHRASE_WORDS: usize = 32;
 
 /// Longest custom regex pattern compiled (AWS allows 500 characters).
 pub const MAX_REGEX_LEN: usize = 1_000;
+
+/// Bytes of guarded text each custom regex is run over, and the size its compiled program may
+/// have. regex-lite's matcher costs about (text × program); with a 1 MiB program and the whole
+/// 100,000 characters, one 24-character pattern took 32 s, and a guardrail may hold 30.
+pub const MAX_CUSTOM_REGEX_TEXT: usize = 10_000;
+const CUSTOM_REGEX_PROGRAM: usize = 1 << 14;
 
 /// The blocked messaging used when the guardrail document has none (AWS's console default).
 pub const DEFAULT_BLOCKED_MESSAGING: &str = "Sorry, the model cannot answer this question.";
@@ -1155,7 +1162,7 @@ fn custom_regex(pattern: &str) -> Option<Regex> {
     if pattern.is_empty() || pattern.len() > MAX_REGEX_LEN {
         return None;
     }
-    RegexBuilder::new(pattern).size_limit(1 << 20).nest_limit(64).build().ok()
+    RegexBuilder::new(pattern).size_limit(CUSTOM_REGEX_PROGRAM).nest_limit(64).build().ok()
 }
 
 /// Returns (PII entities applied, regexes applied, assessment).
@@ -1215,8 +1222,14 @@ fn sensitive_policy(guardrail: &Value, ctx: &Ctx, verdict: &mut Verdict) -> (boo
         let compiled = custom_regex(pattern);
         let act = action(r);
         let mut n = 0;
+        let mut budget = MAX_CUSTOM_REGEX_TEXT;
         for (position, g) in ctx.guarded.iter().enumerate() {
-            let spans = regex_spans(compiled.as_ref(), g.text, None, MAX_MATCHES - n, |_, s, e| Some((s, e)));
+            let mut end = g.text.len().min(budget);
+            while !g.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            budget -= end;
+            let spans = regex_spans(compiled.as_ref(), &g.text[..end], None, MAX_MATCHES - n, |_, s, e| Some((s, e)));
             n += spans.len();
             for (s, e) in spans {
                 match act {

@@ -34,7 +34,7 @@ fn version_not_found(identifier: &str, version: &str) -> BedrockError {
 
 /// The id an identifier names: the id itself, or the last part of a guardrail ARN of this
 /// scope (an ARN of another region or account names nothing here).
-fn resolve(scope: &Scope, identifier: &str) -> Result<String, BedrockError> {
+pub fn resolve(scope: &Scope, identifier: &str) -> Result<String, BedrockError> {
     match identifier.strip_prefix(&scope.arn("guardrail/")) {
         Some(id) => Ok(id.to_string()),
         None if identifier.starts_with("arn:") => Err(not_found(identifier)),

@@ -115,6 +115,11 @@ impl Space {
         self.resources.get(kind).into_iter().flatten()
     }
 
+    /// Whether the space never held anything (no resources, tokens or ids made).
+    pub fn is_empty(&self) -> bool {
+        self.minted == 0 && self.resources.values().all(BTreeMap::is_empty) && self.tokens.is_empty()
+    }
+
     /// How many documents of `kind` there are.
     pub fn count(&self, kind: &str) -> usize {
         self.resources.get(kind).map_or(0, BTreeMap::len)
@@ -314,20 +319,19 @@ impl State {
         let mut spaces = self.lock();
         let space = spaces.entry(scope.clone()).or_default();
         let before = space.clone();
-        let out = match f(space) {
-            Ok(out) => out,
-            Err(e) => {
-                *space = before;
-                return Err(e);
-            }
-        };
-        if let Some(store) = &self.store {
-            if let Err(why) = store.write(scope, Some(space)) {
-                *space = before;
-                return Err(write_failed(&store.path, &why));
-            }
+        let result = f(space).and_then(|out| match &self.store {
+            Some(store) => store.write(scope, Some(space)).map(|()| out).map_err(|why| write_failed(&store.path, &why)),
+            None => Ok(out),
+        });
+        if result.is_err() {
+            *space = before;
         }
-        Ok(out)
+        // A scope nothing was created in is not kept (the region comes from the client's
+        // credential scope, so any number of them can be named).
+        if space.is_empty() {
+            spaces.remove(scope);
+        }
+        result
     }
 
     /// Forgets everything (in the state directory too).

@@ -395,7 +395,8 @@ impl TextFamily for Anthropic {
     fn native_stop(&self, stop: StopReason) -> &'static str {
         match stop {
             StopReason::EndTurn => "end_turn",
-            // Not sent by native replies yet (guardrails apply to Converse only).
+            // A guarded native reply ends like any other; `amazon-bedrock-guardrailAction` says it
+            // intervened.
             StopReason::GuardrailIntervened => "end_turn",
             StopReason::ToolUse => "tool_use",
             StopReason::MaxTokens => "max_tokens",

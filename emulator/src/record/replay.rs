@@ -148,16 +148,27 @@ impl MatchOptions {
         for p in &self.ignore {
             remove_pointer(&mut body, p);
         }
-        // The SDKs fill idempotency tokens with a fresh UUID on every call, so a recorded
-        // create could never match its replay.
-        remove_pointer(&mut body, "/clientRequestToken");
+        body
+    }
+
+    /// [`normalise`](Self::normalise), and for operations with an idempotency token (not the
+    /// inference operations, whose native bodies may hold any member) that token left out:
+    /// the SDKs fill it with a fresh UUID on every call, so a recorded create could never
+    /// match its replay.
+    fn normalise_for(&self, operation: &str, body: Option<&Value>) -> Value {
+        let mut body = self.normalise(body);
+        const INFERENCE: &[&str] =
+            &["Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream", "CountTokens"];
+        if self.only.is_empty() && !INFERENCE.contains(&operation) {
+            remove_pointer(&mut body, "/clientRequestToken");
+        }
         body
     }
 
     /// What identifies a request: operation, target (path labels and query, so that two
     /// GetFoundationModel calls for different models differ), body.
     fn key(&self, operation: &str, target: &str, body: Option<&Value>) -> String {
-        format!("{operation}\u{1f}{target}\u{1f}{}", canonical(&self.normalise(body)))
+        format!("{operation}\u{1f}{target}\u{1f}{}", canonical(&self.normalise_for(operation, body)))
     }
 }
 
@@ -307,7 +318,7 @@ impl Replayer {
     }
 
     fn nearest(&self, input: &MatchInput, target: &str) -> Option<String> {
-        let sent = self.options.normalise(input.body.json());
+        let sent = self.options.normalise_for(&input.operation, input.body.json());
         let mut best: Option<(usize, String)> = None;
         for e in self.groups.values().flatten() {
             let r = &e.request;
@@ -328,7 +339,7 @@ impl Replayer {
             }
             let recorded = e.request_body.as_ref();
             if self.options.only.is_empty() {
-                differences(&self.options.normalise(recorded), &sent, "", &mut diffs, 6);
+                differences(&self.options.normalise_for(&input.operation, recorded), &sent, "", &mut diffs, 6);
             } else {
                 // Compared pointer by pointer, named as the user wrote them.
                 for p in &self.options.only {
@@ -437,5 +448,6 @@ mod tests {
         let b = json!({"name": "g", "clientRequestToken": "9e2d-uuid-b"});
         assert_eq!(o.key("CreateGuardrail", "", Some(&a)), o.key("CreateGuardrail", "", Some(&b)));
         assert_ne!(o.key("CreateGuardrail", "", Some(&a)), o.key("CreateGuardrail", "", Some(&json!({"name": "h"}))));
+        assert_ne!(o.key("InvokeModel", "", Some(&a)), o.key("InvokeModel", "", Some(&b)), "native bodies keep it");
     }
 }
