@@ -72,6 +72,15 @@ def emulator():
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def server():
+    """An emulator of the test module's own (for tests that create resources), stopped after
+    the module's last test. A module that needs flags defines its own `server`."""
+    running = RunningEmulator()
+    yield running
+    running.stop()
+
+
 @pytest.fixture(scope="session")
 def endpoint_url(emulator) -> str:
     return emulator.url

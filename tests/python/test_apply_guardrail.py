@@ -3,7 +3,7 @@ passing input, anonymized output, contextual grounding, the response's real shap
 nulls, the undocumented `output`/`blockedResponse`), versions, and errors."""
 import pytest
 
-from conftest import RunningEmulator, make_client
+from conftest import make_client
 from emulator_admin import reset
 
 FILTERS = [
@@ -31,13 +31,6 @@ GUARDRAIL = dict(
     blockedInputMessaging="Sorry, the model cannot answer this question.",
     blockedOutputsMessaging="Sorry, the model cannot share that.",
 )
-
-
-@pytest.fixture(scope="module")
-def server():
-    running = RunningEmulator()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ boto3: blocked input, blocked and masked output (synthetic and scripted replies 
 guardContent blocks, traces, streams, and a guardrail that does not exist."""
 import pytest
 
-from conftest import RunningEmulator, make_client
+from conftest import make_client
 from emulator_admin import load_scenario, reset
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -20,13 +20,6 @@ GUARDRAIL = dict(
     blockedInputMessaging="I can't discuss that.",
     blockedOutputsMessaging="I can't share that answer.",
 )
-
-
-@pytest.fixture(scope="module")
-def server():
-    running = RunningEmulator()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -32,13 +32,6 @@ FULL = dict(
 )
 
 
-@pytest.fixture(scope="module")
-def server():
-    running = RunningEmulator()
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 def bedrock(server):
     reset(server.url)

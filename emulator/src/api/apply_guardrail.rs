@@ -92,25 +92,18 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
     let full = input.get("outputScope").and_then(Value::as_str) == Some("FULL");
     let content = input.get("content").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
     let (texts, images) = text_blocks(content);
-    let evaluation = guardrail_eval::evaluate(&guardrail, source, &texts, full);
-
-    let mut coverage = evaluation.coverage.clone();
-    if let Some(c) = coverage.as_object_mut() {
+    let mut evaluation = guardrail_eval::evaluate(&guardrail, source, &texts, full);
+    if let Some(c) = evaluation.coverage.as_object_mut() {
         c.insert("images".into(), if images > 0 { json!({"guarded": 0, "total": images}) } else { Value::Null });
     }
-    let mut assessment = match evaluation.assessment {
-        Value::Object(o) => o,
-        _ => Map::new(),
-    };
-    for policy in POLICIES {
-        assessment.entry(policy.to_string()).or_insert(Value::Null);
-    }
-    assessment.insert("appliedGuardrailDetails".into(), super::guardrail_inference::details(&guardrail, version));
     let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    assessment.insert(
-        "invocationMetrics".into(),
-        json!({"guardrailCoverage": coverage, "guardrailProcessingLatency": latency, "usage": evaluation.usage}),
-    );
+    let details = super::guardrail_inference::details(&guardrail, version);
+    let mut assessment = evaluation.assessment_with(details, latency);
+    if let Some(a) = assessment.as_object_mut() {
+        for policy in POLICIES {
+            a.entry(policy.to_string()).or_insert(Value::Null);
+        }
+    }
     let outputs: Vec<Value> = evaluation.outputs.iter().map(|t| json!({"text": t})).collect();
     let blocked = if evaluation.intervened && evaluation.outputs.len() == 1 && evaluation.blocked {
         json!(evaluation.outputs[0])
@@ -120,9 +113,9 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
     let body = json!({
         "action": if evaluation.intervened { "GUARDRAIL_INTERVENED" } else { "NONE" },
         "actionReason": evaluation.action_reason,
-        "assessments": [Value::Object(assessment)],
+        "assessments": [assessment],
         "blockedResponse": blocked,
-        "guardrailCoverage": coverage,
+        "guardrailCoverage": evaluation.coverage,
         "output": outputs,
         "outputs": outputs,
         "usage": evaluation.usage,

@@ -25,7 +25,7 @@ use super::Services;
 use crate::backend::guardrail_eval::{self, Evaluation, Source, TextBlock, REASON_NONE};
 use crate::backend::guardrails;
 use crate::backend::state::Scope;
-use crate::canonical::{Block, Reply, ReplyBlock, StopReason};
+use crate::canonical::{Block, Conversation, Reply, ReplyBlock, StopReason};
 use crate::wire::error::BedrockError;
 
 fn missing() -> BedrockError {
@@ -96,8 +96,8 @@ pub fn guard(reply: &Reply, inputs: &[&str], guardrail: &Value, version: &str) -
     let mut output = None;
     let mut model_output = None;
     if input.blocked {
-        let message = guardrail["blockedInputMessaging"].as_str().unwrap_or_default().to_string();
-        out.content = vec![ReplyBlock::Text(message)];
+        // A blocked evaluation's one output is the guardrail's blocked message.
+        out.content = vec![ReplyBlock::Text(input.outputs.first().cloned().unwrap_or_default())];
         out.stop_reason = StopReason::GuardrailIntervened;
         out.stop_sequence = None;
         out.usage.output_tokens = 0;
@@ -105,11 +105,8 @@ pub fn guard(reply: &Reply, inputs: &[&str], guardrail: &Value, version: &str) -
         let text = reply.text();
         let evaluation = guardrail_eval::evaluate(guardrail, Source::Output, &[TextBlock::new(&text)], false);
         if evaluation.intervened {
-            let replacement = if evaluation.blocked {
-                guardrail["blockedOutputsMessaging"].as_str().unwrap_or_default().to_string()
-            } else {
-                evaluation.outputs.first().cloned().unwrap_or_default()
-            };
+            // Blocked: the blocked message; masked: the masked text (one block was evaluated).
+            let replacement = evaluation.outputs.first().cloned().unwrap_or_default();
             out.content.retain(|b| !matches!(b, ReplyBlock::Text(_)));
             out.content.push(ReplyBlock::Text(replacement));
             out.stop_reason = StopReason::GuardrailIntervened;
@@ -128,21 +125,26 @@ pub fn guard(reply: &Reply, inputs: &[&str], guardrail: &Value, version: &str) -
     }
 }
 
+/// The text blocks of a conversation's messages: what a guardrail evaluates as input when the
+/// request marks no guard content.
+pub fn message_texts(conversation: &Conversation) -> Vec<&str> {
+    conversation
+        .messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .filter_map(|b| match b {
+            Block::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The reply as the request's guardrail lets it out, and the Converse `trace` member when
 /// asked for; None when the request names no guardrail.
 pub fn apply(reply: &Reply, parsed: &ConverseRequest) -> Option<(Reply, Option<Value>)> {
     let config = parsed.guardrail.as_ref()?;
     let inputs: Vec<&str> = if parsed.guard_content.is_empty() {
-        parsed
-            .conversation
-            .messages
-            .iter()
-            .flat_map(|m| &m.content)
-            .filter_map(|b| match b {
-                Block::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect()
+        message_texts(&parsed.conversation)
     } else {
         parsed.guard_content.iter().map(String::as_str).collect()
     };

@@ -1,29 +1,16 @@
 //! ListInferenceProfiles and GetInferenceProfile for the system-defined profiles (SPEC §8.2).
 
-use base64::Engine;
 use serde_json::{json, Value};
 
 use super::validate::{check_enum, constraint};
 use super::Request;
 use crate::backend::catalog::Catalog;
+use crate::backend::paging::{self, PageRequest};
 use crate::plan::Plan;
 use crate::wire::error::BedrockError;
 
 /// Default page size when `maxResults` is absent (the whole catalog fits in one page).
 const DEFAULT_PAGE: usize = 1000;
-
-fn decode_token(token: &str) -> Result<usize, BedrockError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| BedrockError::validation("The pagination token is invalid."))
-}
-
-fn encode_token(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
-}
 
 /// `GET /inference-profiles?maxResults&nextToken&type`.
 pub fn list(req: &Request, catalog: &'static Catalog) -> Result<Plan, BedrockError> {
@@ -34,7 +21,6 @@ pub fn list(req: &Request, catalog: &'static Catalog) -> Result<Plan, BedrockErr
             _ => return Err(constraint(&json!(v), "maxResults", "have value between 1 and 1000")),
         },
     };
-    let offset = req.query("nextToken").map(decode_token).transpose()?.unwrap_or(0);
     let ty = req.query("type");
     if let Some(t) = ty {
         check_enum(t, "typeEquals", &["SYSTEM_DEFINED", "APPLICATION"])?;
@@ -44,10 +30,13 @@ pub fn list(req: &Request, catalog: &'static Catalog) -> Result<Plan, BedrockErr
     } else {
         catalog.system_profiles(&req.region).iter().map(|p| p.summary(&req.region, &req.account)).collect()
     };
-    let page: Vec<Value> = all.iter().skip(offset).take(max).cloned().collect();
-    let mut body = json!({"inferenceProfileSummaries": page});
-    if offset + max < all.len() {
-        body["nextToken"] = json!(encode_token(offset + max));
+    // The catalog's order is fixed, so a profile's position is its sort key.
+    let keyed: Vec<(String, Value)> = all.into_iter().enumerate().map(|(i, p)| (format!("{i:06}"), p)).collect();
+    let request = PageRequest { max_results: Some(max), next_token: req.query("nextToken").map(str::to_string) };
+    let page = paging::page("inference-profiles", keyed, |(key, _)| key.clone(), &request, DEFAULT_PAGE)?;
+    let mut body = json!({"inferenceProfileSummaries": page.items.into_iter().map(|(_, p)| p).collect::<Vec<_>>()});
+    if let Some(token) = page.next_token {
+        body["nextToken"] = json!(token);
     }
     Ok(Plan::json(body))
 }

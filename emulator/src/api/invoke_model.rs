@@ -147,15 +147,7 @@ fn render_guarded(
     conversation: &Conversation,
 ) -> Plan {
     let Some(g) = guardrail else { return render_text(f, reply, meta, mode, &[]) };
-    let inputs: Vec<&str> = conversation
-        .messages
-        .iter()
-        .flat_map(|m| &m.content)
-        .filter_map(|b| match b {
-            crate::canonical::Block::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
+    let inputs = super::guardrail_inference::message_texts(conversation);
     let guarded = super::guardrail_inference::guard(reply, &inputs, &g.doc, &g.version);
     let members = super::guardrail_inference::native_members(&guarded, g.trace);
     render_text(f, &guarded.reply, meta, mode, &members)
