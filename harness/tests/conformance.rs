@@ -107,5 +107,6 @@ conformance! {
     create_guardrail_with_a_bad_name_is_refused,
     apply_guardrail_blocks_an_email_and_passes_harmless_text,
     converse_with_a_guardrail_answers_its_blocked_message,
+    invoke_guardrail_checks_scores_each_requested_check,
     start_async_invoke_is_listed_and_in_progress,
 }

@@ -30,7 +30,7 @@ fn not_found() -> BedrockError {
 
 /// `value` with every object's members in alphabetical order (as Bedrock's serialiser writes
 /// this response).
-fn sorted(value: Value) -> Value {
+pub(crate) fn sorted(value: Value) -> Value {
     match value {
         Value::Object(o) => {
             let mut entries: Vec<(String, Value)> = o.into_iter().collect();

@@ -11,6 +11,7 @@ pub mod converse_stream;
 pub mod coral;
 pub mod count_tokens;
 pub mod foundation_models;
+pub mod guardrail_checks;
 pub mod guardrail_inference;
 pub mod guardrails;
 pub mod inference_profiles;
@@ -106,6 +107,7 @@ const IMPLEMENTED: &[&str] = &[
     "ListInferenceProfiles",
     "GetInferenceProfile",
     "ApplyGuardrail",
+    "InvokeGuardrailChecks",
 ];
 
 /// Whether this build implements `operation` (the README coverage table lists them).
@@ -278,6 +280,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         "GetInferenceProfile" => inference_profiles::get(req, services.catalog),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
+        "InvokeGuardrailChecks" => guardrail_checks::handle(req),
         op if async_invoke::OPERATIONS.contains(&op) => async_invoke::handle(req, services),
         other => Err(BedrockError::validation(format!(
             "The {other} operation ({} service) is not implemented by bedrock-emulator {}.",

@@ -624,6 +624,13 @@ impl Trie {
         Trie { children: vec![HashMap::new()], depth: 0 }
     }
 
+    /// A trie of `phrases`, with the node of each that can match.
+    fn of(phrases: &[&str]) -> (Trie, Vec<usize>) {
+        let mut trie = Trie::new();
+        let nodes = phrases.iter().filter_map(|p| trie.insert(p)).collect();
+        (trie, nodes)
+    }
+
     /// Adds a phrase; its node (where its count is kept), or None when it can never match.
     fn insert(&mut self, phrase: &str) -> Option<usize> {
         let tokens = words(phrase);
@@ -769,8 +776,17 @@ pub const CONTENT_LEXICONS: &[(&str, &[&str])] = &[
             "fraud",
         ],
     ),
+];
+
+/// The `PROMPT_ATTACK` filter's lexicon, by attack vector: a guardrail's filter counts the
+/// hits of all three; InvokeGuardrailChecks scores each apart.
+pub const PROMPT_ATTACK_VECTORS: &[(&str, &[&str])] = &[
     (
-        "PROMPT_ATTACK",
+        "JAILBREAK",
+        &["you are now dan", "do anything now", "developer mode", "jailbreak", "pretend you have no restrictions"],
+    ),
+    (
+        "PROMPT_INJECTION",
         &[
             "ignore previous instructions",
             "ignore all previous instructions",
@@ -778,12 +794,17 @@ pub const CONTENT_LEXICONS: &[(&str, &[&str])] = &[
             "ignore the above",
             "disregard previous instructions",
             "forget your instructions",
-            "you are now dan",
-            "do anything now",
+        ],
+    ),
+    (
+        "PROMPT_LEAKAGE",
+        &[
             "system prompt",
-            "developer mode",
-            "jailbreak",
-            "pretend you have no restrictions",
+            "reveal your instructions",
+            "repeat your instructions",
+            "print your prompt",
+            "show me your prompt",
+            "your initial instructions",
         ],
     ),
 ];
@@ -836,12 +857,27 @@ fn content_policy(guardrail: &Value, ctx: &Ctx, verdict: &mut Verdict) -> (bool,
 
 /// Occurrences of `kind`'s lexicon phrases in the guarded text.
 fn lexicon_hits(kind: &str, ctx: &Ctx) -> u32 {
-    let Some((_, phrases)) = CONTENT_LEXICONS.iter().find(|(k, _)| *k == kind) else {
-        return 0;
+    let phrases: Vec<&str> = if kind == "PROMPT_ATTACK" {
+        PROMPT_ATTACK_VECTORS.iter().flat_map(|(_, p)| p.iter().copied()).collect()
+    } else {
+        match CONTENT_LEXICONS.iter().find(|(k, _)| *k == kind) {
+            Some((_, p)) => p.to_vec(),
+            None => return 0,
+        }
     };
-    let mut trie = Trie::new();
-    let nodes: Vec<usize> = phrases.iter().filter_map(|p| trie.insert(p)).collect();
+    let (trie, nodes) = Trie::of(&phrases);
     let counts = ctx.count(&trie);
+    nodes.iter().map(|&n| counts[n]).fold(0u32, u32::saturating_add)
+}
+
+/// Occurrences of `phrases` in `texts` together (phrases match as the module documentation
+/// says: case-insensitive, on word boundaries).
+pub fn phrase_hits(phrases: &[&str], texts: &[&str]) -> u32 {
+    let (trie, nodes) = Trie::of(phrases);
+    let mut counts = vec![0u32; trie.children.len()];
+    for text in texts {
+        trie.count_into(&words(text), &mut counts);
+    }
     nodes.iter().map(|&n| counts[n]).fold(0u32, u32::saturating_add)
 }
 

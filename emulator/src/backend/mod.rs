@@ -7,9 +7,11 @@
 //! * [`guardrails`] — guardrail drafts and versions.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and S3 stand-in output.
 //! * [`guardrail_eval`] — the deterministic guardrail evaluator (ApplyGuardrail's decisions).
+//! * [`guardrail_checks`] — InvokeGuardrailChecks' detect-only scores, from the same detectors.
 
 pub mod async_invoke;
 pub mod catalog;
+pub mod guardrail_checks;
 pub mod guardrail_eval;
 pub mod guardrails;
 pub mod paging;
