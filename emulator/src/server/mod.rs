@@ -175,9 +175,7 @@ async fn handle(
         }),
     };
     let mut ctx = RequestContext::new(&state, &raw);
-    // Boxed: hyper keeps the space of this future for the connection's whole life, so its
-    // largest state (the pipeline's) would otherwise stay reserved by every open stream.
-    let outcome = Box::pin(pipeline::run(&state, &mut ctx, raw)).await;
+    let outcome = pipeline::run(&state, &mut ctx, raw).await;
     let request_id = ctx.request_id.clone();
     pipeline::journal(&state, ctx, &outcome);
     match outcome {
@@ -202,6 +200,37 @@ async fn handle(
     }
 }
 
+/// The client preface of cleartext HTTP/2 (prior knowledge).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+type ConnBuilder = hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>;
+
+/// The connection builders, one per way a connection can start.
+#[derive(Clone)]
+struct ProtocolBuilders {
+    http1: ConnBuilder,
+    http2: ConnBuilder,
+    either: ConnBuilder,
+}
+
+impl ProtocolBuilders {
+    /// The builder for a connection whose first bytes (peeked, not read) are `start`. When
+    /// they already tell the protocol, the connection is served without hyper-util's own
+    /// version sniffing: that sniff reads the first 24 bytes apart, and hyper's next read then
+    /// no longer fitted its 8 KiB buffer, which grew to 16 KiB for every connection (10,000 open
+    /// streams: ~8 KiB of resident memory each). A start that is still a prefix of the HTTP/2
+    /// preface is left to the sniffing builder.
+    fn for_start(&self, start: &[u8]) -> &ConnBuilder {
+        if start.len() == H2_PREFACE.len() && start == H2_PREFACE {
+            &self.http2
+        } else if !H2_PREFACE.starts_with(start) {
+            &self.http1
+        } else {
+            &self.either
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` flips to true, then lets open connections finish
 /// (at most [`SHUTDOWN_GRACE`]; stalled requests end at once).
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown: watch::Receiver<bool>) {
@@ -217,6 +246,8 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown:
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(limits::MIN_HEADER_BYTES));
     builder.http2().max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let builders =
+        ProtocolBuilders { http1: builder.clone().http1_only(), http2: builder.clone().http2_only(), either: builder };
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut backoff = limits::AcceptBackoff::default();
     let mut at_limit_logged = false;
@@ -266,21 +297,26 @@ pub async fn serve(listener: TcpListener, state: Arc<ServerState>, mut shutdown:
         let state = state.clone();
         let control = ConnectionControl::default();
         let rx = shutdown.clone();
-        let builder = builder.clone();
+        let builders = builders.clone();
         let watcher = graceful.watcher();
         let budget = budget.clone();
         tokio::spawn(async move {
             let _permit = permit;
             // A client that connects and sends nothing is dropped after the header timeout
             // (hyper's own timer only starts once it knows the protocol).
-            let mut first = [0u8; 1];
-            match tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first)).await {
-                Ok(Ok(n)) if n > 0 => {}
+            let mut first = [0u8; H2_PREFACE.len()];
+            let seen = match tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => n,
                 _ => return,
-            }
+            };
+            let builder = builders.for_start(&first[..seen]);
             let io = ResettableStream::new(stream, control.clone());
-            let service =
-                service_fn(move |req| handle(state.clone(), control.clone(), rx.clone(), budget.clone(), req));
+            // Boxed: hyper keeps a slot the size of the service's future for the connection's
+            // whole life, so the request's largest state (~1.8 KiB) would otherwise stay
+            // reserved by every open stream long after the request was answered.
+            let service = service_fn(move |req| {
+                Box::pin(handle(state.clone(), control.clone(), rx.clone(), budget.clone(), req))
+            });
             let conn = builder.serve_connection(TokioIo::new(io), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(error = %e, "connection ended with an error");
@@ -312,6 +348,23 @@ mod tests {
             region_from_authorization("x Credential=A/B/ap-south-1/bedrock/aws4_request").as_deref(),
             Some("ap-south-1")
         );
+    }
+
+    #[test]
+    fn a_connection_is_served_by_the_protocol_its_first_bytes_show() {
+        let builder = ConnBuilder::new(hyper_util::rt::TokioExecutor::new());
+        let b = ProtocolBuilders {
+            http1: builder.clone().http1_only(),
+            http2: builder.clone().http2_only(),
+            either: builder,
+        };
+        assert!(std::ptr::eq(b.for_start(b"POST /model/x/converse HTTP/1.1\r\n"), &b.http1));
+        assert!(std::ptr::eq(b.for_start(b"G"), &b.http1));
+        assert!(std::ptr::eq(b.for_start(H2_PREFACE), &b.http2));
+        // Not enough seen yet to tell: hyper-util reads the preface and decides.
+        assert!(std::ptr::eq(b.for_start(b"P"), &b.either));
+        assert!(std::ptr::eq(b.for_start(b"PRI * HTTP/2.0\r\n"), &b.either));
+        assert!(std::ptr::eq(b.for_start(b"PRI * HTTP/1.1\r\n"), &b.http1));
     }
 
     #[test]
