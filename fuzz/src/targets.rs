@@ -48,6 +48,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cohere", cohere),
     ("ai21", ai21),
     ("embeddings", embeddings),
+    ("images", images),
     ("event_stream", event_stream),
     ("scenario", scenario),
     ("cassette", cassette),
@@ -307,6 +308,12 @@ pub fn ai21(data: &[u8]) {
 /// `embeddings`: Titan Embeddings (text v1/v2, multimodal) and Cohere Embed.
 pub fn embeddings(data: &[u8]) {
     invoke(&["titan-embed", "cohere-embed"], data);
+}
+
+/// `images`: Titan Image Generator (v1, v2) and Nova Canvas (`taskType` + params +
+/// `imageGenerationConfig`).
+pub fn images(data: &[u8]) {
+    invoke(&["titan-image", "nova-canvas"], data);
 }
 
 // ------------------------------------------------------------------------------------------

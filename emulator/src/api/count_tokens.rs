@@ -33,7 +33,7 @@ pub fn prepare(req: &Request, services: &Services) -> Result<Prepared, BedrockEr
                 .map_err(|_| wrong_type("input.invokeModel.body", "a base64-encoded blob"))?;
             match families::lookup(model)? {
                 Family::Text(f) => f.parse(&native_schema::body_json(&raw)?, model)?,
-                Family::Embedding(_) => {
+                Family::Embedding(_) | Family::Image(_) => {
                     return Err(BedrockError::validation("The provided model doesn't support counting tokens."));
                 }
             }

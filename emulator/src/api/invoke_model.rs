@@ -11,7 +11,7 @@ use super::validate::{check_len, check_pattern, GUARDRAIL_IDENTIFIER_PATTERN, GU
 use super::{Request, Services, TokenEstimate};
 use crate::backend::catalog::FoundationModel;
 use crate::canonical::{Conversation, Reply, ReplyBlock, StopReason, Usage};
-use crate::families::{self, native_schema, EmbeddingFamily, Family, RenderMeta, TextFamily};
+use crate::families::{self, native_schema, EmbeddingFamily, Family, ImageFamily, RenderMeta, TextFamily};
 use crate::plan::{AnsweredBy, Plan};
 use crate::rng::stable_hash;
 use crate::scenario::format::{ReplyKind, ReplySpec};
@@ -238,6 +238,7 @@ pub struct PreparedInvoke {
 
 enum PreparedKind {
     Embedding(&'static dyn EmbeddingFamily),
+    Image(&'static dyn ImageFamily),
     Text {
         family: &'static dyn TextFamily,
         conversation: Box<Conversation>,
@@ -250,6 +251,7 @@ impl std::fmt::Debug for PreparedKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PreparedKind::Embedding(_) => f.write_str("Embedding"),
+            PreparedKind::Image(_) => f.write_str("Image"),
             PreparedKind::Text { conversation, .. } => {
                 f.debug_struct("Text").field("conversation", conversation).finish()
             }
@@ -262,6 +264,10 @@ impl PreparedInvoke {
     pub fn describe(&self, input: &mut MatchInput) {
         match &self.kind {
             PreparedKind::Embedding(_) => input.resolved_model = Some(self.model.model_id.clone()),
+            PreparedKind::Image(f) => {
+                input.resolved_model = Some(self.model.model_id.clone());
+                input.last_user_text = Some(f.prompt(&self.native));
+            }
             PreparedKind::Text { conversation, .. } => input.with_conversation(&self.model.model_id, conversation),
         }
     }
@@ -272,6 +278,7 @@ impl PreparedInvoke {
             PreparedKind::Embedding(_) => {
                 TokenEstimate { input: tokenizer::count(&self.native.to_string()), max_output: 0 }
             }
+            PreparedKind::Image(f) => TokenEstimate { input: tokenizer::count(&f.prompt(&self.native)), max_output: 0 },
             PreparedKind::Text { conversation, input_tokens, .. } => TokenEstimate {
                 input: *input_tokens,
                 max_output: conversation.inference.max_tokens.unwrap_or(self.model.emulator.max_output_tokens),
@@ -306,6 +313,7 @@ pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<Prepare
     }
     let kind = match family {
         Family::Embedding(f) => PreparedKind::Embedding(f),
+        Family::Image(f) => PreparedKind::Image(f),
         Family::Text(f) => {
             let conversation = f.parse(&native, model)?;
             let input_tokens = input_tokens(&conversation);
@@ -363,6 +371,15 @@ pub fn scripted(
 pub fn builtin(req: &Request, services: &Services, prepared: PreparedInvoke) -> Result<Plan, BedrockError> {
     let PreparedInvoke { model, mode, native, kind, guardrail } = prepared;
     match kind {
+        PreparedKind::Image(f) => {
+            let generated = f.generate(&native, model, services.seed)?;
+            let images = generated.body.get("images").and_then(Value::as_array).map_or(0, Vec::len) as u64;
+            let latency = 800 + 400 * images;
+            Ok(Plan::raw("application/json", serde_json::to_vec(&generated.body).unwrap_or_default().into())
+                .header("X-Amzn-Bedrock-Invocation-Latency", latency.to_string())
+                .with_usage(Usage { input_tokens: generated.input_tokens, output_tokens: 0 })
+                .answered_by(AnsweredBy::Synthetic))
+        }
         PreparedKind::Embedding(f) => {
             let embedded = f.embed(&native, model, services.seed)?;
             let latency = 20 + u64::from(embedded.input_tokens) / 4;

@@ -6,6 +6,7 @@
 //! knows HTTP: `api::invoke_model` does the wire part.
 
 pub mod ai21;
+pub mod amazon_image;
 pub mod anthropic;
 pub mod cohere;
 pub mod embeddings;
@@ -119,12 +120,32 @@ pub trait EmbeddingFamily: Send + Sync {
     fn embed(&self, body: &Value, model: &FoundationModel, seed: u64) -> Result<Embedded, BedrockError>;
 }
 
+/// What an image request produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// The native response body.
+    pub body: Value,
+    /// Tokens of its prompt (for quotas and usage accounting; image responses carry no
+    /// token headers).
+    pub input_tokens: u32,
+}
+
+/// An image-generation family.
+pub trait ImageFamily: Send + Sync {
+    /// Parses, validates and answers an image request.
+    fn generate(&self, body: &Value, model: &FoundationModel, seed: u64) -> Result<Generated, BedrockError>;
+    /// The request's text prompt (what `lastUserMessage` matchers see).
+    fn prompt(&self, body: &Value) -> String;
+}
+
 /// A family's handler.
 pub enum Family {
     /// Text generation.
     Text(&'static dyn TextFamily),
     /// Embeddings.
     Embedding(&'static dyn EmbeddingFamily),
+    /// Image generation.
+    Image(&'static dyn ImageFamily),
 }
 
 /// The handler for a catalog family name, or Bedrock's refusal for formats not emulated.
@@ -141,6 +162,8 @@ pub fn lookup(model: &FoundationModel) -> Result<Family, BedrockError> {
         "mistral-chat" => Family::Text(&mistral::MistralChat),
         "titan-embed" => Family::Embedding(&embeddings::TitanEmbed),
         "cohere-embed" => Family::Embedding(&embeddings::CohereEmbed),
+        "titan-image" => Family::Image(&amazon_image::TitanImage),
+        "nova-canvas" => Family::Image(&amazon_image::NovaCanvas),
         other => {
             return Err(BedrockError::validation(format!(
                 "bedrock-emulator does not emulate the native {other} request format of {} yet.",
@@ -297,7 +320,12 @@ mod tests {
         thinking["thinking"] = json!({"type": "enabled", "budget_tokens": 2048});
         let nova = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {}});
         let jamba = json!({"messages": [{"role": "user", "content": "hi"}]});
+        let image = json!({"taskType": "TEXT_IMAGE", "textToImageParams": {"text": "hi"}, "imageGenerationConfig": {}});
         vec![
+            ("amazon.titan-image-generator-v2:0", "/imageGenerationConfig/numberOfImages", image.clone(), false),
+            ("amazon.titan-image-generator-v2:0", "/imageGenerationConfig/seed", image.clone(), false),
+            ("amazon.nova-canvas-v1:0", "/imageGenerationConfig/width", image.clone(), false),
+            ("amazon.nova-canvas-v1:0", "/imageGenerationConfig/height", image, false),
             ("anthropic.claude-3-haiku-20240307-v1:0", "/max_tokens", claude.clone(), false),
             ("anthropic.claude-3-haiku-20240307-v1:0", "/top_k", claude, false),
             ("anthropic.claude-3-7-sonnet-20250219-v1:0", "/thinking/budget_tokens", thinking, false),
@@ -346,6 +374,7 @@ mod tests {
         match lookup(model).map_err(|e| e.message)? {
             Family::Text(f) => f.parse(body, model).map(|_| ()).map_err(|e| e.message),
             Family::Embedding(f) => f.embed(body, model, 0).map(|_| ()).map_err(|e| e.message),
+            Family::Image(f) => f.generate(body, model, 0).map(|_| ()).map_err(|e| e.message),
         }
     }
 

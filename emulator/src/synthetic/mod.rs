@@ -18,6 +18,7 @@
 //! * `stopSequences` cut the text before the earliest match (`stop_sequence`); `maxTokens`
 //!   cuts after that many tokens (`max_tokens`). Tokens follow `tokenizer`.
 
+pub mod png;
 pub mod schema;
 pub mod tokenizer;
 

@@ -31,6 +31,7 @@ pub fn cases() -> Vec<Case> {
         case!("InvokeModel", titan_embeddings_have_the_requested_size_and_unit_length),
         case!("InvokeModel", cohere_embeddings_return_one_vector_per_text),
         case!("InvokeModel", streaming_an_embedding_model_is_refused),
+        case!("InvokeModel", nova_canvas_answers_pngs_of_the_requested_size),
         case!("CountTokens", count_tokens_matches_converse_input_tokens),
     ]
 }
@@ -295,5 +296,30 @@ async fn count_tokens_matches_converse_input_tokens(ctx: Arc<Ctx>) -> CaseResult
         "count_tokens",
     )?;
     ensure_eq!(counted.input_tokens(), billed, "inputTokens");
+    Ok(())
+}
+
+/// Holds against AWS too: the images' content is the model's, so the case checks their
+/// number, format and size only.
+async fn nova_canvas_answers_pngs_of_the_requested_size(ctx: Arc<Ctx>) -> CaseResult {
+    use base64::Engine as _;
+    let body = invoke_json(
+        &ctx,
+        "amazon.nova-canvas-v1:0",
+        &json!({"taskType": "TEXT_IMAGE", "textToImageParams": {"text": "a red lighthouse on a cliff at dawn"},
+            "imageGenerationConfig": {"numberOfImages": 2, "width": 512, "height": 320, "seed": 1}}),
+    )
+    .await?;
+    let images = body["images"].as_array().ok_or("images is not a list")?;
+    ensure_eq!(images.len(), 2, "images");
+    for image in images {
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(image.as_str().ok_or("an image is not a string")?)
+            .map_err(|e| format!("an image is not base64: {e}"))?;
+        ensure!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 24, "not a PNG");
+        let be = |i: usize| u32::from_be_bytes([png[i], png[i + 1], png[i + 2], png[i + 3]]);
+        ensure_eq!((be(16), be(20)), (512, 320), "PNG size");
+    }
+    ensure!(body.get("error").is_none_or(Value::is_null), "error {}", body["error"]);
     Ok(())
 }
