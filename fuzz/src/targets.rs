@@ -311,9 +311,9 @@ pub fn embeddings(data: &[u8]) {
 }
 
 /// `images`: Titan Image Generator (v1, v2) and Nova Canvas (`taskType` + params +
-/// `imageGenerationConfig`).
+/// `imageGenerationConfig`), and Stability's flat `prompt` + `aspect_ratio` format.
 pub fn images(data: &[u8]) {
-    invoke(&["titan-image", "nova-canvas"], data);
+    invoke(&["titan-image", "nova-canvas", "stability"], data);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -128,3 +128,46 @@ def test_image_models_do_not_stream_or_count_tokens(runtime):
     with pytest.raises(ClientError) as e:
         runtime.count_tokens(modelId=NOVA, input={"invokeModel": {"body": json.dumps(text_image("x"))}})
     assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+SD35 = "stability.sd3-5-large-v1:0"
+CORE = "stability.stable-image-core-v1:1"
+ULTRA = "stability.stable-image-ultra-v1:1"
+
+
+@pytest.mark.parametrize("model,fmt,size", [
+    (SD35, "png", (1344, 768)), (SD35, "webp", (1344, 768)), (CORE, "jpeg", (2016, 1152)), (ULTRA, "png", (2016, 1152)),
+])
+def test_stability_answers_one_image_of_the_aspect_ratios_size_in_its_format(runtime, model, fmt, size):
+    _, out = invoke(runtime, model, {"prompt": "a fox in the snow", "aspect_ratio": "16:9", "output_format": fmt, "seed": 42})
+    assert list(out) == ["seeds", "finish_reasons", "images"]
+    assert out["seeds"] == [42] and out["finish_reasons"] == [None]
+    (img,) = images(out)
+    assert (img.format, img.size) == ({"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[fmt], size)
+    img.load()  # the pixel data decodes too, not just the header
+    assert len(img.getcolors(maxcolors=4) or []) == 1, "one solid colour"
+
+
+def test_stability_random_seed_is_reported_and_image_to_image_keeps_the_input_size(runtime):
+    _, out = invoke(runtime, CORE, {"prompt": "a fox"})
+    assert out["seeds"][0] > 0
+    assert images(out)[0].size == (1536, 1536)
+    _, out = invoke(runtime, ULTRA, {"prompt": "snow", "image": jpeg_b64(640, 480), "strength": 0.35})
+    assert images(out)[0].size == (640, 480)
+    assert "#: required key [strength] not found" in validation_error(
+        runtime, SD35, {"prompt": "snow", "mode": "image-to-image", "image": png_b64(64, 64)})
+
+
+def test_stability_validation_and_prompt_filtering(runtime):
+    assert "#/aspect_ratio: 4:3 is not a valid enum value" in validation_error(runtime, CORE, {"prompt": "x", "aspect_ratio": "4:3"})
+    assert "#: required key [prompt] not found" in validation_error(runtime, SD35, {"seed": 1})
+    assert "#/seed: 4294967295 is not less or equal to 4294967294" in validation_error(runtime, SD35, {"prompt": "x", "seed": 4294967295})
+    # Filtered prompts are answered 200, with the reason in finish_reasons.
+    _, out = invoke(runtime, CORE, {"prompt": "explicit porn"})
+    assert out == {"finish_reasons": ["Filter reason: prompt"]}
+
+
+def test_stability_models_are_listed(control):
+    models = control.list_foundation_models(byProvider="Stability AI")["modelSummaries"]
+    assert {m["modelId"] for m in models} == {SD35, CORE, ULTRA}
+    assert all(m["outputModalities"] == ["IMAGE"] for m in models)

@@ -14,6 +14,7 @@ pub mod llama;
 pub mod mistral;
 pub mod native_schema;
 pub mod nova;
+pub mod stability;
 pub mod titan_text;
 
 use serde_json::Value;
@@ -164,6 +165,7 @@ pub fn lookup(model: &FoundationModel) -> Result<Family, BedrockError> {
         "cohere-embed" => Family::Embedding(&embeddings::CohereEmbed),
         "titan-image" => Family::Image(&amazon_image::TitanImage),
         "nova-canvas" => Family::Image(&amazon_image::NovaCanvas),
+        "stability" => Family::Image(&stability::Stability),
         other => {
             return Err(BedrockError::validation(format!(
                 "bedrock-emulator does not emulate the native {other} request format of {} yet.",

@@ -18,9 +18,11 @@
 //! * `stopSequences` cut the text before the earliest match (`stop_sequence`); `maxTokens`
 //!   cuts after that many tokens (`max_tokens`). Tokens follow `tokenizer`.
 
+pub mod jpeg;
 pub mod png;
 pub mod schema;
 pub mod tokenizer;
+pub mod webp;
 
 use serde_json::Value;
 
