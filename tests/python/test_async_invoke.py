@@ -100,3 +100,60 @@ def test_bad_input_and_unknown_jobs_are_refused(runtime):
         runtime.get_async_invoke(invocationArn="arn:aws:bedrock:us-east-1:123456789012:async-invoke/abcdefghijkl")
     with pytest.raises(runtime.exceptions.ValidationException):
         runtime.list_async_invokes(statusEquals="Sideways")
+
+
+FAILING = """
+version: 1
+name: failing-videos
+rules:
+  - name: fail-volcano
+    match:
+      operation: StartAsyncInvoke
+      json: [{path: /modelInput/textToVideoParams/text, text: {contains: volcano}}]
+    reply:
+      failure: "The video could not be generated: the input was filtered."
+"""
+
+
+def test_a_scenario_rule_makes_a_job_fail_with_its_message(runtime, server, s3):
+    from emulator_admin import clear_scenarios, load_scenario, last_entry
+
+    load_scenario(server.url, FAILING)
+    try:
+        volcano = dict(VIDEO, textToVideoParams={"text": "A volcano erupting at night"})
+        arn = runtime.start_async_invoke(
+            modelId=REEL, modelInput=volcano, outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://bkt/fails"}}
+        )["invocationArn"]
+        assert last_entry(server.url)["answeredBy"] == "scenario:test/fail-volcano"
+        assert runtime.get_async_invoke(invocationArn=arn)["status"] == "InProgress"
+        job = wait_done(runtime, arn)
+        assert job["status"] == "Failed"
+        assert job["failureMessage"] == "The video could not be generated: the input was filtered."
+        assert job["endTime"] >= job["submitTime"]
+        assert not (s3 / "bkt" / "fails").exists(), "a failed job writes no output"
+        listed = runtime.list_async_invokes(statusEquals="Failed")["asyncInvokeSummaries"]
+        assert [j["invocationArn"] for j in listed] == [arn]
+        assert listed[0]["failureMessage"] == job["failureMessage"]
+        # Other jobs are not touched by the rule.
+        assert wait_done(runtime, start(runtime))["status"] == "Completed"
+    finally:
+        clear_scenarios(server.url)
+
+
+def test_a_failure_reply_is_only_chosen_for_start_async_invoke(runtime, server):
+    from emulator_admin import clear_scenarios, load_scenario, last_entry
+
+    catch_all = """
+version: 1
+name: fail-everything
+rules:
+  - name: fail-all
+    reply: {failure: "no"}
+"""
+    load_scenario(server.url, catch_all)
+    try:
+        runtime.converse(modelId="amazon.nova-micro-v1:0", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+        assert last_entry(server.url)["answeredBy"] == "synthetic"
+        assert wait_done(runtime, start(runtime))["status"] == "Failed"
+    finally:
+        clear_scenarios(server.url)

@@ -38,7 +38,14 @@ fn check_model_input(input: &Value) -> Result<(), BedrockError> {
     Ok(())
 }
 
-fn start(req: &Request, services: &Services, scope: &Scope) -> Result<Value, BedrockError> {
+/// StartAsyncInvoke with a job that a scenario rule makes fail: accepted as usual, then
+/// `Failed` with `failure` as its `failureMessage` when it is due (no output written).
+pub fn start_failing(req: &Request, services: &Services, failure: &str) -> Result<Plan, BedrockError> {
+    let scope = Scope::new(&req.account, &req.region);
+    Ok(Plan::json(start(req, services, &scope, Some(failure))?))
+}
+
+fn start(req: &Request, services: &Services, scope: &Scope, failure: Option<&str>) -> Result<Value, BedrockError> {
     let input: Map<String, Value> = if req.body.is_empty() { Map::new() } else { body_object(&req.body)? };
     coral::validate_input("bedrock-runtime", "StartAsyncInvoke", &Value::Object(input.clone()))?;
     let model_id = input.get("modelId").and_then(Value::as_str).unwrap_or_default();
@@ -54,7 +61,7 @@ fn start(req: &Request, services: &Services, scope: &Scope) -> Result<Value, Bed
     let (now, at) = (now(), clock_us(services));
     services.state.update(scope, |space| {
         space.idempotent("StartAsyncInvoke", token.as_deref(), &Value::Object(input.clone()), |space| {
-            let s = Start { input: &input, model_arn: model_arn.clone(), now: &now, clock_us: at };
+            let s = Start { input: &input, model_arn: model_arn.clone(), now: &now, clock_us: at, failure };
             Ok(async_invoke::start(space, scope, s, &services.async_invoke))
         })
     })
@@ -119,7 +126,7 @@ fn settle(services: &Services, scope: &Scope) -> Result<(), BedrockError> {
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
     let body = match req.operation() {
-        "StartAsyncInvoke" => start(req, services, &scope)?,
+        "StartAsyncInvoke" => start(req, services, &scope, None)?,
         "GetAsyncInvoke" => {
             let arn = req.label("invocationArn");
             coral::validate_input("bedrock-runtime", "GetAsyncInvoke", &json!({"invocationArn": arn}))?;

@@ -362,6 +362,7 @@ pub fn scripted(
         (ReplyKind::Stream(_), Mode::Unary) => return Err(respond::misfit(rule, "stream", operation)),
         (ReplyKind::Output(_), _) => return Err(respond::misfit(rule, "output", operation)),
         (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => return super::scripted_raw(rule, spec, operation),
+        (ReplyKind::AsyncFailure(_), _) => return Err(respond::misfit(rule, "failure", operation)),
     };
     Ok(super::finish_scripted(plan, rule, spec))
 }

@@ -223,7 +223,13 @@ pub fn respond_scripted(req: &Request, prepared: Prepared, services: &Services, 
             converse_scripted(req, services, &parsed, mode, input_tokens, &rule, &reply)
         }
         Prepared::Invoke(p) => invoke_model::scripted(req, services, p, &rule, &reply),
-        Prepared::CountTokens { .. } | Prepared::Control => scripted_raw(&rule, &reply, operation),
+        Prepared::Control => match &reply.kind {
+            ReplyKind::AsyncFailure(message) => {
+                async_invoke::start_failing(req, services, message).map(|plan| finish_scripted(plan, &rule, &reply))
+            }
+            _ => scripted_raw(&rule, &reply, operation),
+        },
+        Prepared::CountTokens { .. } => scripted_raw(&rule, &reply, operation),
         // Only replies that need no parsed request can answer an invalid one.
         Prepared::Invalid(e) => match &reply.kind {
             ReplyKind::Json { .. } | ReplyKind::Error(_) => scripted_raw(&rule, &reply, operation),
@@ -299,6 +305,7 @@ pub fn scripted_raw(rule: &str, reply: &ReplySpec, operation: &str) -> Result<Pl
         ReplyKind::Output(_) => return Err(respond::misfit(rule, "output", operation)),
         ReplyKind::Body(_) => return Err(respond::misfit(rule, "body", operation)),
         ReplyKind::Stream(_) => return Err(respond::misfit(rule, "stream", operation)),
+        ReplyKind::AsyncFailure(_) => return Err(respond::misfit(rule, "failure", operation)),
     };
     Ok(finish_scripted(plan, rule, reply))
 }
@@ -398,6 +405,7 @@ fn converse_scripted(
         (ReplyKind::Stream(_), converse::Mode::Unary) => return Err(respond::misfit(rule, "stream", operation)),
         (ReplyKind::Body(_), _) => return Err(respond::misfit(rule, "body", operation)),
         (ReplyKind::Json { .. } | ReplyKind::Error(_), _) => return scripted_raw(rule, spec, operation),
+        (ReplyKind::AsyncFailure(_), _) => return Err(respond::misfit(rule, "failure", req.operation())),
     };
     Ok(finish_scripted(plan, rule, spec))
 }

@@ -28,6 +28,7 @@ pub fn fits(kind: &ReplyKind, operation: &str) -> bool {
         ReplyKind::Output(_) => matches!(operation, "Converse" | "ConverseStream"),
         ReplyKind::Body(_) => matches!(operation, "InvokeModel" | "InvokeModelWithResponseStream"),
         ReplyKind::Stream(_) => matches!(operation, "ConverseStream" | "InvokeModelWithResponseStream"),
+        ReplyKind::AsyncFailure(_) => operation == "StartAsyncInvoke",
     }
 }
 

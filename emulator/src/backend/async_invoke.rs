@@ -7,7 +7,8 @@
 //! written under `<s3 dir>/<bucket>/<prefix>/<invocation id>/` — `output.mp4` (a small,
 //! structurally valid MP4 placeholder: `ftyp` and an empty `moov`) and `manifest.json` — and
 //! it becomes `Completed` with `endTime`; a write that fails makes it `Failed` with the reason
-//! in `failureMessage`. Records are the GetAsyncInvoke shape; members starting with `_` are
+//! in `failureMessage`, and so does a scenario rule's `failure` reply (with its message, and no
+//! output written). Records are the GetAsyncInvoke shape; members starting with `_` are
 //! private and never listed.
 
 use std::path::{Path, PathBuf};
@@ -97,6 +98,8 @@ pub struct Start<'a> {
     pub now: &'a str,
     /// The injected clock's reading, in microseconds.
     pub clock_us: u64,
+    /// The `failureMessage` the job ends with instead of completing (a scenario's `failure`).
+    pub failure: Option<&'a str>,
 }
 
 /// StartAsyncInvoke: the new invocation's ARN.
@@ -119,11 +122,21 @@ pub fn start(space: &mut Space, scope: &Scope, s: Start<'_>, settings: &AsyncSet
     if let Some(tags) = s.input.get("tags") {
         doc.insert("_tags".into(), tags.clone());
     }
+    if let Some(failure) = s.failure {
+        doc.insert("_failure".into(), json!(failure));
+    }
     space.put(KIND, &id, Value::Object(doc));
     json!({"invocationArn": arn})
 }
 
 fn complete(doc: &mut Value, id: &str, settings: &AsyncSettings, now: &str) {
+    if let Some(Value::String(failure)) = doc.as_object_mut().and_then(|o| o.remove("_failure")) {
+        doc["status"] = json!("Failed");
+        doc["failureMessage"] = json!(failure);
+        doc["endTime"] = json!(now);
+        doc["lastModifiedTime"] = json!(now);
+        return;
+    }
     let uri = doc["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].as_str().unwrap_or_default().to_string();
     let written =
         output_dir(&settings.s3_dir, &uri, id).ok_or_else(|| format!("{uri} is not an S3 URI")).and_then(|dir| {
@@ -265,7 +278,8 @@ mod tests {
         let mut space = Space::default();
         let input = json!({"outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://my-bucket/out"}}});
         let input = input.as_object().expect("object");
-        let start_input = Start { input, model_arn: "arn:m".into(), now: "2026-12-02T00:00:00Z", clock_us: 1_000 };
+        let start_input =
+            Start { input, model_arn: "arn:m".into(), now: "2026-12-02T00:00:00Z", clock_us: 1_000, failure: None };
         let arn = start(&mut space, &scope, start_input, &settings)["invocationArn"].as_str().expect("arn").to_string();
         settle(&mut space, 400_000, &settings, "2026-12-02T00:00:00.4Z");
         assert_eq!(get(&space, &scope, &arn).expect("found")["status"], "InProgress");
@@ -279,5 +293,28 @@ mod tests {
             placeholder_mp4()
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failing_invocation_ends_failed_with_its_message_and_writes_nothing() {
+        let dir = std::env::temp_dir().join(format!("bedrock-emulator-async-fail-{}", std::process::id()));
+        let settings = AsyncSettings { s3_dir: dir.clone(), duration: Duration::from_millis(1) };
+        let scope = Scope::new("123456789012", "us-east-1");
+        let mut space = Space::default();
+        let input = json!({"outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://b/p"}}});
+        let s = Start {
+            input: input.as_object().expect("object"),
+            model_arn: "arn:m".into(),
+            now: "2026-12-02T00:00:00Z",
+            clock_us: 0,
+            failure: Some("filtered"),
+        };
+        let arn = start(&mut space, &scope, s, &settings)["invocationArn"].as_str().expect("arn").to_string();
+        assert!(get(&space, &scope, &arn).expect("found").get("_failure").is_none(), "private");
+        settle(&mut space, 2_000, &settings, "2026-12-02T00:00:01Z");
+        let done = get(&space, &scope, &arn).expect("found");
+        assert_eq!((done["status"].as_str(), done["failureMessage"].as_str()), (Some("Failed"), Some("filtered")));
+        assert_eq!(done["endTime"], "2026-12-02T00:00:01Z");
+        assert!(!dir.exists(), "nothing written");
     }
 }

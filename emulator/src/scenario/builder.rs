@@ -145,6 +145,12 @@ impl Reply {
         Reply::of(ReplyKind::Json { body, status })
     }
 
+    /// StartAsyncInvoke: the job is accepted, then fails with `message` as its
+    /// `failureMessage` when it is due.
+    pub fn async_failure(message: &str) -> Self {
+        Reply::of(ReplyKind::AsyncFailure(message.to_string()))
+    }
+
     /// Overrides token usage.
     pub fn usage(mut self, input_tokens: u32, output_tokens: u32) -> Self {
         self.0.usage = Some(UsageSpec { input_tokens: Some(input_tokens), output_tokens: Some(output_tokens) });

@@ -640,6 +640,9 @@ pub enum ReplyKind {
     },
     /// An AWS error.
     Error(ErrorSpec),
+    /// StartAsyncInvoke: accept the job, then fail it with this `failureMessage` when it
+    /// settles.
+    AsyncFailure(String),
 }
 
 #[derive(Deserialize)]
@@ -662,6 +665,8 @@ struct RawReply {
     #[serde(default)]
     error: Option<ErrorSpec>,
     #[serde(default)]
+    failure: Option<String>,
+    #[serde(default)]
     stop_reason: Option<StopReasonName>,
     #[serde(default)]
     usage: Option<UsageSpec>,
@@ -671,7 +676,10 @@ struct RawReply {
     headers: BTreeMap<String, String>,
 }
 
-map_only!(RawReply, "a reply: a mapping with one of `text`/`toolUse`, `output`, `body`, `stream`, `json`, `error`");
+map_only!(
+    RawReply,
+    "a reply: a mapping with one of `text`/`toolUse`, `output`, `body`, `stream`, `json`, `error`, `failure`"
+);
 
 impl TryFrom<RawReply> for ReplySpec {
     type Error = String;
@@ -685,13 +693,18 @@ impl TryFrom<RawReply> for ReplySpec {
             raw.stream.is_some(),
             raw.json.is_some(),
             raw.error.is_some(),
+            raw.failure.is_some(),
         ];
         match kinds.iter().filter(|k| **k).count() {
-            0 => return Err("reply needs one of `text`/`toolUse`, `output`, `body`, `stream`, `json`, `error`".into()),
+            0 => {
+                return Err(
+                    "reply needs one of `text`/`toolUse`, `output`, `body`, `stream`, `json`, `error`, `failure`".into()
+                )
+            }
             1 => {}
             _ => {
                 return Err(
-                    "reply mixes kinds: use only one of `text`/`toolUse`, `output`, `body`, `stream`, `json`, `error`"
+                    "reply mixes kinds: use only one of `text`/`toolUse`, `output`, `body`, `stream`, `json`, `error`, `failure`"
                         .into(),
                 )
             }
@@ -731,6 +744,8 @@ impl TryFrom<RawReply> for ReplySpec {
             ReplyKind::Json { body: j, status: raw.status.unwrap_or(200) }
         } else if let Some(e) = raw.error {
             ReplyKind::Error(e)
+        } else if let Some(f) = raw.failure {
+            ReplyKind::AsyncFailure(f)
         } else {
             return Err("reply has no kind".into());
         };
