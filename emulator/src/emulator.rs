@@ -26,7 +26,7 @@ use crate::scenario::loader::ReloadSink;
 use crate::scenario::{loader, Engine, Match, Rule, Times};
 use crate::server::journal::{Journal, JournalEntry, Verification, DEFAULT_CAPACITY};
 use crate::server::limits::Limits;
-use crate::server::{serve, ServerState};
+use crate::server::{serve, Accounts, ServerState};
 use crate::synthetic::SyntheticModel;
 use crate::wire::error::BedrockError;
 
@@ -45,6 +45,7 @@ impl Emulator {
             port: 0,
             seed: 0,
             account_id: DEFAULT_ACCOUNT_ID.into(),
+            accounts_by_key: Vec::new(),
             scenarios: Vec::new(),
             watch: false,
             strict: false,
@@ -71,6 +72,7 @@ pub struct EmulatorBuilder {
     port: u16,
     seed: u64,
     account_id: String,
+    accounts_by_key: Vec<(String, String)>,
     scenarios: Vec<PathBuf>,
     watch: bool,
     strict: bool,
@@ -148,9 +150,16 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Account id used in ARNs.
+    /// Account id used in ARNs (the default account: see [`EmulatorBuilder::account_for`]).
     pub fn account_id(mut self, account: impl Into<String>) -> Self {
         self.account_id = account.into();
+        self
+    }
+
+    /// Requests signed with `access_key_id` belong to `account` (ARNs, and the state their
+    /// resources live in) instead of the default account. Repeatable.
+    pub fn account_for(mut self, access_key_id: impl Into<String>, account: impl Into<String>) -> Self {
+        self.accounts_by_key.push((access_key_id.into(), account.into()));
         self
     }
 
@@ -273,6 +282,16 @@ impl EmulatorBuilder {
             faults.add(Origin::Flag, spec);
         }
         faults.quotas.set("flag", self.quotas);
+        let mut accounts = Accounts { default: self.account_id, by_key: Default::default() };
+        if let AuthMode::Verify(store) = &self.auth {
+            for identity in &store.identities {
+                if let Some(account) = &identity.account_id {
+                    accounts.by_key.insert(identity.access_key_id.clone(), account.clone());
+                }
+            }
+        }
+        // The builder's own mappings win over the credentials file's.
+        accounts.by_key.extend(self.accounts_by_key);
         let state = Arc::new(ServerState {
             services: Services {
                 catalog: Catalog::builtin(),
@@ -288,7 +307,7 @@ impl EmulatorBuilder {
             auth: self.auth,
             replay,
             recorder,
-            account: self.account_id,
+            accounts,
             started: Instant::now(),
             requests: AtomicU64::new(0),
             journal: Journal::new(self.journal_capacity),

@@ -41,9 +41,15 @@ struct ServeArgs {
     /// Seed for the synthetic model's text, tool-use ids and stream padding.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Account id used in ARNs the emulator returns.
+    /// Account id used in ARNs the emulator returns: the default account, of every request
+    /// whose access key --account-for does not map.
     #[arg(long, default_value = bedrock_emulator::emulator::DEFAULT_ACCOUNT_ID)]
     account_id: String,
+    /// Requests signed with access key KEY belong to ACCOUNT (12 digits): their ARNs, and the
+    /// guardrails and jobs they see. Repeatable. (With --credentials, a profile's
+    /// `aws_account_id` does the same.)
+    #[arg(long = "account-for", value_name = "KEY=ACCOUNT", value_parser = parse_account_for)]
+    account_for: Vec<(String, String)>,
     /// Scenario file or directory (YAML/JSON; repeatable). Reloaded when it changes.
     #[arg(long = "scenarios", value_name = "PATH")]
     scenarios: Vec<std::path::PathBuf>,
@@ -177,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
                 port,
                 seed,
                 account_id,
+                account_for,
                 scenarios,
                 strict,
                 journal_capacity,
@@ -242,6 +249,9 @@ async fn main() -> anyhow::Result<()> {
                 .strict(strict)
                 .journal_capacity(journal_capacity)
                 .watch_scenarios(!no_watch);
+            for (key, account) in account_for {
+                builder = builder.account_for(key, account);
+            }
             if let Some(dir) = state_dir {
                 builder = builder.state_dir(dir);
             }
@@ -354,6 +364,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Coverage => print!("{}", bedrock_emulator::api::coverage_markdown()),
     }
     Ok(())
+}
+
+/// `--account-for KEY=ACCOUNT`.
+fn parse_account_for(value: &str) -> Result<(String, String), String> {
+    let (key, account) = value.split_once('=').ok_or("expected KEY=ACCOUNT, e.g. AKIAEXAMPLE=111122223333")?;
+    if key.is_empty() {
+        return Err("the access key id is empty".into());
+    }
+    if !bedrock_emulator::server::is_account_id(account) {
+        return Err(format!("the account must be twelve digits (got `{account}`)"));
+    }
+    Ok((key.to_string(), account.to_string()))
 }
 
 /// The redactor of `--keep-account-ids` and `--redact REGEX=REPLACEMENT` flags.

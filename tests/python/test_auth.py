@@ -53,6 +53,7 @@ aws_access_key_id = {TEMP_KEY}
 aws_secret_access_key = {TEMP_SECRET}
 aws_session_token = {TEMP_TOKEN}
 expiration = 2099-01-01T00:00:00Z
+aws_account_id = 444455556666
 
 [expired]
 aws_access_key_id = {OLD_KEY}
@@ -658,6 +659,7 @@ def test_a_credentials_file_without_sigv4_exits_2(credentials_file):
         ("[a]\naws_access_key_id = A\naws_secret_access_key = B\nexpiration = next tuesday\n", 4, "RFC 3339"),
         ("aws_access_key_id = A\n", 1, "[profile]"),
         ("[a]\njust some words\n", 2, "key = value"),
+        ("[a]\naws_access_key_id = A\naws_secret_access_key = B\naws_account_id = 12\n", 4, "twelve digits"),
     ],
 )
 def test_a_bad_credentials_file_exits_2_naming_the_file_and_line(tmp_path, text, line, words):
@@ -712,3 +714,11 @@ def test_refused_requests_are_journaled_without_their_secrets(url, monkeypatch):
     text = json.dumps(listing)
     for secret in ("not-the-secret", SECRET, TEMP_SECRET, "wrong-token-Hk4", "bedrock-api-key-unknown-Jd6", "Signature="):
         assert secret not in text, secret
+
+
+def test_a_profiles_aws_account_id_is_its_requests_account(url):
+    temporary = signed("bedrock", url, key=TEMP_KEY, secret=TEMP_SECRET, token=TEMP_TOKEN)
+    made = temporary.create_guardrail(name="temp-guard", blockedInputMessaging="no", blockedOutputsMessaging="no")
+    assert made["guardrailArn"].startswith("arn:aws:bedrock:us-east-1:444455556666:guardrail/")
+    default = signed("bedrock", url)
+    assert "temp-guard" not in [g["name"] for g in default.list_guardrails()["guardrails"]]

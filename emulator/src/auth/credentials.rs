@@ -22,6 +22,8 @@ pub struct Identity {
     pub session_token: Option<String>,
     /// When the session token expires.
     pub expiration: Option<SystemTime>,
+    /// The account its requests belong to (`aws_account_id`), when not the default.
+    pub account_id: Option<String>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -79,6 +81,7 @@ impl CredentialStore {
             token: Option<String>,
             expiration: Option<SystemTime>,
             api_key: Option<String>,
+            account: Option<String>,
         }
         let mut sections: Vec<Section> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
@@ -106,6 +109,16 @@ impl CredentialStore {
                 "aws_secret_access_key" => section.secret = Some(value),
                 "aws_session_token" => section.token = Some(value),
                 "bedrock_api_key" => section.api_key = Some(value),
+                "aws_account_id" => {
+                    if !crate::server::is_account_id(&value) {
+                        return Err(located(
+                            source,
+                            line,
+                            format!("`aws_account_id` must be twelve digits (got `{value}`)"),
+                        ));
+                    }
+                    section.account = Some(value);
+                }
                 "expiration" => {
                     section.expiration = Some(parse_time(&value).ok_or_else(|| {
                         located(
@@ -133,6 +146,7 @@ impl CredentialStore {
                     secret_access_key,
                     session_token: s.token,
                     expiration: s.expiration,
+                    account_id: s.account,
                 }),
                 (None, None) => {}
                 _ => {

@@ -68,8 +68,8 @@ pub struct ServerState {
     pub replay: Option<Replayer>,
     /// The recording proxy (`--record`).
     pub recorder: Option<Recorder>,
-    /// Account id for ARNs.
-    pub account: String,
+    /// Account ids for ARNs and state scopes, by access key.
+    pub accounts: Accounts,
     /// When the server started (health's uptime).
     pub started: Instant,
     /// Request counter, mixed with the seed to make request ids.
@@ -78,6 +78,42 @@ pub struct ServerState {
     pub journal: journal::Journal,
     /// Connection limits and timeouts.
     pub limits: limits::Limits,
+}
+
+/// Which account a request belongs to: the account of its access key when one is mapped
+/// (`--account-for KEY=ACCOUNT`, `aws_account_id` in the `--credentials` file), else the
+/// default (`--account-id`).
+#[derive(Debug, Clone, Default)]
+pub struct Accounts {
+    /// The account of every request whose key is not mapped.
+    pub default: String,
+    /// Access key id → account id.
+    pub by_key: std::collections::HashMap<String, String>,
+}
+
+impl Accounts {
+    /// The account of a request with this `Authorization` header.
+    pub fn for_request(&self, authorization: Option<&str>) -> &str {
+        if self.by_key.is_empty() {
+            return &self.default;
+        }
+        authorization
+            .and_then(access_key_from_authorization)
+            .and_then(|key| self.by_key.get(key))
+            .unwrap_or(&self.default)
+    }
+}
+
+/// The access key id of a SigV4 `Authorization` header (`Credential=KEY/DATE/…`).
+pub fn access_key_from_authorization(value: &str) -> Option<&str> {
+    let at = value.find("Credential=")? + "Credential=".len();
+    let key = value[at..].split('/').next()?;
+    (!key.is_empty() && !key.contains([',', ' '])).then_some(key)
+}
+
+/// An account id as AWS writes them: twelve digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 impl ServerState {
@@ -365,6 +401,23 @@ mod tests {
         assert!(std::ptr::eq(b.for_start(b"P"), &b.either));
         assert!(std::ptr::eq(b.for_start(b"PRI * HTTP/2.0\r\n"), &b.either));
         assert!(std::ptr::eq(b.for_start(b"PRI * HTTP/1.1\r\n"), &b.http1));
+    }
+
+    #[test]
+    fn a_requests_account_is_its_access_keys_else_the_default() {
+        let accounts = Accounts {
+            default: "999999999999".into(),
+            by_key: [("AKIDALICE".to_string(), "111111111111".to_string())].into_iter().collect(),
+        };
+        let auth = |key: &str| {
+            format!("AWS4-HMAC-SHA256 Credential={key}/20261202/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=0")
+        };
+        assert_eq!(accounts.for_request(Some(&auth("AKIDALICE"))), "111111111111");
+        assert_eq!(accounts.for_request(Some(&auth("AKIDBOB"))), "999999999999");
+        assert_eq!(accounts.for_request(Some("Bearer abc")), "999999999999");
+        assert_eq!(accounts.for_request(None), "999999999999");
+        assert_eq!(access_key_from_authorization("AWS4-HMAC-SHA256 Credential=/x"), None);
+        assert!(is_account_id("012345678901") && !is_account_id("12345") && !is_account_id("01234567890a"));
     }
 
     #[test]

@@ -179,8 +179,8 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
     ctx.attempt = Some(attempt);
     let success_status = route.route.code;
     let raw_query = raw.raw_query.clone();
-    let request =
-        Request { route, query: raw.query, headers: raw.headers, body, region, account: state.account.clone() };
+    let account = state.accounts.for_request(header(&raw.headers, &AUTHORIZATION)).to_string();
+    let request = Request { route, query: raw.query, headers: raw.headers, body, region, account };
 
     // Prepare: parse and validate, so that faults and rules can match on the conversation.
     let prepared = match api::prepare(&request, &state.services, &ctx.input.body) {
