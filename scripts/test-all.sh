@@ -3,7 +3,8 @@
 # conformance tests (real aws-sdk-rust clients against an in-process emulator), the JavaScript
 # suite (the AWS SDK for JavaScript v3 against the emulator binary, installed from
 # tests/js/package-lock.json), and the Python suite (boto3 against the emulator binary) in its
-# own virtualenv, created on first use.
+# own virtualenv, created on first use; then the Python package (python/) built as a wheel,
+# installed into a fresh virtualenv, and its own tests run through it.
 #
 #   ./scripts/test-all.sh
 #
@@ -43,3 +44,6 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 cargo build --quiet -p bedrock-emulator
 BEDROCK_EMULATOR_BIN="$PWD/target/debug/bedrock-emulator" "$venv/bin/python" -m pytest tests/python -q -p no:cacheprovider
+
+step "Python package (maturin wheel, installed into a fresh virtualenv, plugin tests)"
+./scripts/test-python-package.sh
