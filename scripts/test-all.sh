@@ -4,7 +4,8 @@
 # suite (the AWS SDK for JavaScript v3 against the emulator binary, installed from
 # tests/js/package-lock.json), and the Python suite (boto3 against the emulator binary) in its
 # own virtualenv, created on first use; then the Python package (python/) built as a wheel,
-# installed into a fresh virtualenv, and its own tests run through it.
+# installed into a fresh virtualenv, and its own tests run through it; and the npm packages
+# packed, installed into a scratch project and tested there.
 #
 #   ./scripts/test-all.sh
 #
@@ -47,3 +48,6 @@ BEDROCK_EMULATOR_BIN="$PWD/target/debug/bedrock-emulator" "$venv/bin/python" -m 
 
 step "Python package (maturin wheel, installed into a fresh virtualenv, plugin tests)"
 ./scripts/test-python-package.sh
+
+step "JavaScript package (npm pack, installed into a scratch project, package tests)"
+./scripts/test-js-package.sh
