@@ -30,6 +30,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test (unit, proptest, snapshot and SDK conformance tests)"
 cargo test --workspace --quiet
 
+step "cargo package (the emulator crate packages: metadata, README, no path-only dependencies)"
+cargo package --quiet -p bedrock-emulator --no-verify --allow-dirty
+
 step "JavaScript suite (AWS SDK for JavaScript v3, node --test)"
 npm ci --prefix tests/js --no-audit --no-fund
 cargo build --quiet -p bedrock-emulator
