@@ -20,8 +20,14 @@ test("the binary is the platform package's, and the package ships its types and 
   const binary = findBinary();
   assert.match(binary, /node_modules\/@bedrock-emulator\/linux-x64\/bin\/bedrock-emulator$/);
   assert.ok(existsSync("node_modules/bedrock-emulator/index.d.ts"));
-  const version = execFileSync("node_modules/.bin/bedrock-emulator", ["--version"], { encoding: "utf8" });
-  assert.match(version, /^bedrock-emulator \d+\.\d+\.\d+/);
+  const version = execFileSync("node_modules/.bin/bedrock-emulator", ["--version"], { encoding: "utf8" }).trim();
+  // The packages carry the binary's version.
+  for (const pkg of ["bedrock-emulator", "@bedrock-emulator/linux-x64"]) {
+    const { version: v } = JSON.parse(readFileSync(`node_modules/${pkg}/package.json`, "utf8"));
+    assert.equal(version, `bedrock-emulator ${v}`, pkg);
+  }
+  const { optionalDependencies } = JSON.parse(readFileSync("node_modules/bedrock-emulator/package.json", "utf8"));
+  assert.equal(optionalDependencies["@bedrock-emulator/linux-x64"], version.split(" ")[1]);
 });
 
 test("an emulator answers SDK clients, journals, verifies and resets", async () => {
