@@ -372,7 +372,7 @@ fn parse_account_for(value: &str) -> Result<(String, String), String> {
     if key.is_empty() {
         return Err("the access key id is empty".into());
     }
-    if !bedrock_emulator::server::is_account_id(account) {
+    if !bedrock_emulator::backend::state::is_account_id(account) {
         return Err(format!("the account must be twelve digits (got `{account}`)"));
     }
     Ok((key.to_string(), account.to_string()))

@@ -110,7 +110,7 @@ impl CredentialStore {
                 "aws_session_token" => section.token = Some(value),
                 "bedrock_api_key" => section.api_key = Some(value),
                 "aws_account_id" => {
-                    if !crate::server::is_account_id(&value) {
+                    if !crate::backend::state::is_account_id(&value) {
                         return Err(located(
                             source,
                             line,

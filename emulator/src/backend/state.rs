@@ -37,6 +37,11 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// An account id as AWS writes them: twelve digits.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Where a resource lives: an account and a region.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Scope {
@@ -359,6 +364,12 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_ids_are_twelve_digits() {
+        assert!(is_account_id("012345678901"));
+        assert!(!is_account_id("12345") && !is_account_id("01234567890a") && !is_account_id("0123456789012"));
+    }
     use serde_json::json;
     use std::sync::Arc;
 

@@ -111,11 +111,6 @@ pub fn access_key_from_authorization(value: &str) -> Option<&str> {
     (!key.is_empty() && !key.contains([',', ' '])).then_some(key)
 }
 
-/// An account id as AWS writes them: twelve digits.
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
 impl ServerState {
     /// `POST /_emulator/reset`: the journal, scenario counters and states, fault counters,
     /// windows, attempt counting, quota buckets and replay positions start over, and every
@@ -417,7 +412,6 @@ mod tests {
         assert_eq!(accounts.for_request(Some("Bearer abc")), "999999999999");
         assert_eq!(accounts.for_request(None), "999999999999");
         assert_eq!(access_key_from_authorization("AWS4-HMAC-SHA256 Credential=/x"), None);
-        assert!(is_account_id("012345678901") && !is_account_id("12345") && !is_account_id("01234567890a"));
     }
 
     #[test]
