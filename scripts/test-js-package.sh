@@ -8,13 +8,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+platform=$(node -p 'process.platform + "-" + process.arch')
+if [ ! -d "js/platforms/$platform" ]; then
+  echo "test-js-package: SKIPPED: no platform package for $platform yet (js/platforms/ has $(ls js/platforms | tr '\n' ' '))"
+  exit 0
+fi
 cargo build --quiet -p bedrock-emulator
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-cp -r js/platforms/linux-x64 "$scratch/linux-x64"
-mkdir -p "$scratch/linux-x64/bin"
-cp target/debug/bedrock-emulator "$scratch/linux-x64/bin/bedrock-emulator"
-(cd "$scratch" && npm pack --silent "$root/js/bedrock-emulator" "$scratch/linux-x64" >/dev/null)
+cp -r "js/platforms/$platform" "$scratch/$platform"
+mkdir -p "$scratch/$platform/bin"
+cp target/debug/bedrock-emulator "$scratch/$platform/bin/bedrock-emulator"
+# npm pack prints each tarball's name.
+tarballs=$(cd "$scratch" && npm pack --silent "$root/js/bedrock-emulator" "$scratch/$platform")
+main=$(echo "$tarballs" | sed -n 1p)
+native=$(echo "$tarballs" | sed -n 2p)
 sdk=$(node -p 'require("./tests/js/package.json").dependencies["@aws-sdk/client-bedrock-runtime"]')
 mkdir "$scratch/project"
 cat >"$scratch/project/package.json" <<JSON
@@ -23,12 +31,12 @@ cat >"$scratch/project/package.json" <<JSON
   "private": true,
   "type": "module",
   "dependencies": {
-    "bedrock-emulator": "file:../bedrock-emulator-0.1.0.tgz",
-    "@bedrock-emulator/linux-x64": "file:../bedrock-emulator-linux-x64-0.1.0.tgz",
+    "bedrock-emulator": "file:../$main",
+    "@bedrock-emulator/$platform": "file:../$native",
     "@aws-sdk/client-bedrock-runtime": "$sdk"
   },
   "overrides": {
-    "@bedrock-emulator/linux-x64": "\$@bedrock-emulator/linux-x64"
+    "@bedrock-emulator/$platform": "\$@bedrock-emulator/$platform"
   }
 }
 JSON

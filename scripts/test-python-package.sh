@@ -15,10 +15,11 @@ tools="${BEDROCK_TEST_VENV:-.venv}"
 if [ ! -x "$tools/bin/python" ]; then
   python3 -m venv "$tools"
 fi
+tools=$(cd "$tools" && pwd)
 "$tools/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-(cd python && "../$tools/bin/maturin" build --quiet --profile dev --out "$scratch/dist")
+(cd python && "$tools/bin/maturin" build --quiet --profile dev --out "$scratch/dist")
 python3 -m venv "$scratch/venv"
 "$scratch/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$scratch"/dist/bedrock_emulator-*.whl \
   "boto3>=1.34" "pytest>=8"

@@ -107,7 +107,8 @@ export class Emulator {
     for (const [k, v] of Object.entries(query)) {
       if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
     }
-    const init = { method };
+    // Bounded: an endpoint that accepts and never answers must not hang the caller.
+    const init = { method, signal: AbortSignal.timeout(30_000) };
     if (body !== undefined) {
       init.body = typeof body === "string" ? body : JSON.stringify(body);
     }
@@ -117,11 +118,20 @@ export class Emulator {
     } catch (e) {
       throw new EmulatorError(`${method} /_emulator/${path}: ${e.message}`);
     }
-    const text = await response.text();
+    let text;
+    try {
+      text = await response.text();
+    } catch (e) {
+      throw new EmulatorError(`${method} /_emulator/${path}: ${e.message}`);
+    }
     if (!response.ok) {
       throw new EmulatorError(`${method} /_emulator/${path}: ${response.status} ${text}`);
     }
-    return text ? JSON.parse(text) : undefined;
+    try {
+      return text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new EmulatorError(`${method} /_emulator/${path}: not JSON: ${text.slice(0, 200)}`);
+    }
   }
 
   async #pages(path, query) {
@@ -240,7 +250,8 @@ export async function startEmulator(options = {}) {
     };
     const timer = setTimeout(() => fail(`bedrock-emulator did not start within ${timeoutMs} ms`), timeoutMs);
     child.once("error", (e) => fail(`cannot run ${binary}: ${e.message}`));
-    child.once("exit", (code) => fail(`bedrock-emulator exited with ${code} before listening`));
+    // "close", not "exit": it comes after the pipes ended, so stderr is complete in the message.
+    child.once("close", (code) => fail(`bedrock-emulator exited with ${code} before listening`));
     child.stdout.setEncoding("utf8");
     const onData = (chunk) => {
       buffered += chunk;
@@ -248,7 +259,7 @@ export async function startEmulator(options = {}) {
       if (newline < 0) return;
       child.stdout.off("data", onData);
       child.stdout.resume();
-      child.removeAllListeners("exit");
+      child.removeAllListeners("close");
       clearTimeout(timer);
       const line = buffered.slice(0, newline);
       const match = /^listening on (\S+)/.exec(line);

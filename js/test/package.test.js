@@ -2,7 +2,7 @@
 // project (scripts/test-js-package.sh), the binary from the platform package, driven through
 // @aws-sdk/client-bedrock-runtime.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,16 +18,17 @@ const ask = (client, text) =>
 test("the binary is the platform package's, and the package ships its types and launcher", () => {
   assert.equal(process.env.BEDROCK_EMULATOR_BIN, undefined);
   const binary = findBinary();
-  assert.match(binary, /node_modules\/@bedrock-emulator\/linux-x64\/bin\/bedrock-emulator$/);
+  const native = `@bedrock-emulator/${process.platform}-${process.arch}`;
+  assert.ok(binary.endsWith(`node_modules/${native}/bin/bedrock-emulator`), binary);
   assert.ok(existsSync("node_modules/bedrock-emulator/index.d.ts"));
   const version = execFileSync("node_modules/.bin/bedrock-emulator", ["--version"], { encoding: "utf8" }).trim();
   // The packages carry the binary's version.
-  for (const pkg of ["bedrock-emulator", "@bedrock-emulator/linux-x64"]) {
+  for (const pkg of ["bedrock-emulator", native]) {
     const { version: v } = JSON.parse(readFileSync(`node_modules/${pkg}/package.json`, "utf8"));
     assert.equal(version, `bedrock-emulator ${v}`, pkg);
   }
   const { optionalDependencies } = JSON.parse(readFileSync("node_modules/bedrock-emulator/package.json", "utf8"));
-  assert.equal(optionalDependencies["@bedrock-emulator/linux-x64"], version.split(" ")[1]);
+  assert.equal(optionalDependencies[native], version.split(" ")[1]);
 });
 
 test("an emulator answers SDK clients, journals, verifies and resets", async () => {
@@ -73,4 +74,16 @@ test("mounted rules, scenario files and faults answer", async () => {
 
 test("a bad flag rejects with the emulator's own message", async () => {
   await assert.rejects(startEmulator({ args: ["--no-such-flag"] }), (e) => e instanceof EmulatorError && /--no-such-flag/.test(e.message));
+});
+
+test("the npx launcher passes SIGTERM on to the emulator, which stops gracefully", async () => {
+  const launcher = spawn("node_modules/.bin/bedrock-emulator", ["serve", "--port", "0"], { stdio: ["ignore", "pipe", "ignore"] });
+  const endpoint = await new Promise((resolve) =>
+    launcher.stdout.once("data", (d) => resolve(/listening on (\S+)/.exec(String(d))[1])),
+  );
+  assert.equal((await fetch(`${endpoint}/_emulator/health`)).status, 200);
+  const ended = new Promise((resolve) => launcher.once("exit", (code, signal) => resolve(signal ?? code)));
+  launcher.kill("SIGTERM");
+  assert.equal(await ended, 0, "the emulator's graceful exit status, passed on");
+  await assert.rejects(fetch(`${endpoint}/_emulator/health`), "the emulator stopped with it");
 });

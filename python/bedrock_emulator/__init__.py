@@ -37,6 +37,9 @@ SECRET_ACCESS_KEY = "bedrock-emulator-secret"
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+# Admin calls go to loopback directly, whatever HTTP_PROXY says.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 class EmulatorError(RuntimeError):
     """The emulator could not start, or an admin call failed."""
@@ -144,32 +147,65 @@ class Emulator:
         command = [self._binary or find_binary(), "serve", "--port", "0", *self._flags]
         try:
             process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                encoding="utf-8",
+                errors="replace",
+                bufsize=1,
             )
         except OSError as e:
             raise EmulatorError(f"cannot run {command[0]}: {e}") from e
         self._process = process
-        # The first stdout line names the address; stderr is kept for error messages.
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        # The first stdout line names the address; stderr is kept (its last lines) for error
+        # messages. Both pipes are drained for the process's life, so it never blocks on them.
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, args=(process,), daemon=True)
+        self._stderr_reader.start()
         line = self._first_line(process)
         if not line.startswith("listening on "):
-            code = process.wait(timeout=10)
-            self._process = None
-            raise EmulatorError(
-                f"bedrock-emulator exited with {code} before listening:\n{''.join(self._stderr).strip()}"
-            )
+            self._abandon(process)
+            raise EmulatorError(f"bedrock-emulator did not start ({self._exit_text(process)}):\n{self._stderr_text()}")
         self._endpoint = line.split("listening on ", 1)[1].strip()
-        threading.Thread(target=lambda: process.stdout and process.stdout.read(), daemon=True).start()
+        threading.Thread(target=self._drain_stdout, args=(process,), daemon=True).start()
         deadline = time.monotonic() + self._startup_timeout
         while True:
             try:
                 self._admin("GET", "health")
                 return self
             except EmulatorError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise
+                if process.poll() is not None or time.monotonic() > deadline:
+                    self._abandon(process)
+                    raise EmulatorError(
+                        f"bedrock-emulator did not answer its health check ({self._exit_text(process)}):\n"
+                        f"{self._stderr_text()}"
+                    ) from None
                 time.sleep(0.05)
+
+    def _abandon(self, process: "subprocess.Popen[str]") -> None:
+        """Ends a process that failed to start, and forgets it."""
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        self._process = None
+        self._endpoint = None
+
+    @staticmethod
+    def _exit_text(process: "subprocess.Popen[str]") -> str:
+        code = process.poll()
+        return "still running" if code is None else f"exit code {code}"
+
+    def _stderr_text(self) -> str:
+        # The reader ends once the process has exited and the pipe is empty.
+        reader = getattr(self, "_stderr_reader", None)
+        if reader is not None:
+            reader.join(timeout=2)
+        return "".join(self._stderr).strip()
+
+    @staticmethod
+    def _drain_stdout(process: "subprocess.Popen[str]") -> None:
+        if process.stdout is not None:
+            for _ in process.stdout:
+                pass
 
     def _first_line(self, process: "subprocess.Popen[str]") -> str:
         result: list[str] = []
@@ -178,13 +214,12 @@ class Emulator:
         reader.start()
         reader.join(self._startup_timeout)
         if not result:
-            process.kill()
+            self._abandon(process)
             raise EmulatorError(f"bedrock-emulator did not start within {self._startup_timeout} s")
         return result[0]
 
-    def _drain_stderr(self) -> None:
-        process = self._process
-        if process is None or process.stderr is None:
+    def _drain_stderr(self, process: "subprocess.Popen[str]") -> None:
+        if process.stderr is None:
             return
         for line in process.stderr:
             self._stderr.append(line)
@@ -245,7 +280,7 @@ class Emulator:
             data = body.encode("utf-8") if isinstance(body, str) else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(url, data=data, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with _OPENER.open(request, timeout=30) as response:
                 text = response.read().decode("utf-8")
         except urllib.error.HTTPError as e:
             detail = e.read().decode("utf-8", "replace")
@@ -302,6 +337,18 @@ class Emulator:
         if not result.get("ok"):
             raise VerificationError(result)
         return result
+
+    def clear_api_rules(self) -> None:
+        """Removes every scenario source and fault rule added through the admin API (`mount`,
+        `add_fault`); those from files and flags stay."""
+        for page in self._pages("scenarios"):
+            for source in page.get("sources", []):
+                if source.get("origin") == "api":
+                    self._admin("DELETE", f"scenarios/{urllib.parse.quote(source['name'], safe='')}")
+        for page in self._pages("faults"):
+            for fault in page.get("faults", []):
+                if (fault.get("origin") or {}).get("kind") == "api":
+                    self._admin("DELETE", f"faults/{urllib.parse.quote(fault['name'], safe='')}")
 
     def reset(self) -> None:
         """Clears the journal, counters, scenario states, quotas and created resources (rules stay)."""

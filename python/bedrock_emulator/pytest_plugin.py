@@ -3,8 +3,10 @@
 Fixtures:
 
 * `bedrock_emulator` — an `Emulator`: one process for the whole session, reset before each
-  test (journal, counters, scenario states, created resources), so tests do not see each
-  other. A test marked `bedrock_cassette` gets a process of its own instead (see below).
+  test (journal, counters, scenario states, created resources) and, after it, rid of the
+  scenario rules and fault rules the test added through the API (`mount`, `add_fault`,
+  markers), so tests do not see each other. A test marked `bedrock_cassette` gets a process of
+  its own instead (see below).
 * `bedrock_runtime`, `bedrock` — boto3 clients pointed at it.
 
 Markers:
@@ -111,21 +113,16 @@ def bedrock_emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
         return
     emulator = request.getfixturevalue("bedrock_emulator_session")
     emulator.reset()
-    names = _mount_scenarios(emulator, request)
     try:
+        _mount_scenarios(emulator, request)
         yield emulator
     finally:
-        for name in names:
-            emulator.unmount(name)
+        emulator.clear_api_rules()
 
 
-def _mount_scenarios(emulator: Emulator, request: pytest.FixtureRequest) -> list[str]:
-    names = []
+def _mount_scenarios(emulator: Emulator, request: pytest.FixtureRequest) -> None:
     for i, path in enumerate(_scenario_files(request)):
-        name = f"pytest-{i}-{path.name}"
-        emulator.mount(path, name=name)
-        names.append(name)
-    return names
+        emulator.mount(path, name=f"pytest-{i}-{path.name}")
 
 
 @pytest.fixture

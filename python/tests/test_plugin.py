@@ -110,3 +110,25 @@ def test_a_cassette_test_without_its_recording_fails_in_the_default_mode(pyteste
     pytester.makepyfile(test_cassettes=CASSETTE_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
+    # Refused by the emulator (nothing recorded to replay), not by anything else.
+    result.stdout.fnmatch_lines(["*ValidationException*"])
+
+
+def test_rules_and_faults_a_test_adds_do_not_outlive_it(pytester):
+    pytester.makepyfile("""
+        import pytest
+        NOVA = "amazon.nova-micro-v1:0"
+
+        def ask(client):
+            return client.converse(modelId=NOVA, messages=[{"role": "user", "content": [{"text": "hi"}]}])
+
+        def test_adds_and_fails(bedrock_emulator, bedrock_runtime):
+            bedrock_emulator.mount({"name": "scripted", "reply": {"text": "scripted"}})
+            bedrock_emulator.add_fault({"name": "throttle", "inject": {"error": {"type": "ThrottlingException"}}})
+            assert False, "fails before cleaning up"
+
+        def test_next_sees_neither(bedrock_runtime):
+            reply = ask(bedrock_runtime)
+            assert reply["output"]["message"]["content"][0]["text"] != "scripted"
+    """)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1, failed=1)

@@ -660,6 +660,7 @@ def test_a_credentials_file_without_sigv4_exits_2(credentials_file):
         ("aws_access_key_id = A\n", 1, "[profile]"),
         ("[a]\njust some words\n", 2, "key = value"),
         ("[a]\naws_access_key_id = A\naws_secret_access_key = B\naws_account_id = 12\n", 4, "twelve digits"),
+        ("[k]\nbedrock_api_key = K\naws_account_id = 111122223333\n", 1, "accounts go by access key"),
     ],
 )
 def test_a_bad_credentials_file_exits_2_naming_the_file_and_line(tmp_path, text, line, words):

@@ -148,6 +148,16 @@ impl CredentialStore {
                     expiration: s.expiration,
                     account_id: s.account,
                 }),
+                (None, None) if s.account.is_some() => {
+                    return Err(located(
+                        source,
+                        s.line,
+                        format!(
+                            "profile [{}] has aws_account_id but no aws_access_key_id: accounts go by access key",
+                            s.name
+                        ),
+                    ))
+                }
                 (None, None) => {}
                 _ => {
                     return Err(located(

@@ -60,11 +60,6 @@ fn scores(categories: &[&str], lexicons: &[(&str, &[&str])], texts: &[&str]) -> 
     json!({ "results": results })
 }
 
-/// Byte offset `at` of `text` as a character offset.
-fn char_offset(text: &str, at: usize) -> usize {
-    text[..at].chars().count()
-}
-
 fn sensitive(types: &[&str], messages: &[Vec<&str>]) -> Value {
     let mut found = Vec::new();
     for (m, blocks) in messages.iter().enumerate() {
@@ -78,15 +73,24 @@ fn sensitive(types: &[&str], messages: &[Vec<&str>]) -> Value {
     }
     found.sort_by_key(|&(m, c, start, order, ..)| (m, c, start, order));
     let truncated = found.len() > MAX_ENTITIES;
+    // Character offsets from one walk per block: results come sorted by block then start, so a
+    // cursor (byte, characters) only moves forward; an end is counted from its start.
+    let mut cursor = (usize::MAX, usize::MAX, 0usize, 0usize);
     let results: Vec<Value> = found
         .into_iter()
         .take(MAX_ENTITIES)
         .map(|(m, c, start, _, end, kind, text)| {
+            if (cursor.0, cursor.1) != (m, c) {
+                cursor = (m, c, 0, 0);
+            }
+            cursor.3 += text[cursor.2..start].chars().count();
+            cursor.2 = start;
+            let begin = cursor.3;
             json!({
-                "beginOffset": char_offset(text, start),
+                "beginOffset": begin,
                 "confidenceScore": if kind == "CREDIT_DEBIT_CARD_NUMBER" { 1.0 } else { 0.8 },
                 "contentIndex": c,
-                "endOffset": char_offset(text, end),
+                "endOffset": begin + text[start..end].chars().count(),
                 "messageIndex": m,
                 "type": kind,
             })

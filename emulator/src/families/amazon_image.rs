@@ -51,7 +51,8 @@ pub const TITAN_SIZES: &[(u32, u32)] = &[
 ];
 
 /// Nova Canvas's size rule: each side 320–4096 and a multiple of 16, aspect ratio within
-/// 1:4 … 4:1, and fewer than this many pixels.
+/// 1:4 … 4:1, and at most this many pixels (the guide says "less than", but 2048 × 2048 is a
+/// priced size).
 pub const NOVA_MAX_PIXELS: u64 = 4_194_304;
 
 /// Titan's refusal of a prompt its content filters flag.
@@ -218,9 +219,15 @@ fn input_size(params: &Map<String, Value>, key: &str, path: &str) -> Result<Opti
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|_| BedrockError::validation(format!("The {path} is not valid base64.")))?;
-    png::dimensions(&bytes)
-        .map(Some)
-        .ok_or_else(|| BedrockError::validation(format!("The {path} must be a PNG or JPEG image.")))
+    let (w, h) = png::dimensions(&bytes)
+        .ok_or_else(|| BedrockError::validation(format!("The {path} must be a PNG or JPEG image.")))?;
+    if w > png::MAX_SIDE || h > png::MAX_SIDE {
+        return Err(BedrockError::validation(format!(
+            "The {path} is {w}x{h}: each side must be at most {} pixels.",
+            png::MAX_SIDE
+        )));
+    }
+    Ok(Some((w, h)))
 }
 
 /// The output size: the request's (checked against the model's rule), else the input
@@ -485,6 +492,12 @@ mod tests {
         let bad =
             run(NOVA, json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": "aGVsbG8="}}));
         assert!(bad.expect_err("not an image").message.contains("PNG or JPEG"));
+        let mut huge = png::solid_rgb(8, 8, [1, 2, 3]);
+        huge[20..24].copy_from_slice(&9000u32.to_be_bytes());
+        let huge = base64::engine::general_purpose::STANDARD.encode(huge);
+        let e = run(TITAN, json!({"taskType": "INPAINTING", "inPaintingParams": {"image": huge, "maskPrompt": "x"}}))
+            .expect_err("too large");
+        assert!(e.message.contains("8x9000"), "{}", e.message);
     }
 
     #[test]

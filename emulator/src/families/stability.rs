@@ -110,10 +110,12 @@ fn input_size(b64: &str) -> Result<(u32, u32), BedrockError> {
     let size = png::dimensions(&bytes)
         .or_else(|| webp::dimensions(&bytes))
         .ok_or_else(|| BedrockError::validation("The image must be a JPEG, PNG or WebP image."))?;
-    if size.0 < 64 || size.1 < 64 {
+    if size.0 < 64 || size.1 < 64 || size.0 > png::MAX_SIDE || size.1 > png::MAX_SIDE {
         return Err(BedrockError::validation(format!(
-            "The image is {}x{}: it must be at least 64 pixels on each side.",
-            size.0, size.1
+            "The image is {}x{}: each side must be 64 to {} pixels.",
+            size.0,
+            size.1,
+            png::MAX_SIDE
         )));
     }
     Ok(size)
@@ -128,7 +130,12 @@ fn generate(
     native_schema::validate(body, &schema(model))?;
     let prompt = body.get("prompt").and_then(Value::as_str).unwrap_or_default();
     let image = body.get("image").and_then(Value::as_str);
-    let image_to_image = body.get("mode").and_then(Value::as_str) == Some("image-to-image") || image.is_some();
+    // Core has no image-to-image; on SD3.5 and Ultra an `image` (or the mode) asks for it.
+    let image_to_image =
+        model != Model::Core && (body.get("mode").and_then(Value::as_str) == Some("image-to-image") || image.is_some());
+    if model == Model::Core && image.is_some() {
+        return Err(native_schema::malformed(&["#: extraneous key [image] is not permitted".to_string()]));
+    }
     let size = if image_to_image {
         let missing: Vec<String> = ["image", "strength"]
             .iter()
@@ -233,6 +240,14 @@ mod tests {
         );
         let tiny = base64::engine::general_purpose::STANDARD.encode(png::solid_rgb(32, 32, [1, 2, 3]));
         assert!(run(SD35, json!({"prompt": "x", "image": tiny, "strength": 0.5})).is_err());
+        // A header claiming 5000 pixels: refused, not clamped.
+        let mut huge = png::solid_rgb(64, 64, [1, 2, 3]);
+        huge[16..20].copy_from_slice(&5000u32.to_be_bytes());
+        let huge = base64::engine::general_purpose::STANDARD.encode(huge);
+        let e = run(ULTRA, json!({"prompt": "x", "image": huge, "strength": 0.5})).expect_err("too large");
+        assert!(e.message.contains("5000x64"), "{}", e.message);
+        let e = run(CORE, json!({"prompt": "x", "image": input})).expect_err("Core has no image-to-image");
+        assert!(e.message.contains("extraneous key [image]"), "{}", e.message);
     }
 
     #[test]

@@ -92,13 +92,15 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// The account of a request with this `Authorization` header.
-    pub fn for_request(&self, authorization: Option<&str>) -> &str {
+    /// The account of a request with this `Authorization` header, or (presigned) this
+    /// `X-Amz-Credential` query parameter.
+    pub fn for_request(&self, authorization: Option<&str>, presigned_credential: Option<&str>) -> &str {
         if self.by_key.is_empty() {
             return &self.default;
         }
         authorization
             .and_then(access_key_from_authorization)
+            .or_else(|| presigned_credential.and_then(|c| c.split('/').next()))
             .and_then(|key| self.by_key.get(key))
             .unwrap_or(&self.default)
     }
@@ -407,10 +409,14 @@ mod tests {
         let auth = |key: &str| {
             format!("AWS4-HMAC-SHA256 Credential={key}/20261202/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=0")
         };
-        assert_eq!(accounts.for_request(Some(&auth("AKIDALICE"))), "111111111111");
-        assert_eq!(accounts.for_request(Some(&auth("AKIDBOB"))), "999999999999");
-        assert_eq!(accounts.for_request(Some("Bearer abc")), "999999999999");
-        assert_eq!(accounts.for_request(None), "999999999999");
+        assert_eq!(accounts.for_request(Some(&auth("AKIDALICE")), None), "111111111111");
+        assert_eq!(accounts.for_request(Some(&auth("AKIDBOB")), None), "999999999999");
+        assert_eq!(accounts.for_request(Some("Bearer abc"), None), "999999999999");
+        assert_eq!(accounts.for_request(None, None), "999999999999");
+        assert_eq!(
+            accounts.for_request(None, Some("AKIDALICE/20261202/us-east-1/bedrock/aws4_request")),
+            "111111111111"
+        );
         assert_eq!(access_key_from_authorization("AWS4-HMAC-SHA256 Credential=/x"), None);
     }
 

@@ -179,7 +179,8 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
     ctx.attempt = Some(attempt);
     let success_status = route.route.code;
     let raw_query = raw.raw_query.clone();
-    let account = state.accounts.for_request(header(&raw.headers, &AUTHORIZATION)).to_string();
+    let presigned = raw.query.iter().find(|(k, _)| k == "X-Amz-Credential").map(|(_, v)| v.as_str());
+    let account = state.accounts.for_request(header(&raw.headers, &AUTHORIZATION), presigned).to_string();
     let request = Request { route, query: raw.query, headers: raw.headers, body, region, account };
 
     // Prepare: parse and validate, so that faults and rules can match on the conversation.

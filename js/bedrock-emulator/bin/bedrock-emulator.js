@@ -1,12 +1,24 @@
 #!/usr/bin/env node
-// `npx bedrock-emulator serve …`: runs the platform package's binary with these arguments.
-import { spawnSync } from "node:child_process";
+// `npx bedrock-emulator serve …`: runs the platform package's binary with these arguments,
+// passing on the signals that stop it (so stopping this process stops the emulator too) and
+// ending the way it ended.
+import { spawn } from "node:child_process";
 
 import { findBinary } from "../index.js";
 
-const result = spawnSync(findBinary(), process.argv.slice(2), { stdio: "inherit" });
-if (result.error) {
-  console.error(`bedrock-emulator: ${result.error.message}`);
-  process.exit(1);
+const child = spawn(findBinary(), process.argv.slice(2), { stdio: "inherit" });
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, () => child.kill(signal));
 }
-process.exit(result.status ?? 1);
+child.on("error", (e) => {
+  console.error(`bedrock-emulator: ${e.message}`);
+  process.exit(1);
+});
+child.on("exit", (code, signal) => {
+  if (signal) {
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+  } else {
+    process.exit(code ?? 1);
+  }
+});
