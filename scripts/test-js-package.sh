@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Packs the npm packages (js/bedrock-emulator and js/platforms/linux-x64, the binary copied in
+# Packs the npm packages (js/bedrock-emulator and js/platforms/<platform>, the binary copied in
 # at pack time, the esbuild pattern), installs the tarballs into a scratch project with
-# @aws-sdk/client-bedrock-runtime, and runs js/test there — against the installed packages,
-# never the source tree. The binary is the debug build the other suites already compiled.
+# @aws-sdk/client-bedrock-runtime, vitest and typescript, and runs js/test there — node:test
+# and vitest against the installed packages (never the source tree), and tsc on a file using
+# the declarations. The binary is the debug build the other suites already compiled.
 #
 #   ./scripts/test-js-package.sh
 set -euo pipefail
@@ -35,12 +36,22 @@ cat >"$scratch/project/package.json" <<JSON
     "@bedrock-emulator/$platform": "file:../$native",
     "@aws-sdk/client-bedrock-runtime": "$sdk"
   },
+  "devDependencies": {
+    "typescript": "5.9.3",
+    "vitest": "3.2.7"
+  },
   "overrides": {
     "@bedrock-emulator/$platform": "\$@bedrock-emulator/$platform"
   }
 }
 JSON
-cp js/test/*.test.js "$scratch/project/"
+cp js/test/*.test.js js/test/*.spec.js js/test/types-check.ts "$scratch/project/"
 (cd "$scratch/project" && npm install --silent --no-audit --no-fund --prefer-offline)
 cd "$scratch/project"
-env -u BEDROCK_EMULATOR_BIN AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true node --test ./*.test.js
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+unset BEDROCK_EMULATOR_BIN
+node --test ./*.test.js
+# The same package from vitest, and its TypeScript declarations checked by tsc.
+npx --no-install vitest run --reporter=dot vitest.spec.js
+npx --no-install tsc --noEmit --strict --module nodenext --moduleResolution nodenext --target es2022 types-check.ts
+echo "tsc: the declarations type-check"
