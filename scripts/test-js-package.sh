@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packs the npm packages (js/bedrock-emulator and js/platforms/<platform>, the binary copied in
 # at pack time, the esbuild pattern), installs the tarballs into a scratch project with
-# @aws-sdk/client-bedrock-runtime, vitest and typescript, and runs js/test there — node:test
-# and vitest against the installed packages (never the source tree), and tsc on a file using
+# @aws-sdk/client-bedrock-runtime, vitest, jest and typescript, and runs js/test there —
+# node:test, vitest and jest against the installed packages (never the source tree), and tsc on a file using
 # the declarations. The binary is the debug build the other suites already compiled.
 #
 #   ./scripts/test-js-package.sh
@@ -37,6 +37,8 @@ cat >"$scratch/project/package.json" <<JSON
     "@aws-sdk/client-bedrock-runtime": "$sdk"
   },
   "devDependencies": {
+    "@jest/globals": "30.2.0",
+    "jest": "30.2.0",
     "typescript": "5.9.3",
     "vitest": "3.2.7"
   },
@@ -45,13 +47,15 @@ cat >"$scratch/project/package.json" <<JSON
   }
 }
 JSON
-cp js/test/*.test.js js/test/*.spec.js js/test/types-check.ts "$scratch/project/"
+cp js/test/*.test.js js/test/*.spec.js js/test/jest.check.mjs js/test/types-check.ts "$scratch/project/"
 (cd "$scratch/project" && npm install --silent --no-audit --no-fund --prefer-offline)
 cd "$scratch/project"
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 unset BEDROCK_EMULATOR_BIN
 node --test ./*.test.js
-# The same package from vitest, and its TypeScript declarations checked by tsc.
+# The same package from vitest and from jest (ESM), and its declarations checked by tsc.
 npx --no-install vitest run --reporter=dot vitest.spec.js
+NODE_OPTIONS=--experimental-vm-modules npx --no-install jest --silent --testMatch '**/jest.check.mjs' 2>&1 |
+  { grep -v ExperimentalWarning || true; }
 npx --no-install tsc --noEmit --strict --module nodenext --moduleResolution nodenext --target es2022 types-check.ts
 echo "tsc: the declarations type-check"
