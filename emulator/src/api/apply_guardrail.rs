@@ -4,9 +4,8 @@
 //! guardrail does not configure, and the undocumented `output` (a copy of `outputs`) and
 //! `blockedResponse` (the blocked message, or `null`) that real responses carry.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::validate::body_object;
 use super::{coral, Request, Services};
 use crate::backend::guardrail_eval::{self, Qualifier, Source, TextBlock};
 use crate::backend::guardrails;
@@ -73,9 +72,7 @@ fn text_blocks(content: &[Value]) -> (Vec<TextBlock<'_>>, usize) {
 /// Answers ApplyGuardrail.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let started = std::time::Instant::now();
-    let mut input = if req.body.is_empty() { Map::new() } else { body_object(&req.body)? };
-    input.insert("guardrailIdentifier".into(), json!(req.label("guardrailIdentifier")));
-    input.insert("guardrailVersion".into(), json!(req.label("guardrailVersion")));
+    let input = coral::operation_input(req)?;
     coral::validate_input("bedrock-runtime", "ApplyGuardrail", &Value::Object(input.clone()))?;
 
     let scope = Scope::new(&req.account, &req.region);

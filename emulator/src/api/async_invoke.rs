@@ -2,9 +2,9 @@
 //! are in [`crate::backend::async_invoke`]). Inputs are validated against the model with
 //! Coral's messages; the model must be one that runs asynchronously (Nova Reel).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::validate::{body_object, check_enum, constraint};
+use super::validate::{check_enum, constraint};
 use super::{coral, Request, Services};
 use crate::backend::async_invoke::{self, Filter, Start};
 use crate::backend::paging::{self, PageRequest};
@@ -46,7 +46,7 @@ pub fn start_failing(req: &Request, services: &Services, failure: &str) -> Resul
 }
 
 fn start(req: &Request, services: &Services, scope: &Scope, failure: Option<&str>) -> Result<Value, BedrockError> {
-    let input: Map<String, Value> = if req.body.is_empty() { Map::new() } else { body_object(&req.body)? };
+    let input = coral::operation_input(req)?;
     coral::validate_input("bedrock-runtime", "StartAsyncInvoke", &Value::Object(input.clone()))?;
     let model_id = input.get("modelId").and_then(Value::as_str).unwrap_or_default();
     let model = services.catalog.resolve(model_id, &req.region)?.model;
@@ -68,16 +68,7 @@ fn start(req: &Request, services: &Services, scope: &Scope, failure: Option<&str
 }
 
 fn list(req: &Request, services: &Services, scope: &Scope) -> Result<Value, BedrockError> {
-    let mut input = Map::new();
-    for name in ["submitTimeAfter", "submitTimeBefore", "statusEquals", "nextToken", "sortBy", "sortOrder"] {
-        if let Some(v) = req.query(name) {
-            input.insert(name.into(), json!(v));
-        }
-    }
-    if let Some(v) = req.query("maxResults") {
-        let n = v.parse::<i64>().map_err(|_| super::validate::wrong_type("maxResults", "an integer"))?;
-        input.insert("maxResults".into(), json!(n));
-    }
+    let input = coral::operation_input(req)?;
     coral::validate_input("bedrock-runtime", "ListAsyncInvokes", &Value::Object(input.clone()))?;
     let time = |name: &str| -> Result<Option<f64>, BedrockError> {
         match req.query(name) {
@@ -129,7 +120,7 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
         "StartAsyncInvoke" => start(req, services, &scope, None)?,
         "GetAsyncInvoke" => {
             let arn = req.label("invocationArn");
-            coral::validate_input("bedrock-runtime", "GetAsyncInvoke", &json!({"invocationArn": arn}))?;
+            coral::validate_input("bedrock-runtime", "GetAsyncInvoke", &Value::Object(coral::operation_input(req)?))?;
             settle(services, &scope)?;
             services.state.read(&scope, |space| async_invoke::get(space, &scope, arn))?
         }

@@ -142,6 +142,47 @@ pub fn members_by_location(service: &str, operation: &str) -> Vec<(&'static str,
         .collect()
 }
 
+/// The whole input structure of the request's operation, as the model binds it: the JSON
+/// body's members, then every member the model places in the URI or the query string, read
+/// from there under its member name — query integers, floats and booleans as JSON numbers and
+/// booleans (a value that does not parse is refused as a mistyped member, the way Coral does),
+/// everything else as a string. What `validate_input` then checks, and what handlers read.
+pub fn operation_input(req: &super::Request) -> Result<Map<String, Value>, BedrockError> {
+    let service = req.route.route.service.name();
+    let operation = req.operation();
+    let mut input = if req.body.is_empty() || payload_member(service, operation).is_some() {
+        Map::new()
+    } else {
+        validate::body_object(&req.body)?
+    };
+    let Some(svc) = table().services.get(service) else { return Ok(input) };
+    let Some(id) = svc.operations.get(operation).and_then(|op| op.input) else { return Ok(input) };
+    for m in &svc.shapes[id].members {
+        let raw = match m.location.as_deref() {
+            Some("uri") => Some(req.label(&m.location_name)).filter(|v| !v.is_empty()),
+            Some("querystring") => req.query(&m.location_name),
+            _ => None,
+        };
+        let Some(raw) = raw else { continue };
+        let wrong = || validate::wrong_type(&m.name, svc.shapes[m.target].kind.expected());
+        let value = match svc.shapes[m.target].kind {
+            Kind::Integer | Kind::Long => Value::from(raw.parse::<i64>().map_err(|_| wrong())?),
+            Kind::Float | Kind::Double => {
+                let f = raw.parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(wrong)?;
+                serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(wrong)?
+            }
+            Kind::Boolean => match raw {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(wrong()),
+            },
+            _ => Value::String(raw.to_string()),
+        };
+        input.insert(m.name.clone(), value);
+    }
+    Ok(input)
+}
+
 /// The input member that is the whole HTTP body (InvokeModel's `body`), if the operation has
 /// one; its value is the raw body text, not base64.
 pub fn payload_member(service: &str, operation: &str) -> Option<&'static str> {
@@ -851,6 +892,36 @@ fn java_decimal(f: f64, display: String, scientific: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(method: &str, path: &str, query: &[(&str, &str)], body: &str) -> crate::api::Request {
+        crate::api::Request {
+            route: crate::operations::find(method, path).expect("routed"),
+            query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: http::HeaderMap::new().into(),
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        }
+    }
+
+    #[test]
+    fn the_operation_input_reads_body_labels_and_typed_query_members() {
+        let get = request("GET", "/guardrails/abc123", &[("guardrailVersion", "2"), ("other", "x")], "");
+        let input = operation_input(&get).expect("input");
+        assert_eq!(Value::Object(input), serde_json::json!({"guardrailIdentifier": "abc123", "guardrailVersion": "2"}));
+        let list = request("GET", "/guardrails", &[("maxResults", "5"), ("nextToken", "t")], "");
+        assert_eq!(operation_input(&list).expect("input")["maxResults"], serde_json::json!(5));
+        let bad = request("GET", "/guardrails", &[("maxResults", "five")], "");
+        let e = operation_input(&bad).expect_err("not an integer");
+        assert!(
+            e.message.contains("'maxResults' failed to satisfy constraint: Member must be an integer"),
+            "{}",
+            e.message
+        );
+        let update = request("PUT", "/guardrails/abc123", &[], r#"{"name": "n"}"#);
+        let input = operation_input(&update).expect("input");
+        assert_eq!((input["name"].as_str(), input["guardrailIdentifier"].as_str()), (Some("n"), Some("abc123")));
+    }
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -4,7 +4,6 @@
 
 use serde_json::{Map, Value};
 
-use super::validate::body_object;
 use super::{apply_guardrail, coral, Request};
 use crate::backend::guardrail_checks;
 use crate::plan::Plan;
@@ -16,7 +15,7 @@ pub const MAX_BLOCKS_PER_MESSAGE: usize = 10;
 
 /// Answers InvokeGuardrailChecks.
 pub fn handle(req: &Request) -> Result<Plan, BedrockError> {
-    let input = if req.body.is_empty() { Map::new() } else { body_object(&req.body)? };
+    let input = coral::operation_input(req)?;
     coral::validate_input("bedrock-runtime", "InvokeGuardrailChecks", &Value::Object(input.clone()))?;
     let empty = Map::new();
     let checks = input.get("checks").and_then(Value::as_object).unwrap_or(&empty);

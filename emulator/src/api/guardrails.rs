@@ -8,7 +8,6 @@
 
 use serde_json::{json, Map, Value};
 
-use super::validate::body_object;
 use super::{coral, Request, Services};
 use crate::backend::guardrails;
 use crate::backend::paging::{self, PageRequest};
@@ -29,39 +28,8 @@ pub const OPERATIONS: &[&str] = &[
 /// ListGuardrails' page size when `maxResults` is absent (AWS answers 20).
 const DEFAULT_PAGE: usize = 20;
 
-/// `maxResults` from the query, as the number the model constrains (a value that is not a
-/// whole number is refused the way a mistyped member is).
-fn max_results(req: &Request) -> Result<Option<Value>, BedrockError> {
-    match req.query("maxResults") {
-        None => Ok(None),
-        Some(v) => v
-            .parse::<i64>()
-            .map(|n| Some(json!(n)))
-            .map_err(|_| super::validate::wrong_type("maxResults", "an integer")),
-    }
-}
-
-/// The whole input of the operation: the body's members, then labels and query parameters
-/// under their member names.
-fn input(req: &Request, labels: &[&str], query: &[&str]) -> Result<Map<String, Value>, BedrockError> {
-    let mut input = if req.body.is_empty() { Map::new() } else { body_object(&req.body)? };
-    for l in labels {
-        input.insert((*l).to_string(), json!(req.label(l)));
-    }
-    for q in query {
-        if *q == "maxResults" {
-            if let Some(n) = max_results(req)? {
-                input.insert("maxResults".into(), n);
-            }
-        } else if let Some(v) = req.query(q) {
-            input.insert((*q).to_string(), json!(v));
-        }
-    }
-    Ok(input)
-}
-
-fn validated(req: &Request, labels: &[&str], query: &[&str]) -> Result<Map<String, Value>, BedrockError> {
-    let input = input(req, labels, query)?;
+fn validated(req: &Request) -> Result<Map<String, Value>, BedrockError> {
+    let input = coral::operation_input(req)?;
     coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
     Ok(input)
 }
@@ -72,7 +40,7 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
     let state = &services.state;
     let body = match req.operation() {
         "CreateGuardrail" => {
-            let input = validated(req, &[], &[])?;
+            let input = validated(req)?;
             let token = input.get("clientRequestToken").and_then(Value::as_str).map(str::to_string);
             let now = now();
             state.update(&scope, |space| {
@@ -82,12 +50,12 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
             })?
         }
         "GetGuardrail" => {
-            let input = validated(req, &["guardrailIdentifier"], &["guardrailVersion"])?;
+            let input = validated(req)?;
             let version = input.get("guardrailVersion").and_then(Value::as_str);
             state.read(&scope, |space| guardrails::get(space, &scope, req.label("guardrailIdentifier"), version))?
         }
         "ListGuardrails" => {
-            let input = validated(req, &[], &["guardrailIdentifier", "maxResults", "nextToken"])?;
+            let input = validated(req)?;
             let identifier = input.get("guardrailIdentifier").and_then(Value::as_str);
             let items = state.read(&scope, |space| guardrails::list(space, &scope, identifier))?;
             let request = PageRequest {
@@ -103,21 +71,21 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
             body
         }
         "UpdateGuardrail" => {
-            let input = validated(req, &["guardrailIdentifier"], &[])?;
+            let input = validated(req)?;
             let now = now();
             state.update(&scope, |space| {
                 guardrails::update(space, &scope, req.label("guardrailIdentifier"), &input, &now)
             })?
         }
         "DeleteGuardrail" => {
-            let input = validated(req, &["guardrailIdentifier"], &["guardrailVersion"])?;
+            let input = validated(req)?;
             let version = input.get("guardrailVersion").and_then(Value::as_str);
             state
                 .update(&scope, |space| guardrails::delete(space, &scope, req.label("guardrailIdentifier"), version))?;
             json!({})
         }
         "CreateGuardrailVersion" => {
-            let input = validated(req, &["guardrailIdentifier"], &[])?;
+            let input = validated(req)?;
             let token = input.get("clientRequestToken").and_then(Value::as_str).map(str::to_string);
             let description = input.get("description").and_then(Value::as_str).map(str::to_string);
             let identifier = req.label("guardrailIdentifier");
