@@ -109,5 +109,6 @@ conformance! {
     apply_guardrail_blocks_an_email_and_passes_harmless_text,
     converse_with_a_guardrail_answers_its_blocked_message,
     invoke_guardrail_checks_scores_each_requested_check,
+    a_guardrails_tags_are_set_listed_and_removed,
     start_async_invoke_is_listed_and_in_progress,
 }

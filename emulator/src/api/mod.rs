@@ -19,6 +19,7 @@ pub mod invoke_model;
 pub mod path_labels;
 pub mod respond;
 pub mod stream_tokens;
+pub mod tags;
 pub mod validate;
 
 use bytes::Bytes;
@@ -112,7 +113,9 @@ const IMPLEMENTED: &[&str] = &[
 
 /// Whether this build implements `operation` (the README coverage table lists them).
 pub fn is_implemented(operation: &str) -> bool {
-    [IMPLEMENTED, guardrails::OPERATIONS, async_invoke::OPERATIONS].iter().any(|ops| ops.contains(&operation))
+    [IMPLEMENTED, guardrails::OPERATIONS, async_invoke::OPERATIONS, tags::OPERATIONS]
+        .iter()
+        .any(|ops| ops.contains(&operation))
 }
 
 /// A request that passed parsing and validation, ready to be answered.
@@ -288,6 +291,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),
         op if async_invoke::OPERATIONS.contains(&op) => async_invoke::handle(req, services),
+        op if tags::OPERATIONS.contains(&op) => tags::handle(req, services),
         other => Err(BedrockError::validation(format!(
             "The {other} operation ({} service) is not implemented by bedrock-emulator {}.",
             req.route.route.service.name(),

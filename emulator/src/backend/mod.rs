@@ -5,6 +5,7 @@
 //! * [`state`] — created resources per (account, region), ids, idempotency tokens.
 //! * [`paging`] — the `maxResults`/`nextToken` paginator of every listing.
 //! * [`guardrails`] — guardrail drafts and versions.
+//! * [`tags`] — tags of created resources (Tag/UntagResource, ListTagsForResource).
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and S3 stand-in output.
 //! * [`guardrail_eval`] — the deterministic guardrail evaluator (ApplyGuardrail's decisions).
 //! * [`guardrail_checks`] — InvokeGuardrailChecks' detect-only scores, from the same detectors.
@@ -16,3 +17,4 @@ pub mod guardrail_eval;
 pub mod guardrails;
 pub mod paging;
 pub mod state;
+pub mod tags;

@@ -20,6 +20,7 @@ pub fn cases() -> Vec<Case> {
         case!("Guardrails", apply_guardrail_blocks_an_email_and_passes_harmless_text),
         case!("Guardrails", converse_with_a_guardrail_answers_its_blocked_message),
         case!("Guardrails", invoke_guardrail_checks_scores_each_requested_check),
+        case!("Guardrails", a_guardrails_tags_are_set_listed_and_removed),
     ]
 }
 
@@ -297,5 +298,36 @@ async fn invoke_guardrail_checks_scores_each_requested_check(ctx: Arc<Ctx>) -> C
     let usage = out.usage().ok_or("no usage")?;
     ensure!(usage.content_filter().is_some() && usage.prompt_attack().is_some(), "usage of each check");
     ensure!(usage.sensitive_information().is_some(), "usage of sensitive information");
+    Ok(())
+}
+
+/// Holds against AWS too (the guardrail is deleted at the end).
+async fn a_guardrails_tags_are_set_listed_and_removed(ctx: Arc<Ctx>) -> CaseResult {
+    use aws_sdk_bedrock::types::Tag;
+    let control = ctx.control();
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().map_err(|e| e.to_string());
+    let created = sdk(
+        control
+            .create_guardrail()
+            .name(unique("harness-tags"))
+            .content_policy_config(hate_filter()?)
+            .blocked_input_messaging("no")
+            .blocked_outputs_messaging("no")
+            .tags(tag("team", "search")?)
+            .send()
+            .await,
+        "create",
+    )?;
+    let arn = created.guardrail_arn().to_string();
+    let listed = |out: &aws_sdk_bedrock::operation::list_tags_for_resource::ListTagsForResourceOutput| {
+        out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect::<Vec<_>>()
+    };
+    let first = sdk(control.list_tags_for_resource().resource_arn(&arn).send().await, "list")?;
+    ensure_eq!(listed(&first), vec![("team".to_string(), "search".to_string())], "tags at creation");
+    sdk(control.tag_resource().resource_arn(&arn).tags(tag("env", "ci")?).send().await, "tag")?;
+    sdk(control.untag_resource().resource_arn(&arn).tag_keys("team").send().await, "untag")?;
+    let after = sdk(control.list_tags_for_resource().resource_arn(&arn).send().await, "list again")?;
+    ensure_eq!(listed(&after), vec![("env".to_string(), "ci".to_string())], "tags after tag and untag");
+    sdk(control.delete_guardrail().guardrail_identifier(created.guardrail_id()).send().await, "delete")?;
     Ok(())
 }
