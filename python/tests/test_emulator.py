@@ -8,6 +8,7 @@ import pytest
 
 import bedrock_emulator
 from bedrock_emulator import Emulator, EmulatorError, VerificationError, find_binary
+from conftest import REFUNDS_SCENARIO
 
 NOVA = "amazon.nova-micro-v1:0"
 
@@ -58,14 +59,7 @@ def test_mounted_rules_and_faults_answer():
 
 def test_scenario_files_and_control_plane_clients(tmp_path):
     scenario = tmp_path / "refunds.yaml"
-    scenario.write_text("""
-version: 1
-name: refunds
-rules:
-  - name: refund
-    match: {lastUserMessage: refund}
-    reply: {text: "Refunds take 5 days."}
-""")
+    scenario.write_text(REFUNDS_SCENARIO)
     with Emulator(scenarios=[scenario]) as emu:
         reply = hello(emu.client(), "Where is my refund?")
         assert reply["output"]["message"]["content"] == [{"text": "Refunds take 5 days."}]

@@ -1,6 +1,7 @@
 """The pytest plugin as users get it: loaded from the installed package's entry point, run in
 inline pytest sessions (pytester) whose tests use its fixtures and markers."""
 from bedrock_emulator import Emulator
+from conftest import REFUNDS_SCENARIO
 
 pytest_plugins = ["pytester"]
 
@@ -35,14 +36,7 @@ def test_the_fixtures_share_one_emulator_reset_between_tests(pytester):
 
 
 def test_the_scenario_marker_loads_files_for_one_test(pytester):
-    pytester.makefile(".yaml", refunds="""
-version: 1
-name: refunds
-rules:
-  - name: refund
-    match: {lastUserMessage: refund}
-    reply: {text: "Refunds take 5 days."}
-""")
+    pytester.makefile(".yaml", refunds=REFUNDS_SCENARIO)
     pytester.makepyfile("""
         import pytest
         NOVA = "amazon.nova-micro-v1:0"

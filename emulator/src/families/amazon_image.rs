@@ -62,6 +62,17 @@ pub const TITAN_BLOCKED: &str = "This request has been blocked by our content fi
 pub const NOVA_BLOCKED: &str =
     "This request has been blocked by our content filters. Please adjust your text prompt to submit a new request.";
 
+/// Every task type, in the order the models gained them.
+const TASKS: [&str; 7] = [
+    "TEXT_IMAGE",
+    "INPAINTING",
+    "OUTPAINTING",
+    "IMAGE_VARIATION",
+    "COLOR_GUIDED_GENERATION",
+    "BACKGROUND_REMOVAL",
+    "VIRTUAL_TRY_ON",
+];
+
 /// The Titan family (v1 and v2: v2 adds colour-guided generation, background removal and
 /// image conditioning).
 pub struct TitanImage;
@@ -85,26 +96,12 @@ impl Model {
         }
     }
 
+    /// Its task types: a prefix of [`TASKS`] (v2 adds two to v1's, Nova one more).
     fn tasks(self) -> &'static [&'static str] {
         match self {
-            Model::TitanV1 => &["TEXT_IMAGE", "INPAINTING", "OUTPAINTING", "IMAGE_VARIATION"],
-            Model::TitanV2 => &[
-                "TEXT_IMAGE",
-                "INPAINTING",
-                "OUTPAINTING",
-                "IMAGE_VARIATION",
-                "COLOR_GUIDED_GENERATION",
-                "BACKGROUND_REMOVAL",
-            ],
-            Model::Nova => &[
-                "TEXT_IMAGE",
-                "INPAINTING",
-                "OUTPAINTING",
-                "IMAGE_VARIATION",
-                "COLOR_GUIDED_GENERATION",
-                "BACKGROUND_REMOVAL",
-                "VIRTUAL_TRY_ON",
-            ],
+            Model::TitanV1 => &TASKS[..4],
+            Model::TitanV2 => &TASKS[..6],
+            Model::Nova => &TASKS[..],
         }
     }
 
