@@ -15,6 +15,7 @@ pub mod guardrail_checks;
 pub mod guardrail_inference;
 pub mod guardrails;
 pub mod inference_profiles;
+pub mod invocation_logging;
 pub mod invoke_model;
 pub mod path_labels;
 pub mod respond;
@@ -113,7 +114,7 @@ const IMPLEMENTED: &[&str] = &[
 
 /// Whether this build implements `operation` (the README coverage table lists them).
 pub fn is_implemented(operation: &str) -> bool {
-    [IMPLEMENTED, guardrails::OPERATIONS, async_invoke::OPERATIONS, tags::OPERATIONS]
+    [IMPLEMENTED, guardrails::OPERATIONS, async_invoke::OPERATIONS, tags::OPERATIONS, invocation_logging::OPERATIONS]
         .iter()
         .any(|ops| ops.contains(&operation))
 }
@@ -292,6 +293,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),
         op if async_invoke::OPERATIONS.contains(&op) => async_invoke::handle(req, services),
         op if tags::OPERATIONS.contains(&op) => tags::handle(req, services),
+        op if invocation_logging::OPERATIONS.contains(&op) => invocation_logging::handle(req, services),
         other => Err(BedrockError::validation(format!(
             "The {other} operation ({} service) is not implemented by bedrock-emulator {}.",
             req.route.route.service.name(),

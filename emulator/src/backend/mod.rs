@@ -5,6 +5,7 @@
 //! * [`state`] — created resources per (account, region), ids, idempotency tokens.
 //! * [`paging`] — the `maxResults`/`nextToken` paginator of every listing.
 //! * [`guardrails`] — guardrail drafts and versions.
+//! * [`invocation_logging`] — the logging configuration and the log records it makes written.
 //! * [`tags`] — tags of created resources (Tag/UntagResource, ListTagsForResource).
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and S3 stand-in output.
 //! * [`guardrail_eval`] — the deterministic guardrail evaluator (ApplyGuardrail's decisions).
@@ -15,6 +16,7 @@ pub mod catalog;
 pub mod guardrail_checks;
 pub mod guardrail_eval;
 pub mod guardrails;
+pub mod invocation_logging;
 pub mod paging;
 pub mod state;
 pub mod tags;

@@ -225,6 +225,8 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
     // Faults after.
     let mut plan = state.faults.after(plan, &mut before);
     plan.delay += delay;
+    // Logged as answered, faults included (a cut stream logs the events it sent).
+    let plan = api::invocation_logging::log(&state.services, &request, &ctx.request_id, plan);
     Outcome::Respond(plan)
 }
 
