@@ -36,14 +36,6 @@ fn severity(hits: u32) -> f64 {
     }
 }
 
-/// `text` cut to at most `budget` characters, and the characters taken.
-fn take_chars(text: &str, budget: usize) -> (&str, usize) {
-    match text.char_indices().nth(budget) {
-        Some((at, _)) => (&text[..at], budget),
-        None => (text, text.chars().count()),
-    }
-}
-
 /// The categories (or entity types) of a check's list, in request order.
 fn listed<'v>(check: &'v Value, list: &str, key: &str) -> Vec<&'v str> {
     check.get(list).and_then(Value::as_array).into_iter().flatten().filter_map(|c| c.get(key)?.as_str()).collect()
@@ -109,7 +101,7 @@ pub fn run(messages: &[Vec<&str>], checks: &Map<String, Value>) -> Value {
             blocks
                 .iter()
                 .map(|text| {
-                    let (taken, n) = take_chars(text, budget);
+                    let (taken, _, n) = guardrail_eval::take_chars(text, budget);
                     budget -= n;
                     taken
                 })

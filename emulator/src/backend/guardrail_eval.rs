@@ -350,7 +350,7 @@ fn str_of<'v>(entry: &'v Map<String, Value>, key: &str) -> &'v str {
 }
 
 /// `text` cut to at most `budget` characters: (evaluated prefix, rest, characters taken).
-fn take_chars(text: &str, budget: usize) -> (&str, &str, usize) {
+pub(crate) fn take_chars(text: &str, budget: usize) -> (&str, &str, usize) {
     match text.char_indices().nth(budget) {
         Some((at, _)) => (&text[..at], &text[at..], budget),
         None => (text, "", text.chars().count()),

@@ -108,9 +108,10 @@ impl Accounts {
 
 /// The access key id of a SigV4 `Authorization` header (`Credential=KEY/DATE/…`).
 pub fn access_key_from_authorization(value: &str) -> Option<&str> {
-    let at = value.find("Credential=")? + "Credential=".len();
-    let key = value[at..].split('/').next()?;
-    (!key.is_empty() && !key.contains([',', ' '])).then_some(key)
+    let scope = pipeline::credential_scope(value)?;
+    let end = scope.iter().position(|&b| b == b'/')?;
+    // The scope is an ASCII-delimited slice of `value`, so it starts at a character boundary.
+    std::str::from_utf8(&scope[..end]).ok().filter(|k| !k.is_empty())
 }
 
 impl ServerState {

@@ -87,10 +87,11 @@ const AUTHORIZATION: http::HeaderName = http::header::AUTHORIZATION;
 const AMZ_SDK_REQUEST: http::HeaderName = http::HeaderName::from_static("amz-sdk-request");
 const AMZ_SDK_INVOCATION_ID: http::HeaderName = http::HeaderName::from_static("amz-sdk-invocation-id");
 
-/// The region of the SigV4 credential scope (`Credential=AKID/DATE/REGION/bedrock/aws4_request`).
-pub fn region_from_authorization(value: &str) -> Option<String> {
+/// The credential scope of a SigV4 `Authorization` header: `AKID/DATE/REGION/…` after
+/// `Credential=`, ending at `,` or a space.
+pub fn credential_scope(value: &str) -> Option<&[u8]> {
     // A byte scan: `split`/`find` with a string needle build a searcher per call, which costs
-    // more than the rest of this function on a 250-byte header.
+    // more than the rest of the region lookup on a 250-byte header.
     const NEEDLE: &[u8] = b"Credential=";
     let bytes = value.as_bytes();
     // SDKs put it first: `AWS4-HMAC-SHA256 Credential=…`.
@@ -99,9 +100,13 @@ pub fn region_from_authorization(value: &str) -> Option<String> {
     } else {
         (0..bytes.len()).find(|&i| bytes[i..].starts_with(NEEDLE))?
     };
-    // `AKID/DATE/REGION/…`, ending at `,` or a space.
     let scope = &bytes[at + NEEDLE.len()..];
-    let scope = &scope[..scope.iter().position(|&b| b == b',' || b == b' ').unwrap_or(scope.len())];
+    Some(&scope[..scope.iter().position(|&b| b == b',' || b == b' ').unwrap_or(scope.len())])
+}
+
+/// The region of the SigV4 credential scope (`Credential=AKID/DATE/REGION/bedrock/aws4_request`).
+pub fn region_from_authorization(value: &str) -> Option<String> {
+    let scope = credential_scope(value)?;
     let mut slashes = scope.iter().enumerate().filter(|(_, &b)| b == b'/').map(|(i, _)| i);
     let (_, start) = (slashes.next()?, slashes.next()? + 1);
     let end = slashes.next().unwrap_or(scope.len());
