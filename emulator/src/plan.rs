@@ -92,6 +92,31 @@ pub enum PlanBody {
     Stream(StepStream),
 }
 
+/// The request body of a bidirectional stream, as the client sends it: chunks of bytes, and
+/// an error if the connection fails while it is read.
+pub type InputBody = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// A bidirectional stream's request body, taken once by the operation that answers it.
+pub struct DuplexInput(std::sync::Mutex<Option<InputBody>>);
+
+impl DuplexInput {
+    /// Wraps a body.
+    pub fn new(body: InputBody) -> Self {
+        DuplexInput(std::sync::Mutex::new(Some(body)))
+    }
+
+    /// The body, the first time it is asked for.
+    pub fn take(&self) -> Option<InputBody> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+impl std::fmt::Debug for DuplexInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DuplexInput")
+    }
+}
+
 /// One step of a streamed body: wait, then act.
 #[derive(Debug, Clone)]
 pub struct StreamStep {
@@ -116,6 +141,10 @@ pub enum StreamAction {
     Abort,
     /// Drop the connection with a TCP RST.
     Reset,
+    /// A new turn of a bidirectional stream begins, answering input that just arrived: the
+    /// schedule restarts now and the next step with tokens waits the time to first token
+    /// again. Sends nothing.
+    Turn,
 }
 
 impl Plan {

@@ -137,6 +137,7 @@ fn model_request(model_id: &str, suffix: &str, body: &[u8]) -> Option<Request> {
         body: bytes::Bytes::copy_from_slice(body),
         region: REGION.to_string(),
         account: ACCOUNT.to_string(),
+        duplex: None,
     })
 }
 
@@ -587,6 +588,7 @@ fn control_request(method: &str, path: &str, query: &str, body: &[u8]) -> Option
         body: bytes::Bytes::copy_from_slice(body),
         region: REGION.to_string(),
         account: ACCOUNT.to_string(),
+        duplex: None,
     })
 }
 

@@ -901,6 +901,7 @@ mod tests {
             body: bytes::Bytes::copy_from_slice(body.as_bytes()),
             region: "us-east-1".into(),
             account: "123456789012".into(),
+            duplex: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod apply_guardrail;
 pub mod async_invoke;
+pub mod bidi_stream;
 pub mod context_window;
 pub mod converse;
 pub mod converse_common;
@@ -56,6 +57,8 @@ pub struct Request {
     pub region: String,
     /// Account id used in ARNs.
     pub account: String,
+    /// The request stream of a bidirectional operation (its `body` is then empty).
+    pub duplex: Option<crate::plan::DuplexInput>,
 }
 
 impl Request {
@@ -110,6 +113,7 @@ const IMPLEMENTED: &[&str] = &[
     "GetInferenceProfile",
     "ApplyGuardrail",
     "InvokeGuardrailChecks",
+    "InvokeModelWithBidirectionalStream",
 ];
 
 /// Whether this build implements `operation` (the README coverage table lists them).
@@ -144,6 +148,11 @@ pub enum Prepared {
     },
     /// InvokeModel or InvokeModelWithResponseStream.
     Invoke(invoke_model::PreparedInvoke),
+    /// InvokeModelWithBidirectionalStream: its turns arrive later, on the request stream.
+    Bidi {
+        /// The Nova Sonic model.
+        model: &'static FoundationModel,
+    },
     /// A control-plane (or unimplemented) operation: nothing to parse ahead.
     Control,
     /// A request the emulator's own validation refuses, kept for a recording (or live
@@ -168,6 +177,7 @@ impl Prepared {
             Prepared::Converse { model, parsed, .. } => input.with_conversation(&model.model_id, &parsed.conversation),
             Prepared::CountTokens { model, conversation, .. } => input.with_conversation(&model.model_id, conversation),
             Prepared::Invoke(p) => p.describe(input),
+            Prepared::Bidi { model } => input.resolved_model = Some(model.model_id.clone()),
             Prepared::Control | Prepared::Invalid(_) => {}
         }
     }
@@ -180,7 +190,7 @@ impl Prepared {
                 max_output: parsed.conversation.inference.max_tokens.unwrap_or(model.emulator.max_output_tokens),
             }),
             Prepared::Invoke(p) => p.token_estimate(),
-            Prepared::CountTokens { .. } | Prepared::Control | Prepared::Invalid(_) => None,
+            Prepared::CountTokens { .. } | Prepared::Bidi { .. } | Prepared::Control | Prepared::Invalid(_) => None,
         }
     }
 }
@@ -197,6 +207,7 @@ pub fn prepare(req: &Request, services: &Services, body: &RequestBody) -> Result
         "InvokeModelWithResponseStream" => {
             invoke_model::prepare(req, services, invoke_model::Mode::Stream).map(Prepared::Invoke)
         }
+        bidi_stream::OPERATION => bidi_stream::prepare(req, services),
         _ => Ok(Prepared::Control),
     }
 }
@@ -227,6 +238,16 @@ pub fn respond_scripted(req: &Request, prepared: Prepared, services: &Services, 
             converse_scripted(req, services, &parsed, mode, input_tokens, &rule, &reply)
         }
         Prepared::Invoke(p) => invoke_model::scripted(req, services, p, &rule, &reply),
+        // A text or tool-use reply answers the session's first turn; an error refuses it.
+        Prepared::Bidi { model } => match &reply.kind {
+            ReplyKind::Content { .. } => {
+                let timing = reply.clone();
+                bidi_stream::start(req, services, model, Some((rule.clone(), reply)))
+                    .map(|plan| finish_scripted(plan, &rule, &timing))
+            }
+            ReplyKind::Error(_) => scripted_raw(&rule, &reply, operation),
+            _ => Err(respond::misfit(&rule, "json/output/body/stream", operation)),
+        },
         Prepared::Control => match &reply.kind {
             ReplyKind::AsyncFailure(message) => {
                 async_invoke::start_failing(req, services, message).map(|plan| finish_scripted(plan, &rule, &reply))
@@ -256,6 +277,7 @@ pub fn respond_builtin(req: &Request, prepared: Prepared, services: &Services) -
             Ok(count_tokens::builtin(input_tokens))
         }
         Prepared::Invoke(p) => invoke_model::builtin(req, services, p),
+        Prepared::Bidi { model } => bidi_stream::start(req, services, model, None),
         Prepared::Control => {
             builtin_control(req, services, req.operation()).map(|p| p.answered_by(AnsweredBy::Builtin))
         }

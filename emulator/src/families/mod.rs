@@ -14,6 +14,7 @@ pub mod llama;
 pub mod mistral;
 pub mod native_schema;
 pub mod nova;
+pub mod nova_sonic;
 pub mod stability;
 pub mod titan_text;
 
@@ -166,6 +167,13 @@ pub fn lookup(model: &FoundationModel) -> Result<Family, BedrockError> {
         "titan-image" => Family::Image(&amazon_image::TitanImage),
         "nova-canvas" => Family::Image(&amazon_image::NovaCanvas),
         "stability" => Family::Image(&stability::Stability),
+        // Speech-to-speech: only InvokeModelWithBidirectionalStream speaks to it.
+        "nova-sonic" => {
+            return Err(BedrockError::validation(format!(
+                "The model {} supports only InvokeModelWithBidirectionalStream.",
+                model.model_id
+            )))
+        }
         other => {
             return Err(BedrockError::validation(format!(
                 "bedrock-emulator does not emulate the native {other} request format of {} yet.",

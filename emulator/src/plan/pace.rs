@@ -51,7 +51,9 @@ pub struct Pacer {
 
 impl Shaper for Pacer {
     fn shape(&mut self, mut step: StreamStep, out: &mut Vec<StreamStep>) -> Flow {
-        if step.tokens > 0 {
+        if matches!(step.action, crate::plan::StreamAction::Turn) {
+            self.first = true;
+        } else if step.tokens > 0 {
             let mut delay = self.pace.tokens_time(step.tokens);
             if std::mem::take(&mut self.first) {
                 delay += self.pace.first_token;

@@ -88,7 +88,12 @@ async fn next_chunk(mut d: Drain) -> Option<(Result<Bytes, std::io::Error>, Drai
     if d.ended {
         return None;
     }
-    let step = d.steps.next().await?;
+    let mut step = d.steps.next().await?;
+    while matches!(step.action, StreamAction::Turn) {
+        // Its answer is timed from now: the input it answers arrived only now.
+        d.due = tokio::time::Instant::now();
+        step = d.steps.next().await?;
+    }
     if matches!(step.action, StreamAction::Abort | StreamAction::Reset) {
         // hyper drops bytes it has not flushed when a body fails: let the frames before
         // the cut reach the client first, so "after N events" means N events arrive.
@@ -103,6 +108,8 @@ async fn next_chunk(mut d: Drain) -> Option<(Result<Bytes, std::io::Error>, Drai
     let item = match step.action {
         StreamAction::Frame(frame) => frame.encode().map_err(|e| std::io::Error::other(e.to_string())),
         StreamAction::Raw(bytes) => Ok(bytes),
+        // Consumed above; nothing to send.
+        StreamAction::Turn => Ok(Bytes::new()),
         StreamAction::Abort => Err(aborted("stream aborted by plan")),
         StreamAction::Reset => {
             d.ctx.connection.request_reset();

@@ -167,7 +167,7 @@ fn busy() -> Plan {
 async fn handle(
     state: Arc<ServerState>,
     connection: ConnectionControl,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     budget: Arc<Semaphore>,
     req: HttpRequest<Incoming>,
 ) -> Result<Response<ResponseBody>, NoResponse> {
@@ -179,12 +179,32 @@ async fn handle(
     let authority = parts.uri.authority().map(|a| a.as_str().to_string());
     let query = parse_query(parts.uri.query());
     let headers = Arc::new(parts.headers);
+    // The bidirectional stream's body is its input, read as the client sends it (each frame
+    // bounded by the decoder), not a document to read whole first.
+    if method == "POST" && path.starts_with("/model/") && path.ends_with(BIDIRECTIONAL_SUFFIX) {
+        let input: crate::plan::InputBody =
+            Box::pin(futures_util::StreamExt::map(http_body_util::BodyExt::into_data_stream(body), |chunk| {
+                chunk.map_err(|e| e.to_string())
+            }));
+        let raw = RawRequest {
+            method,
+            path,
+            raw_query,
+            authority,
+            query,
+            headers,
+            body: Ok(bytes::Bytes::new()),
+            duplex: Some(crate::plan::DuplexInput::new(input)),
+        };
+        let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
+        return answer(&state, raw, stream_ctx, connection, shutdown, arrived).await;
+    }
     // Its share of the body budget is held until the response is encoded.
     let (body, _share) = match body::read(body, &budget).await {
         Ok(read) => (Ok(read.bytes), read.share),
         Err(e) => (Err(e), None),
     };
-    let mut stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
+    let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
     if let Err(BodyError::Busy) = body {
         return Ok(encode(busy(), &state.next_request_id(), stream_ctx));
     }
@@ -207,11 +227,27 @@ async fn handle(
                 "The request body is larger than the {MAX_BODY_BYTES} bytes bedrock-emulator accepts, or the connection failed while reading it."
             )
         }),
+        duplex: None,
     };
-    let mut ctx = RequestContext::new(&state, &raw);
-    let outcome = pipeline::run(&state, &mut ctx, raw).await;
+    answer(&state, raw, stream_ctx, connection, shutdown, arrived).await
+}
+
+/// The path ending of `InvokeModelWithBidirectionalStream`.
+const BIDIRECTIONAL_SUFFIX: &str = "/invoke-with-bidirectional-stream";
+
+/// Runs a request through the pipeline and encodes what it decided.
+async fn answer(
+    state: &ServerState,
+    raw: RawRequest,
+    mut stream_ctx: StreamContext,
+    connection: ConnectionControl,
+    mut shutdown: watch::Receiver<bool>,
+    arrived: tokio::time::Instant,
+) -> Result<Response<ResponseBody>, NoResponse> {
+    let mut ctx = RequestContext::new(state, &raw);
+    let outcome = pipeline::run(state, &mut ctx, raw).await;
     let request_id = ctx.request_id.clone();
-    pipeline::journal(&state, ctx, &outcome);
+    pipeline::journal(state, ctx, &outcome);
     match outcome {
         Outcome::Respond(plan) => {
             // A graceful shutdown lets an injected latency run out (within SHUTDOWN_GRACE):

@@ -76,6 +76,8 @@ pub struct RawRequest {
     pub headers: std::sync::Arc<http::HeaderMap>,
     /// The body, or why it could not be read.
     pub body: Result<Bytes, String>,
+    /// The request stream of the bidirectional operation, read as it arrives (`body` is empty).
+    pub duplex: Option<crate::plan::DuplexInput>,
 }
 
 fn header<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
@@ -186,7 +188,7 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
     let raw_query = raw.raw_query.clone();
     let presigned = raw.query.iter().find(|(k, _)| k == "X-Amz-Credential").map(|(_, v)| v.as_str());
     let account = state.accounts.for_request(header(&raw.headers, &AUTHORIZATION), presigned).to_string();
-    let request = Request { route, query: raw.query, headers: raw.headers, body, region, account };
+    let request = Request { route, query: raw.query, headers: raw.headers, body, region, account, duplex: raw.duplex };
 
     // Prepare: parse and validate, so that faults and rules can match on the conversation.
     let prepared = match api::prepare(&request, &state.services, &ctx.input.body) {
@@ -249,6 +251,11 @@ async fn respond_chain(
         Scripted::Answered(answer) => return answer,
         Scripted::Unscripted { prepared, closest } => (prepared, closest),
     };
+    if matches!(prepared, api::Prepared::Bidi { .. }) {
+        // Its turns are matched (and refused under --strict) as they arrive; recordings do
+        // not hold bidirectional sessions.
+        return api::respond_builtin(request, prepared, &state.services);
+    }
     let mut nearest = None;
     if let Some(replay) = &state.replay {
         match replay.answer(input, raw_path, &request.query) {

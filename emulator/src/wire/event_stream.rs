@@ -133,6 +133,104 @@ impl Frame {
     }
 }
 
+/// One message a client sent on a request stream (the bidirectional operation), with its
+/// signing envelope taken off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputMessage {
+    /// `:message-type` (`event` for every message a client sends).
+    pub message_type: String,
+    /// `:event-type`, the union member (`chunk`).
+    pub event_type: Option<String>,
+    /// The payload (`{"bytes": "<base64>"}` for a `chunk`).
+    pub payload: Bytes,
+}
+
+/// What the next frame of a request stream held.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A message.
+    Message(InputMessage),
+    /// The signed empty frame that ends a client's input.
+    End,
+}
+
+/// Why a request stream could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Incremental decoder of request streams. SDKs wrap each message in a signing envelope
+/// (`:date`, `:chunk-signature`, the inner frame as payload; SPEC §3.8) and end with an
+/// envelope whose payload is empty; a client signing nothing (API keys) sends the messages
+/// themselves. Both are read. Frames are length-checked before they are buffered, so a client
+/// cannot make the server hold more than [`InputDecoder::MAX_FRAME`] per stream.
+#[derive(Debug, Default)]
+pub struct InputDecoder {
+    buf: bytes::BytesMut,
+}
+
+impl InputDecoder {
+    /// The longest frame accepted: a 1,000,000-byte `PartBody` in base64 JSON, its envelope
+    /// and headers.
+    pub const MAX_FRAME: usize = 1_500_000;
+
+    /// A decoder with nothing buffered.
+    pub fn new() -> Self {
+        InputDecoder::default()
+    }
+
+    /// Adds bytes read from the request body.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Whether bytes of an unfinished frame are buffered.
+    pub fn has_partial(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// The next complete frame, if one is buffered.
+    pub fn next_input(&mut self) -> Result<Option<Input>, InputError> {
+        if self.buf.len() < 12 {
+            return Ok(None);
+        }
+        let total = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if !(16..=Self::MAX_FRAME).contains(&total) {
+            return Err(InputError(format!(
+                "An event-stream frame of {total} bytes was sent; frames are 16 to {} bytes.",
+                Self::MAX_FRAME
+            )));
+        }
+        if self.buf.len() < total {
+            return Ok(None);
+        }
+        let frame = self.buf.split_to(total).freeze();
+        let outer = read_message_from(frame)
+            .map_err(|e| InputError(format!("A malformed event-stream frame was sent: {e}.")))?;
+        let signed = outer.headers().iter().any(|h| h.name().as_str() == ":chunk-signature");
+        let message = if signed {
+            if outer.payload().is_empty() {
+                return Ok(Some(Input::End));
+            }
+            read_message_from(outer.payload().clone())
+                .map_err(|e| InputError(format!("A malformed event-stream frame was signed: {e}.")))?
+        } else {
+            outer
+        };
+        let header = |name: &str| {
+            message.headers().iter().find(|h| h.name().as_str() == name).and_then(|h| match h.value() {
+                HeaderValue::String(s) => Some(s.as_str().to_string()),
+                _ => None,
+            })
+        };
+        Ok(Some(Input::Message(InputMessage {
+            message_type: header(":message-type").unwrap_or_default(),
+            event_type: header(":event-type"),
+            payload: message.payload().clone(),
+        })))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +256,86 @@ mod tests {
         assert_eq!(encoded.as_ref(), unhex(RECORDED_MESSAGE_STOP).as_slice());
     }
 
+    /// A client's chunk event as the SDKs frame it, signed (wrapped in a `:date` +
+    /// `:chunk-signature` envelope) or not.
+    fn client_frame(payload: &[u8], signed: bool) -> Vec<u8> {
+        let inner = Message::new(Bytes::copy_from_slice(payload))
+            .add_header(string_header(":event-type", "chunk"))
+            .add_header(string_header(":content-type", "application/json"))
+            .add_header(string_header(":message-type", "event"));
+        let mut out = Vec::new();
+        write_message_to(&inner, &mut out).expect("encodes");
+        if !signed {
+            return out;
+        }
+        envelope(out)
+    }
+
+    fn envelope(payload: Vec<u8>) -> Vec<u8> {
+        let outer = Message::new(Bytes::from(payload))
+            .add_header(Header::new(
+                ":date",
+                HeaderValue::Timestamp(aws_smithy_types::DateTime::from_secs(1_700_000_000)),
+            ))
+            .add_header(Header::new(":chunk-signature", HeaderValue::ByteArray(Bytes::from(vec![7u8; 32]))));
+        let mut out = Vec::new();
+        write_message_to(&outer, &mut out).expect("encodes");
+        out
+    }
+
+    #[test]
+    fn a_frame_longer_than_the_limit_is_refused_before_it_is_buffered() {
+        let mut d = InputDecoder::new();
+        let mut prelude = ((InputDecoder::MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
+        prelude.extend_from_slice(&[0; 8]);
+        d.push(&prelude);
+        assert!(d.next_input().is_err());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut d = InputDecoder::new();
+        d.push(&[0, 0, 0, 20, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert!(d.next_input().is_err());
+    }
+
     proptest! {
+        #[test]
+        fn client_frames_decode_however_the_body_is_split(
+            payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..6),
+            signed in any::<bool>(),
+            cut in 1usize..64,
+        ) {
+            let mut body = Vec::new();
+            for p in &payloads {
+                body.extend(client_frame(p, signed));
+            }
+            if signed {
+                body.extend(envelope(Vec::new()));
+            }
+            let mut d = InputDecoder::new();
+            let mut got = Vec::new();
+            for piece in body.chunks(cut) {
+                d.push(piece);
+                while let Some(input) = d.next_input().expect("decodes") {
+                    got.push(input);
+                }
+            }
+            prop_assert!(!d.has_partial());
+            let mut want: Vec<Input> = payloads
+                .iter()
+                .map(|p| Input::Message(InputMessage {
+                    message_type: "event".into(),
+                    event_type: Some("chunk".into()),
+                    payload: Bytes::copy_from_slice(p),
+                }))
+                .collect();
+            if signed {
+                want.push(Input::End);
+            }
+            prop_assert_eq!(got, want);
+        }
+
         #[test]
         fn any_event_frame_round_trips(event_type in "[a-zA-Z]{1,40}", payload in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let frame = Frame::Event { event_type: event_type.into(), payload: Bytes::from(payload) };
