@@ -3,6 +3,7 @@
 //! text) are marked `emulator_only`.
 
 pub mod async_invoke;
+pub mod bidi_stream;
 pub mod catalog;
 pub mod converse;
 pub mod converse_stream;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Case> {
     v.extend(catalog::cases());
     v.extend(guardrails::cases());
     v.extend(async_invoke::cases());
+    v.extend(bidi_stream::cases());
     v
 }
 
