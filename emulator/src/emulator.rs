@@ -15,6 +15,7 @@ use crate::api::Services;
 use crate::auth::AuthMode;
 use crate::backend::async_invoke::AsyncSettings;
 use crate::backend::catalog::Catalog;
+use crate::backend::object_store::{ObjectStore, RemoteS3};
 use crate::backend::state::State;
 use crate::clock::Clock;
 use crate::fault::{FaultSet, Origin};
@@ -61,6 +62,7 @@ impl Emulator {
             limits: Limits::default(),
             state_dir: None,
             async_invoke: AsyncSettings::default(),
+            s3_endpoint: None,
         }
     }
 }
@@ -88,6 +90,7 @@ pub struct EmulatorBuilder {
     limits: Limits,
     state_dir: Option<PathBuf>,
     async_invoke: AsyncSettings,
+    s3_endpoint: Option<String>,
 }
 
 /// Why an emulator did not start.
@@ -128,7 +131,16 @@ impl EmulatorBuilder {
     /// `dir/<bucket>/<prefix>/<invocation id>/` (default: `bedrock-emulator-s3` in the
     /// system's temporary folder).
     pub fn s3_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.async_invoke.s3_dir = dir.into();
+        self.async_invoke.store = ObjectStore::Folder(dir.into());
+        self.s3_endpoint = None;
+        self
+    }
+
+    /// A real S3-compatible server (LocalStack, MinIO, moto, …) that asynchronous-invocation
+    /// output and invocation-log records are written to instead of the folder, path-style,
+    /// with credentials from the standard AWS chain (`test`/`test` when it has none).
+    pub fn s3_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.s3_endpoint = Some(url.into());
         self
     }
 
@@ -271,6 +283,10 @@ impl EmulatorBuilder {
             }
             None => None,
         };
+        let mut async_invoke = self.async_invoke.clone();
+        if let Some(url) = &self.s3_endpoint {
+            async_invoke.store = ObjectStore::Remote(Arc::new(RemoteS3::connect(url).await));
+        }
         let resources = match &self.state_dir {
             Some(dir) => State::open(dir).map_err(StartError::State)?,
             None => State::new(),
@@ -301,7 +317,7 @@ impl EmulatorBuilder {
                 strict: self.strict,
                 state: Arc::new(resources),
                 clock: self.clock.clone(),
-                async_invoke: self.async_invoke.clone(),
+                async_invoke,
             },
             faults,
             auth: self.auth,

@@ -69,9 +69,15 @@ struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     state_dir: Option<std::path::PathBuf>,
     /// Folder standing in for S3: StartAsyncInvoke output is written under
-    /// DIR/<bucket>/<prefix>/<invocation id>/. Default: bedrock-emulator-s3 in the temp folder.
-    #[arg(long, value_name = "DIR")]
+    /// DIR/<bucket>/<prefix>/<invocation id>/, invocation-log records under
+    /// DIR/<bucket>/<prefix>/AWSLogs/…. Default: bedrock-emulator-s3 in the temp folder.
+    #[arg(long, value_name = "DIR", conflicts_with = "s3_endpoint")]
     s3_dir: Option<std::path::PathBuf>,
+    /// Write that output to a real S3-compatible server instead (LocalStack, MinIO, moto, …),
+    /// e.g. http://localhost:4566: path-style, credentials from the standard AWS chain
+    /// (test/test when it has none). The buckets must exist.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
     /// Milliseconds an asynchronous invocation stays InProgress before it completes.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     async_duration_ms: u64,
@@ -190,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
                 no_watch,
                 state_dir,
                 s3_dir,
+                s3_endpoint,
                 async_duration_ms,
                 max_connections,
                 header_read_timeout,
@@ -257,6 +264,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(dir) = s3_dir {
                 builder = builder.s3_dir(dir);
+            }
+            if let Some(url) = s3_endpoint {
+                builder = builder.s3_endpoint(url);
             }
             builder = builder.async_duration(std::time::Duration::from_millis(async_duration_ms));
             for path in scenarios {

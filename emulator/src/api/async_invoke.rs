@@ -105,10 +105,24 @@ fn settle(services: &Services, scope: &Scope) -> Result<(), BedrockError> {
     let at = clock_us(services);
     if services.state.read(scope, |space| async_invoke::any_due(space, at)) {
         let now = now();
-        services.state.update(scope, |space| {
-            async_invoke::settle(space, at, &services.async_invoke, &now);
-            Ok(())
-        })?;
+        let uploads =
+            services.state.update(scope, |space| Ok(async_invoke::settle(space, at, &services.async_invoke, &now)))?;
+        // A real S3 gets the output after the request (a read never waits on the network):
+        // the invocation stays InProgress until its objects are written.
+        for upload in uploads {
+            let (services, scope) = (services.clone(), scope.clone());
+            tokio::spawn(async move {
+                let written = services.async_invoke.store.put(upload.objects).await;
+                if let Err(e) = &written {
+                    tracing::warn!(invocation = %upload.id, error = %e, "asynchronous invocation output not written");
+                }
+                let now = crate::backend::state::now_rfc3339();
+                let _ = services.state.update(&scope, |space| {
+                    async_invoke::uploaded(space, &upload.id, written, &now);
+                    Ok(())
+                });
+            });
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::{coral, Request, Services};
 use crate::backend::invocation_logging::{self, Invocation};
+use crate::backend::object_store::{Object, ObjectStore};
 use crate::backend::state::{now_rfc3339, Scope};
 use crate::plan::stream::{Flow, Shaper};
 use crate::plan::{Plan, PlanBody, StreamAction, StreamStep};
@@ -72,9 +73,7 @@ pub fn log(services: &Services, req: &Request, request_id: &str, plan: Plan) -> 
     let scope = Scope::new(&req.account, &req.region);
     let Some(config) = services.state.read(&scope, invocation_logging::get) else { return plan };
     let timestamp = now_rfc3339();
-    let Some(path) =
-        invocation_logging::record_path(&services.async_invoke.s3_dir, &config, &scope, request_id, &timestamp)
-    else {
+    let Some(location) = invocation_logging::record_location(&config, &scope, request_id, &timestamp) else {
         return plan;
     };
     let input = serde_json::from_slice::<Value>(&req.body).unwrap_or(Value::Null);
@@ -88,7 +87,8 @@ pub fn log(services: &Services, req: &Request, request_id: &str, plan: Plan) -> 
         timestamp,
         input,
         tokens,
-        path,
+        location,
+        store: services.async_invoke.store.clone(),
         events: Vec::new(),
     };
     match &plan.body {
@@ -117,8 +117,31 @@ struct Pending {
     timestamp: String,
     input: Value,
     tokens: (u32, u32),
-    path: std::path::PathBuf,
+    location: (String, String),
+    store: ObjectStore,
     events: Vec<Value>,
+}
+
+/// Writes a record: into the folder at once, or to a remote S3 in a task (a failure is
+/// logged, never the caller's: the call it records has been answered).
+fn write(store: &ObjectStore, object: Object) {
+    let key = format!("s3://{}/{}", object.bucket, object.key);
+    if !store.is_remote() {
+        if let Err(e) = store.put_local(std::slice::from_ref(&object)) {
+            tracing::warn!(object = %key, error = %e, "could not write an invocation log record");
+        }
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(object = %key, "no runtime to write an invocation log record to S3");
+        return;
+    };
+    let store = store.clone();
+    runtime.spawn(async move {
+        if let Err(e) = store.put(vec![object]).await {
+            tracing::warn!(object = %key, error = %e, "could not write an invocation log record");
+        }
+    });
 }
 
 /// Events a logged stream keeps (a longer stream's record lists its first ones).
@@ -135,7 +158,9 @@ impl Pending {
             output,
             tokens: self.tokens,
         };
-        invocation_logging::write(&self.path, &invocation_logging::record(&self.config, &self.scope, &call));
+        let record = invocation_logging::record(&self.config, &self.scope, &call);
+        let object = invocation_logging::record_object(self.location.clone(), &record);
+        write(&self.store, object);
     }
 }
 

@@ -11,11 +11,11 @@
 //! output written). Records are the GetAsyncInvoke shape; members starting with `_` are
 //! private and never listed.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::object_store::{join_key, split_s3_uri, Object, ObjectStore};
 use super::state::{Scope, Space};
 use crate::wire::error::BedrockError;
 
@@ -25,16 +25,26 @@ pub const KIND: &str = "async-invoke";
 /// How invocations run.
 #[derive(Debug, Clone)]
 pub struct AsyncSettings {
-    /// The folder standing in for S3.
-    pub s3_dir: PathBuf,
+    /// Where their output (and invocation-log records) go: the folder standing in for S3, or
+    /// a real S3 server.
+    pub store: ObjectStore,
     /// How long an invocation stays `InProgress` on the injected clock.
     pub duration: Duration,
 }
 
 impl Default for AsyncSettings {
     fn default() -> Self {
-        AsyncSettings { s3_dir: std::env::temp_dir().join("bedrock-emulator-s3"), duration: Duration::from_secs(1) }
+        AsyncSettings { store: ObjectStore::default(), duration: Duration::from_secs(1) }
     }
+}
+
+/// Output a remote S3 still has to receive: the invocation completes when it has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    /// The invocation's id.
+    pub id: String,
+    /// Its objects.
+    pub objects: Vec<Object>,
 }
 
 /// A minimal MP4: an `ftyp` box (isom) and a `moov` holding only an `mvhd` (no tracks).
@@ -67,25 +77,6 @@ pub fn placeholder_mp4() -> Vec<u8> {
     out.extend_from_slice(b"mvhd");
     out.extend_from_slice(&mvhd);
     out
-}
-
-/// `s3://bucket/prefix` → (bucket, prefix without slashes at its ends).
-pub fn split_s3_uri(uri: &str) -> Option<(&str, &str)> {
-    let rest = uri.strip_prefix("s3://")?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    Some((bucket, prefix.trim_matches('/')))
-}
-
-/// The folder an invocation's output goes to (under `s3_dir`). Prefix parts that would
-/// leave the folder (`..`, empty) are dropped.
-pub fn output_dir(s3_dir: &Path, uri: &str, id: &str) -> Option<PathBuf> {
-    let (bucket, prefix) = split_s3_uri(uri)?;
-    let mut dir = s3_dir.join(bucket);
-    for part in prefix.split('/').filter(|p| !p.is_empty() && *p != "." && *p != "..") {
-        dir.push(part);
-    }
-    dir.push(id);
-    Some(dir)
 }
 
 /// What a start records.
@@ -129,29 +120,40 @@ pub fn start(space: &mut Space, scope: &Scope, s: Start<'_>, settings: &AsyncSet
     json!({"invocationArn": arn})
 }
 
-fn complete(doc: &mut Value, id: &str, settings: &AsyncSettings, now: &str) {
-    if let Some(Value::String(failure)) = doc.as_object_mut().and_then(|o| o.remove("_failure")) {
-        doc["status"] = json!("Failed");
-        doc["failureMessage"] = json!(failure);
-        doc["endTime"] = json!(now);
-        doc["lastModifiedTime"] = json!(now);
-        return;
+/// The objects an invocation writes: `<prefix>/<id>/output.mp4` and `manifest.json`.
+fn outputs(doc: &Value, id: &str) -> Result<Vec<Object>, String> {
+    let uri = doc["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].as_str().unwrap_or_default();
+    let (bucket, prefix) = split_s3_uri(uri).ok_or_else(|| format!("{uri} is not an S3 URI"))?;
+    let manifest = json!({
+        "invocationArn": doc["invocationArn"],
+        "modelArn": doc["modelArn"],
+        "outputs": [format!("s3://{bucket}/{}", join_key(prefix, &format!("{id}/output.mp4")))],
+    });
+    Ok(vec![
+        Object {
+            bucket: bucket.to_string(),
+            key: join_key(prefix, &format!("{id}/output.mp4")),
+            body: placeholder_mp4(),
+            content_type: "video/mp4",
+        },
+        Object {
+            bucket: bucket.to_string(),
+            key: join_key(prefix, &format!("{id}/manifest.json")),
+            body: manifest.to_string().into_bytes(),
+            content_type: "application/json",
+        },
+    ])
+}
+
+/// Ends an invocation: `Completed`, or `Failed` with why its output could not be written.
+fn finish(doc: &mut Value, written: Result<(), String>, now: &str) {
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("_uploading");
     }
-    let uri = doc["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].as_str().unwrap_or_default().to_string();
-    let written =
-        output_dir(&settings.s3_dir, &uri, id).ok_or_else(|| format!("{uri} is not an S3 URI")).and_then(|dir| {
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            std::fs::write(dir.join("output.mp4"), placeholder_mp4()).map_err(|e| e.to_string())?;
-            let manifest = json!({
-                "invocationArn": doc["invocationArn"],
-                "modelArn": doc["modelArn"],
-                "outputs": [format!("{}/{id}/output.mp4", uri.trim_end_matches('/'))],
-            });
-            std::fs::write(dir.join("manifest.json"), manifest.to_string()).map_err(|e| e.to_string())
-        });
     match written {
         Ok(()) => doc["status"] = json!("Completed"),
         Err(why) => {
+            let uri = doc["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"].as_str().unwrap_or_default().to_string();
             doc["status"] = json!("Failed");
             doc["failureMessage"] = json!(format!("The output could not be written to {uri}: {why}"));
         }
@@ -160,23 +162,61 @@ fn complete(doc: &mut Value, id: &str, settings: &AsyncSettings, now: &str) {
     doc["lastModifiedTime"] = json!(now);
 }
 
-/// Whether any invocation of the space is due at `clock_us` (reads settle only then).
-pub fn any_due(space: &Space, clock_us: u64) -> bool {
-    space.all(KIND).any(|(_, d)| d["status"] == "InProgress" && d["_dueMicros"].as_u64().is_some_and(|t| t <= clock_us))
-}
-
-/// Settles every invocation of the space that is due at `clock_us`.
-pub fn settle(space: &mut Space, clock_us: u64, settings: &AsyncSettings, now: &str) {
-    let due: Vec<String> = space
-        .all(KIND)
-        .filter(|(_, d)| d["status"] == "InProgress" && d["_dueMicros"].as_u64().is_some_and(|t| t <= clock_us))
-        .map(|(id, _)| id.clone())
-        .collect();
-    for id in due {
-        if let Some(doc) = space.get_mut(KIND, &id) {
-            complete(doc, &id, settings, now);
+/// Settles one due invocation: a scripted failure, output written to the folder, or output
+/// handed back for a remote S3 (the invocation stays `InProgress` until [`uploaded`]).
+fn complete(doc: &mut Value, id: &str, store: &ObjectStore, now: &str) -> Option<Upload> {
+    if let Some(Value::String(failure)) = doc.as_object_mut().and_then(|o| o.remove("_failure")) {
+        doc["status"] = json!("Failed");
+        doc["failureMessage"] = json!(failure);
+        doc["endTime"] = json!(now);
+        doc["lastModifiedTime"] = json!(now);
+        return None;
+    }
+    match outputs(doc, id) {
+        Ok(objects) if store.is_remote() => {
+            doc["_uploading"] = json!(true);
+            Some(Upload { id: id.to_string(), objects })
+        }
+        Ok(objects) => {
+            finish(doc, store.put_local(&objects), now);
+            None
+        }
+        Err(why) => {
+            finish(doc, Err(why), now);
+            None
         }
     }
+}
+
+/// Records how an [`Upload`] went.
+pub fn uploaded(space: &mut Space, id: &str, written: Result<(), String>, now: &str) {
+    if let Some(doc) = space.get_mut(KIND, id) {
+        finish(doc, written, now);
+    }
+}
+
+/// Whether any invocation of the space is due at `clock_us` (reads settle only then).
+pub fn any_due(space: &Space, clock_us: u64) -> bool {
+    space.all(KIND).any(|(_, d)| is_due(d, clock_us))
+}
+
+fn is_due(doc: &Value, clock_us: u64) -> bool {
+    doc["status"] == "InProgress"
+        && doc.get("_uploading").is_none()
+        && doc["_dueMicros"].as_u64().is_some_and(|t| t <= clock_us)
+}
+
+/// Settles every invocation of the space that is due at `clock_us`; what a remote S3 must
+/// still receive is returned (write it, then report with [`uploaded`]).
+pub fn settle(space: &mut Space, clock_us: u64, settings: &AsyncSettings, now: &str) -> Vec<Upload> {
+    let due: Vec<String> = space.all(KIND).filter(|(_, d)| is_due(d, clock_us)).map(|(id, _)| id.clone()).collect();
+    let mut uploads = Vec::new();
+    for id in due {
+        if let Some(doc) = space.get_mut(KIND, &id) {
+            uploads.extend(complete(doc, &id, &settings.store, now));
+        }
+    }
+    uploads
 }
 
 /// A record as GetAsyncInvoke answers it (private members left out).
@@ -259,21 +299,37 @@ mod tests {
     }
 
     #[test]
-    fn output_folders_stay_inside_the_s3_dir() {
-        let root = Path::new("/s3");
-        assert_eq!(
-            output_dir(root, "s3://bucket/videos/run1/", "abc"),
-            Some(PathBuf::from("/s3/bucket/videos/run1/abc"))
-        );
-        assert_eq!(output_dir(root, "s3://bucket", "abc"), Some(PathBuf::from("/s3/bucket/abc")));
-        assert_eq!(output_dir(root, "s3://bucket/../../etc", "abc"), Some(PathBuf::from("/s3/bucket/etc/abc")));
-        assert_eq!(output_dir(root, "https://bucket", "abc"), None);
+    fn output_objects_sit_under_the_prefix_and_invocation_id() {
+        let doc = json!({"invocationArn": "arn:i", "modelArn": "arn:m",
+            "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bucket/videos/run1/"}}});
+        let objects = outputs(&doc, "abc").expect("objects");
+        let keys: Vec<_> = objects.iter().map(|o| format!("{}/{}", o.bucket, o.key)).collect();
+        assert_eq!(keys, ["bucket/videos/run1/abc/output.mp4", "bucket/videos/run1/abc/manifest.json"]);
+        let manifest: Value = serde_json::from_slice(&objects[1].body).expect("json");
+        assert_eq!(manifest["outputs"][0], "s3://bucket/videos/run1/abc/output.mp4");
+        let bare = json!({"outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bucket"}}});
+        assert_eq!(outputs(&bare, "abc").expect("objects")[0].key, "abc/output.mp4");
+        assert!(outputs(&json!({}), "abc").is_err());
+    }
+
+    #[test]
+    fn a_remote_store_gets_the_output_and_the_invocation_waits_for_it() {
+        // A remote store is only told apart by `is_remote`; the upload itself is the api's.
+        let mut doc = json!({"status": "InProgress", "invocationArn": "arn:i", "modelArn": "arn:m",
+            "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bucket/p"}}});
+        let upload = outputs(&doc, "i1").map(|objects| Upload { id: "i1".into(), objects }).expect("upload");
+        doc["_uploading"] = json!(true);
+        assert!(!is_due(&doc, u64::MAX), "an uploading invocation is not settled again");
+        finish(&mut doc, Err("refused".into()), "2026-12-02T00:00:01Z");
+        assert_eq!(doc["status"], "Failed");
+        assert_eq!(doc["failureMessage"], "The output could not be written to s3://bucket/p: refused");
+        assert_eq!(upload.objects.len(), 2);
     }
 
     #[test]
     fn an_invocation_completes_when_it_is_due_and_writes_its_output() {
         let dir = std::env::temp_dir().join(format!("bedrock-emulator-async-{}", std::process::id()));
-        let settings = AsyncSettings { s3_dir: dir.clone(), duration: Duration::from_millis(500) };
+        let settings = AsyncSettings { store: ObjectStore::Folder(dir.clone()), duration: Duration::from_millis(500) };
         let scope = Scope::new("123456789012", "us-east-1");
         let mut space = Space::default();
         let input = json!({"outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://my-bucket/out"}}});
@@ -298,7 +354,7 @@ mod tests {
     #[test]
     fn a_failing_invocation_ends_failed_with_its_message_and_writes_nothing() {
         let dir = std::env::temp_dir().join(format!("bedrock-emulator-async-fail-{}", std::process::id()));
-        let settings = AsyncSettings { s3_dir: dir.clone(), duration: Duration::from_millis(1) };
+        let settings = AsyncSettings { store: ObjectStore::Folder(dir.clone()), duration: Duration::from_millis(1) };
         let scope = Scope::new("123456789012", "us-east-1");
         let mut space = Space::default();
         let input = json!({"outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://b/p"}}});

@@ -9,11 +9,9 @@
 //! folders). The record has AWS's documented fields; `textDataDeliveryEnabled: false` leaves
 //! the request and response bodies out.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::{json, Map, Value};
 
-use super::async_invoke::output_dir;
+use super::object_store::{join_key, Object};
 use super::state::{Scope, Space};
 
 /// The state kind the configuration is kept under (one record, id [`ID`]).
@@ -95,36 +93,32 @@ pub fn valid_bucket(name: &str) -> bool {
         && !name.contains("..")
 }
 
-/// Where the record of a call at `timestamp` goes under `config`'s `s3Config` (None without
-/// one, or when its bucket or prefix would leave the folder).
-pub fn record_path(s3_dir: &Path, config: &Value, scope: &Scope, request_id: &str, timestamp: &str) -> Option<PathBuf> {
+/// Where the record of a call at `timestamp` goes under `config`'s `s3Config`: (bucket, key);
+/// None without one, or for a bucket name no bucket can have.
+pub fn record_location(config: &Value, scope: &Scope, request_id: &str, timestamp: &str) -> Option<(String, String)> {
     let s3 = config.get("s3Config")?;
     let bucket = s3.get("bucketName").and_then(Value::as_str).filter(|b| valid_bucket(b))?;
-    let prefix = s3.get("keyPrefix").and_then(Value::as_str).unwrap_or_default();
+    let prefix = s3.get("keyPrefix").and_then(Value::as_str).unwrap_or_default().trim_matches('/');
     // 2026-12-02T08:20:31.123Z → date folders and the file stamp.
     let digits: String = timestamp.chars().filter(char::is_ascii_digit).take(14).collect();
     if digits.len() < 14 {
         return None;
     }
     let (y, m, d, h) = (&digits[0..4], &digits[4..6], &digits[6..8], &digits[8..10]);
-    let uri = format!(
-        "s3://{bucket}/{prefix}/AWSLogs/{}/BedrockModelInvocationLogs/{}/{y}/{m}/{d}/{h}",
-        scope.account, scope.region
-    );
     let file: String = format!("{}T{}Z_{request_id}.json", &digits[0..8], &digits[8..14])
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
         .collect();
-    output_dir(s3_dir, &uri, &file)
+    let key = join_key(
+        prefix,
+        &format!("AWSLogs/{}/BedrockModelInvocationLogs/{}/{y}/{m}/{d}/{h}/{file}", scope.account, scope.region),
+    );
+    Some((bucket.to_string(), key))
 }
 
-/// Writes a record (its folders made as needed); a failure is logged, never the caller's.
-pub fn write(path: &Path, record: &Value) {
-    let written =
-        path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(path, record.to_string()));
-    if let Err(e) = written {
-        tracing::warn!(path = %path.display(), error = %e, "could not write an invocation log record");
-    }
+/// The object holding a record.
+pub fn record_object((bucket, key): (String, String), record: &Value) -> Object {
+    Object { bucket, key, body: record.to_string().into_bytes(), content_type: "application/json" }
 }
 
 #[cfg(test)]
@@ -158,16 +152,23 @@ mod tests {
     #[test]
     fn records_go_under_awslogs_by_hour_and_stay_in_the_folder() {
         let scope = Scope::new("123456789012", "us-east-1");
-        let config = json!({"s3Config": {"bucketName": "logs", "keyPrefix": "team/../x"}});
-        let path =
-            record_path(Path::new("/s3"), &config, &scope, "abc-123", "2026-12-02T08:20:31.123Z").expect("a path");
+        let config = json!({"s3Config": {"bucketName": "logs", "keyPrefix": "team/x/"}});
+        let (bucket, key) =
+            record_location(&config, &scope, "abc-123", "2026-12-02T08:20:31.123Z").expect("a location");
+        assert_eq!(bucket, "logs");
         assert_eq!(
-            path,
-            Path::new("/s3/logs/team/x/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/12/02/08/20261202T082031Z_abc-123.json")
+            key,
+            "team/x/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/12/02/08/20261202T082031Z_abc-123.json"
         );
-        assert!(record_path(Path::new("/s3"), &json!({}), &scope, "r", "2026-12-02T08:20:31Z").is_none());
-        let escape = json!({"s3Config": {"bucketName": ".."}});
-        assert!(record_path(Path::new("/s3"), &escape, &scope, "r", "2026-12-02T08:20:31Z").is_none());
+        // In the folder standing in for S3, parts that would leave it are dropped.
+        let escape = json!({"s3Config": {"bucketName": "logs", "keyPrefix": "../../x"}});
+        let (bucket, key) = record_location(&escape, &scope, "r", "2026-12-02T08:20:31Z").expect("a location");
+        let path = super::super::object_store::local_path(std::path::Path::new("/s3"), &bucket, &key).expect("path");
+        assert!(path.starts_with("/s3/logs/x/AWSLogs"), "{}", path.display());
+        assert!(record_location(&json!({}), &scope, "r", "2026-12-02T08:20:31Z").is_none());
+        assert!(
+            record_location(&json!({"s3Config": {"bucketName": ".."}}), &scope, "r", "2026-12-02T08:20:31Z").is_none()
+        );
         assert!(
             valid_bucket("my-logs.2026") && !valid_bucket("../x") && !valid_bucket("Logs") && !valid_bucket("a..b")
         );

@@ -7,7 +7,8 @@
 //! * [`guardrails`] — guardrail drafts and versions.
 //! * [`invocation_logging`] — the logging configuration and the log records it makes written.
 //! * [`tags`] — tags of created resources (Tag/UntagResource, ListTagsForResource).
-//! * [`async_invoke`] — asynchronous invocations, their lifecycle and S3 stand-in output.
+//! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
+//! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
 //! * [`guardrail_eval`] — the deterministic guardrail evaluator (ApplyGuardrail's decisions).
 //! * [`guardrail_checks`] — InvokeGuardrailChecks' detect-only scores, from the same detectors.
 
@@ -17,6 +18,7 @@ pub mod guardrail_checks;
 pub mod guardrail_eval;
 pub mod guardrails;
 pub mod invocation_logging;
+pub mod object_store;
 pub mod paging;
 pub mod state;
 pub mod tags;
