@@ -172,3 +172,96 @@ def test_invoke_model_with_an_unknown_guardrail_is_refused(env):
     with pytest.raises(runtime.exceptions.ValidationException) as e:
         invoke(runtime, {"guardrailId": "zzzzzzzzzzzz"}, "hi")
     assert e.value.response["Error"]["Message"] == "The guardrail identifier or version provided in the request does not exist."
+
+
+LEAKY_STORY = """version: 1
+rules:
+  - name: story
+    match: {lastUserMessage: {contains: story}}
+    reply: {text: "Once upon a time all was calm. Then someone said frobnicate loudly and the rest of the tale went on and on."}
+  - name: email
+    match: {lastUserMessage: {contains: contact}}
+    reply: {text: "Write to boss@example.com any time."}
+  - name: scripted-output
+    match: {operation: Converse, lastUserMessage: {contains: output}}
+    reply:
+      output:
+        output: {message: {role: assistant, content: [{text: "The word is frobnicate."}]}}
+        stopReason: end_turn
+        usage: {inputTokens: 5, outputTokens: 5, totalTokens: 10}
+        metrics: {latencyMs: 10}
+  - name: scripted-body
+    match: {operation: [InvokeModel, InvokeModelWithResponseStream], lastUserMessage: {contains: body}}
+    reply:
+      body: {id: msg_1, type: message, role: assistant, model: claude, stop_reason: end_turn, stop_sequence: null,
+             content: [{type: text, text: "The word is frobnicate."}], usage: {input_tokens: 5, output_tokens: 5}}
+"""
+
+
+def stream_text(runtime, g, text, mode):
+    r = runtime.converse_stream(
+        modelId=HAIKU,
+        messages=[{"role": "user", "content": [{"text": text}]}],
+        guardrailConfig={"guardrailIdentifier": g["guardrailId"], "guardrailVersion": "DRAFT",
+                         "trace": "enabled_full", "streamProcessingMode": mode},
+    )
+    events = list(r["stream"])
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    (stop,) = [e["messageStop"]["stopReason"] for e in events if "messageStop" in e]
+    (metadata,) = [e["metadata"] for e in events if "metadata" in e]
+    return text, stop, metadata
+
+
+def test_async_streams_send_the_reply_until_the_guardrail_blocks_it(env):
+    server, runtime, g = env
+    load_scenario(server.url, LEAKY_STORY)
+    sync_text, sync_stop, _ = stream_text(runtime, g, "Tell me a story", "sync")
+    assert (sync_text, sync_stop) == ("I can't share that answer.", "guardrail_intervened")
+    text, stop, metadata = stream_text(runtime, g, "Tell me a story", "async")
+    # What had streamed when the scan caught up: up to the blocked word, the rest withheld.
+    assert text == "Once upon a time all was calm. Then someone said frobnicate"
+    assert stop == "guardrail_intervened"
+    trace = metadata["trace"]["guardrail"]
+    assert trace["actionReason"] == "Guardrail blocked."
+    assert trace["modelOutput"] == ["Once upon a time all was calm. Then someone said frobnicate loudly and the rest of the tale went on and on."]
+
+
+def test_async_streams_do_not_mask(env):
+    server, runtime, g = env
+    load_scenario(server.url, LEAKY_STORY)
+    assert stream_text(runtime, g, "Whom do I contact?", "sync")[0] == "Write to {EMAIL} any time."
+    text, stop, _ = stream_text(runtime, g, "Whom do I contact?", "async")
+    assert (text, stop) == ("Write to boss@example.com any time.", "end_turn")
+
+
+def test_scripted_output_and_body_replies_are_guarded_too(env):
+    import json as _json
+    server, runtime, g = env
+    load_scenario(server.url, LEAKY_STORY)
+    r = converse(runtime, g, "Give me the output", trace="enabled")
+    assert r["stopReason"] == "guardrail_intervened"
+    assert r["output"]["message"]["content"] == [{"text": "I can't share that answer."}]
+    # Without a guardrail the scripted output is sent exactly as written.
+    plain = runtime.converse(modelId=HAIKU, messages=[{"role": "user", "content": [{"text": "Give me the output"}]}])
+    assert plain["output"]["message"]["content"] == [{"text": "The word is frobnicate."}]
+    body = _json.loads(invoke(runtime, g, "Send the body")["body"].read())
+    assert body["content"] == [{"type": "text", "text": "I can't share that answer."}]
+    assert body["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    chunks = [_json.loads(e["chunk"]["bytes"]) for e in invoke(runtime, g, "Send the body", stream=True)["body"]]
+    text = "".join(c["delta"]["text"] for c in chunks if c.get("type") == "content_block_delta")
+    assert text == "I can't share that answer."
+
+
+def test_native_streams_honour_the_asynchronous_mode(env):
+    import json as _json
+    server, runtime, g = env
+    load_scenario(server.url, LEAKY_STORY)
+    body = _json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 64,
+                        "messages": [{"role": "user", "content": "Tell me a story"}],
+                        "amazon-bedrock-guardrailConfig": {"streamProcessingMode": "ASYNCHRONOUS"}})
+    r = runtime.invoke_model_with_response_stream(modelId=HAIKU, body=body, contentType="application/json",
+                                                 guardrailIdentifier=g["guardrailId"], guardrailVersion="DRAFT")
+    chunks = [_json.loads(e["chunk"]["bytes"]) for e in r["body"]]
+    text = "".join(c["delta"]["text"] for c in chunks if c.get("type") == "content_block_delta")
+    assert text == "Once upon a time all was calm. Then someone said frobnicate"
+    assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"

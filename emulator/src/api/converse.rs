@@ -64,6 +64,8 @@ pub struct GuardrailRequest {
     /// The guardrail version as stored (`GetGuardrail`'s shape), read when the request is
     /// prepared (`null` until then).
     pub doc: Value,
+    /// ConverseStream's `streamProcessingMode: async`.
+    pub asynchronous: bool,
 }
 
 /// The text of a `guardContent` union (`{"text": {"text": …}}`); images carry none.
@@ -633,6 +635,8 @@ fn check_other_members(body: &Map<String, Value>) -> Result<Members, BedrockErro
                 version: version.to_string(),
                 trace: trace.to_string(),
                 doc: Value::Null,
+                asynchronous: opt_str(g, "streamProcessingMode", "guardrailConfig.streamProcessingMode")?
+                    == Some("async"),
             }));
         }
     }
@@ -728,7 +732,11 @@ pub fn parse_object(
     }
     check_tool_pairing(&messages)?;
     let output_schema = parse_output_schema(body)?;
-    let (response_field_paths, guardrail) = check_other_members(body)?;
+    let (response_field_paths, mut guardrail) = check_other_members(body)?;
+    if let (Some(g), Mode::Unary) = (&mut guardrail, mode) {
+        // Only a stream has a processing mode.
+        g.asynchronous = false;
+    }
     let (tools, tool_choice) = tools.unwrap_or_default();
     let thinking_budget = thinking_budget(body, model, inference.max_tokens)?;
     Ok(ConverseRequest {

@@ -11,8 +11,14 @@
 //!   reason is `guardrail_intervened`.
 //! * `trace: enabled | enabled_full` adds `trace.guardrail` (`inputAssessment` and
 //!   `outputAssessments` keyed by guardrail id, `actionReason`, and with `enabled_full` the
-//!   unguarded `modelOutput` when the output was changed). Streams are evaluated whole before
-//!   the first event (as `streamProcessingMode: sync`; `async` is answered the same way).
+//!   unguarded `modelOutput` when the output was changed).
+//! * Streams in the default `sync` mode are evaluated whole before the first event. In `async`
+//!   mode (ConverseStream `streamProcessingMode: async`, IMWRS
+//!   `amazon-bedrock-guardrailConfig.streamProcessingMode: ASYNCHRONOUS`) the reply streams as
+//!   generated until the guardrail would block it: the text ends after the shortest run of
+//!   words the guardrail blocks (what a client has already seen when the background scan
+//!   catches up), the rest is not sent, and the stop reason is `guardrail_intervened`. Masking
+//!   is not applied in async mode (Bedrock does not support it there): masked text passes.
 //! * InvokeModel bodies (and the last chunk of a stream) carry
 //!   `amazon-bedrock-guardrailAction` (`INTERVENED` / `NONE`) and, with
 //!   `X-Amzn-Bedrock-Trace: ENABLED | ENABLED_FULL`, `amazon-bedrock-trace.guardrail` with the
@@ -88,8 +94,33 @@ impl Guarded {
     }
 }
 
-/// `guardrail` (its stored version `version`) applied to `inputs` and then to `reply`.
-pub fn guard(reply: &Reply, inputs: &[&str], guardrail: &Value, version: &str) -> Guarded {
+/// The shortest word prefix of `text` that `guardrail` blocks as output (`text` itself is
+/// blocked). A binary search over word ends: a blocked prefix stays blocked as it grows (a
+/// word, a pattern, a topic key word found stays found).
+fn blocked_prefix<'t>(guardrail: &Value, text: &'t str) -> &'t str {
+    let ends: Vec<usize> = text
+        .char_indices()
+        .filter(|&(i, c)| !c.is_whitespace() && text[i + c.len_utf8()..].chars().next().is_none_or(char::is_whitespace))
+        .map(|(i, c)| i + c.len_utf8())
+        .collect();
+    let blocked = |end: usize| {
+        guardrail_eval::evaluate(guardrail, Source::Output, &[TextBlock::new(&text[..end])], false).blocked
+    };
+    let (mut lo, mut hi) = (0, ends.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if blocked(ends[mid]) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    ends.get(lo).map_or(text, |&end| &text[..end])
+}
+
+/// `guardrail` (its stored version `version`) applied to `inputs` and then to `reply`, the
+/// output evaluated whole (sync) or as it streams (`asynchronous`).
+pub fn guard(reply: &Reply, inputs: &[&str], guardrail: &Value, version: &str, asynchronous: bool) -> Guarded {
     let blocks: Vec<TextBlock> = inputs.iter().map(|t| TextBlock::new(t)).collect();
     let input = guardrail_eval::evaluate(guardrail, Source::Input, &blocks, false);
     let mut out = reply.clone();
@@ -104,7 +135,16 @@ pub fn guard(reply: &Reply, inputs: &[&str], guardrail: &Value, version: &str) -
     } else {
         let text = reply.text();
         let evaluation = guardrail_eval::evaluate(guardrail, Source::Output, &[TextBlock::new(&text)], false);
-        if evaluation.intervened {
+        if asynchronous {
+            if evaluation.blocked {
+                // What had streamed when the scan caught up; the rest is never sent.
+                let seen = blocked_prefix(guardrail, &text).to_string();
+                out.content = vec![ReplyBlock::Text(seen)];
+                out.stop_reason = StopReason::GuardrailIntervened;
+                out.stop_sequence = None;
+                model_output = Some(text);
+            }
+        } else if evaluation.intervened {
             // Blocked: the blocked message; masked: the masked text (one block was evaluated).
             let replacement = evaluation.outputs.first().cloned().unwrap_or_default();
             out.content.retain(|b| !matches!(b, ReplyBlock::Text(_)));
@@ -148,7 +188,7 @@ pub fn apply(reply: &Reply, parsed: &ConverseRequest) -> Option<(Reply, Option<V
     } else {
         parsed.guard_content.iter().map(String::as_str).collect()
     };
-    let g = guard(reply, &inputs, &config.doc, &config.version);
+    let g = guard(reply, &inputs, &config.doc, &config.version, config.asynchronous);
     if config.trace == "disabled" {
         return Some((g.reply, None));
     }

@@ -89,6 +89,8 @@ struct InvokeGuardrail {
     version: String,
     /// `X-Amzn-Bedrock-Trace` is `ENABLED` or `ENABLED_FULL`.
     trace: bool,
+    /// `amazon-bedrock-guardrailConfig.streamProcessingMode` is `ASYNCHRONOUS` (streams only).
+    asynchronous: bool,
 }
 
 /// The guardrail named by the headers (None without an identifier), after Bedrock's checks.
@@ -101,7 +103,9 @@ fn guardrail_of(
     let scope = crate::backend::state::Scope::new(&req.account, &req.region);
     let doc = super::guardrail_inference::lookup(services, &scope, id, version)?;
     let trace = header(req, "x-amzn-bedrock-trace").is_some_and(|t| t != "DISABLED");
-    Ok(Some(Box::new(InvokeGuardrail { doc, version: version.to_string(), trace })))
+    let asynchronous = req.operation() == "InvokeModelWithResponseStream"
+        && body["amazon-bedrock-guardrailConfig"]["streamProcessingMode"] == "ASYNCHRONOUS";
+    Ok(Some(Box::new(InvokeGuardrail { doc, version: version.to_string(), trace, asynchronous })))
 }
 
 fn check_guardrail_headers<'r>(req: &'r Request, body: &Value) -> Result<Option<(&'r str, &'r str)>, BedrockError> {
@@ -148,7 +152,7 @@ fn render_guarded(
 ) -> Plan {
     let Some(g) = guardrail else { return render_text(f, reply, meta, mode, &[]) };
     let inputs = super::guardrail_inference::message_texts(conversation);
-    let guarded = super::guardrail_inference::guard(reply, &inputs, &g.doc, &g.version);
+    let guarded = super::guardrail_inference::guard(reply, &inputs, &g.doc, &g.version, g.asynchronous);
     let members = super::guardrail_inference::native_members(&guarded, g.trace);
     render_text(f, &guarded.reply, meta, mode, &members)
 }
@@ -348,6 +352,11 @@ pub fn scripted(
         (ReplyKind::Content { text, tool_uses }, _) => {
             let reply = respond::content_reply(spec, text.as_deref(), tool_uses, input_tokens, services.seed);
             render_guarded(f, &reply, &meta, mode, guardrail.as_deref(), &conversation)
+        }
+        // With a guardrail, a scripted body is read back into a reply and guarded like any
+        // other (and rendered again); without one it is sent as written.
+        (ReplyKind::Body(b), _) if guardrail.is_some() => {
+            render_guarded(f, &reply_from_native(f, b), &meta, mode, guardrail.as_deref(), &conversation)
         }
         (ReplyKind::Body(b), Mode::Unary) => {
             let reply = reply_from_native(f, b);

@@ -419,6 +419,11 @@ fn converse_scripted(
             let reply = respond::content_reply(spec, text.as_deref(), tool_uses, input_tokens, services.seed);
             render_converse(&reply, parsed, mode, services)
         }
+        // With a guardrail, a scripted output is read back into a reply and guarded like any
+        // other (and rendered again); without one it is sent as written.
+        (ReplyKind::Output(body), converse::Mode::Unary) if parsed.guardrail.is_some() => {
+            render_converse(&respond::reply_from_converse_output(body), parsed, mode, services)
+        }
         (ReplyKind::Output(body), converse::Mode::Unary) => {
             let usage = respond::reply_from_converse_output(body).usage;
             Plan::json(body.clone()).with_usage(usage)
