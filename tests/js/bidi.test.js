@@ -330,3 +330,44 @@ test("a model other than Nova Sonic is refused before the stream opens", async (
   );
   q.close();
 });
+
+test("a fault rule breaks a session's output stream like any other stream", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bidi-faults-"));
+  writeFileSync(
+    join(dir, "faults.yaml"),
+    [
+      "version: 1",
+      "name: sonic-faults",
+      "faults:",
+      "  - name: break-after-three",
+      "    match: { operation: InvokeModelWithBidirectionalStream }",
+      "    inject:",
+      "      stream:",
+      "        afterEvents: 3",
+      "        then: { exception: { type: ModelStreamErrorException, message: broken on purpose } }",
+      "",
+    ].join("\n"),
+  );
+  const faulty = await startEmulator("--scenarios", dir);
+  const client = runtimeClient(faulty.url);
+  try {
+    const q = inputQueue();
+    opening(q);
+    userText(q, "u1", "Hello there");
+    const response = await client.send(new InvokeModelWithBidirectionalStreamCommand({ modelId: SONIC, body: q }));
+    const seen = [];
+    await assert.rejects(
+      readUntil(response.body[Symbol.asyncIterator](), (name) => {
+        seen.push(name);
+        return false;
+      }),
+      (e) => e.name === "ModelStreamErrorException" && e.message === "broken on purpose",
+    );
+    // completionStart and the first assistant text block's start and text went out first.
+    assert.deepEqual(seen, ["completionStart", "contentStart", "textOutput"]);
+    q.close();
+  } finally {
+    client.destroy();
+    await faulty.stop();
+  }
+});
