@@ -6,6 +6,7 @@
 //! * [`case`] — the `Case` type, assertion helpers and SDK-error inspection.
 //! * [`cases`] — the named conformance cases, grouped by operation.
 //! * [`report`] — the result table and JUnit XML.
+//! * [`h2c`] — an SDK HTTP client speaking cleartext HTTP/2 (the bidirectional operation).
 //! * [`parity`] — parity snapshots of normalised responses (`--snapshot` / `--compare`).
 //! * [`bench`] — `bedrock-harness bench`: raw-hyper load against the release emulator and a
 //!   bare hyper baseline.
@@ -15,6 +16,7 @@
 pub mod bench;
 pub mod case;
 pub mod cases;
+pub mod h2c;
 pub mod parity;
 pub mod report;
 pub mod target;

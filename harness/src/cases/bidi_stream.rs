@@ -17,7 +17,10 @@ use crate::{case, ensure, ensure_eq};
 
 /// The cases of this group.
 pub fn cases() -> Vec<Case> {
-    vec![case!("InvokeModelWithBidirectionalStream", nova_sonic_answers_a_text_turn_in_text_and_audio, emulator_only)]
+    vec![
+        case!("InvokeModelWithBidirectionalStream", nova_sonic_answers_a_text_turn_in_text_and_audio, emulator_only),
+        case!("InvokeModelWithBidirectionalStream", nova_sonic_answers_over_http2_with_prior_knowledge, emulator_only),
+    ]
 }
 
 const SONIC: &str = "amazon.nova-sonic-v1:0";
@@ -64,7 +67,18 @@ fn output_event(out: InvokeModelWithBidirectionalStreamOutput) -> Result<(String
 
 /// Emulator only: Nova Sonic's words are its own, and the interactive text turn is the
 /// emulator's way to end a turn without speech. The shapes checked are the documented ones.
+/// The SDK's default client, which speaks HTTP/1.1 to an `http://` endpoint.
 async fn nova_sonic_answers_a_text_turn_in_text_and_audio(ctx: Arc<Ctx>) -> CaseResult {
+    session(&ctx.clients.runtime).await
+}
+
+/// The same session over HTTP/2 (cleartext, prior knowledge), as AWS serves it.
+async fn nova_sonic_answers_over_http2_with_prior_knowledge(ctx: Arc<Ctx>) -> CaseResult {
+    let config = ctx.clients.runtime.config().to_builder().http_client(crate::h2c::client()).build();
+    session(&aws_sdk_bedrockruntime::Client::from_conf(config)).await
+}
+
+async fn session(runtime: &aws_sdk_bedrockruntime::Client) -> CaseResult {
     use base64::Engine as _;
     let (tx, rx) = mpsc::channel::<Input>(16);
     for e in opening() {
@@ -75,8 +89,7 @@ async fn nova_sonic_answers_a_text_turn_in_text_and_audio(ctx: Arc<Ctx>) -> Case
         rx.recv().await.map(|e| (e, rx))
     }));
     let mut out = sdk(
-        ctx.clients
-            .runtime
+        runtime
             .invoke_model_with_bidirectional_stream()
             .model_id(SONIC)
             .body(EventStreamSender::from(input))
