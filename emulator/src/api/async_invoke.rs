@@ -49,7 +49,7 @@ fn start(req: &Request, services: &Services, scope: &Scope, failure: Option<&str
     let input = coral::operation_input(req)?;
     coral::validate_input("bedrock-runtime", "StartAsyncInvoke", &Value::Object(input.clone()))?;
     let model_id = input.get("modelId").and_then(Value::as_str).unwrap_or_default();
-    let model = services.catalog.resolve(model_id, &req.region)?.model;
+    let model = super::resolve_model(services, req, model_id)?.model;
     if model.emulator.family != "nova-reel" {
         return Err(BedrockError::validation(format!(
             "The model {model_id} doesn't support asynchronous invocation. Use InvokeModel or Converse, or choose a model that supports StartAsyncInvoke."

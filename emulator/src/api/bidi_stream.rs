@@ -50,7 +50,7 @@ static SESSIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Resolves the model: only Nova Sonic speaks this protocol.
 pub fn prepare(req: &Request, services: &Services) -> Result<Prepared, BedrockError> {
-    let model = services.catalog.resolve(req.label("modelId"), &req.region)?.model;
+    let model = super::resolve_model(services, req, req.label("modelId"))?.model;
     if model.emulator.family != "nova-sonic" {
         return Err(BedrockError::validation(format!(
             "The model {} does not support InvokeModelWithBidirectionalStream. Use a Nova Sonic model such as amazon.nova-sonic-v1:0.",

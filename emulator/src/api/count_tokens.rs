@@ -14,7 +14,7 @@ use crate::wire::error::BedrockError;
 
 /// `POST /model/{modelId}/count-tokens`: parses and validates.
 pub fn prepare(req: &Request, services: &Services) -> Result<Prepared, BedrockError> {
-    let model = services.catalog.resolve(req.label("modelId"), &req.region)?.model;
+    let model = super::resolve_model(services, req, req.label("modelId"))?.model;
     let body = body_object(&req.body)?;
     let input = body.get("input").ok_or_else(|| constraint(&serde_json::Value::Null, "input", "not be null"))?;
     let (kind, value) = union_member(input, "input")?;

@@ -293,7 +293,7 @@ impl PreparedInvoke {
 
 /// Parses and validates InvokeModel or InvokeModelWithResponseStream.
 pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<PreparedInvoke, BedrockError> {
-    let resolved = services.catalog.resolve(req.label("modelId"), &req.region)?;
+    let resolved = super::resolve_model(services, req, req.label("modelId"))?;
     let model = resolved.model;
     if req.body.len() > MAX_BODY_BYTES {
         return Err(super::validate::constraint(

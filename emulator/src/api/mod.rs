@@ -19,6 +19,7 @@ pub mod inference_profiles;
 pub mod invocation_logging;
 pub mod invoke_model;
 pub mod path_labels;
+pub mod provisioned;
 pub mod respond;
 pub mod stream_tokens;
 pub mod tags;
@@ -31,7 +32,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::backend::async_invoke::AsyncSettings;
-use crate::backend::catalog::{Catalog, FoundationModel};
+use crate::backend::catalog::{parse_arn, Catalog, FoundationModel, Resolved};
 use crate::backend::state::{Scope, State};
 use crate::canonical::{Conversation, Reply};
 use crate::clock::Clock;
@@ -114,13 +115,59 @@ const IMPLEMENTED: &[&str] = &[
     "ApplyGuardrail",
     "InvokeGuardrailChecks",
     "InvokeModelWithBidirectionalStream",
+    "CreateInferenceProfile",
+    "DeleteInferenceProfile",
 ];
 
 /// Whether this build implements `operation` (the README coverage table lists them).
 pub fn is_implemented(operation: &str) -> bool {
-    [IMPLEMENTED, guardrails::OPERATIONS, async_invoke::OPERATIONS, tags::OPERATIONS, invocation_logging::OPERATIONS]
-        .iter()
-        .any(|ops| ops.contains(&operation))
+    [
+        IMPLEMENTED,
+        guardrails::OPERATIONS,
+        async_invoke::OPERATIONS,
+        tags::OPERATIONS,
+        invocation_logging::OPERATIONS,
+        provisioned::OPERATIONS,
+    ]
+    .iter()
+    .any(|ops| ops.contains(&operation))
+}
+
+/// Resolves the model a request names: catalog ids, foundation-model ARNs and system
+/// profiles (the catalog's), and the resources callers created that carry inference —
+/// application inference profiles and provisioned throughput, by ARN — to the foundation
+/// model that answers in their place.
+pub fn resolve_model(services: &Services, req: &Request, model_id: &str) -> Result<Resolved, BedrockError> {
+    use crate::backend::{app_profiles, provisioned as provisioned_state};
+    let Some(arn) = parse_arn(model_id) else { return services.catalog.resolve(model_id, &req.region) };
+    let scope = Scope::new(&req.account, &req.region);
+    let gone = || BedrockError::not_found(format!("The model {model_id} could not be found."));
+    let target = match arn.resource_type {
+        app_profiles::KIND => services
+            .state
+            .read(&scope, |space| {
+                app_profiles::find(space, &scope, model_id).and_then(app_profiles::model_id).map(str::to_string)
+            })
+            .ok_or_else(gone)?,
+        provisioned_state::KIND => {
+            let at = provisioned::clock_us(services);
+            let view = services
+                .state
+                .read(&scope, |space| provisioned_state::for_inference(space, &scope, model_id, at))
+                .ok_or_else(gone)?;
+            if view["status"] != "InService" && view["status"] != "Updating" {
+                return Err(BedrockError::validation(format!(
+                    "The provisioned model {model_id} is {} and cannot serve requests until it is InService.",
+                    view["status"].as_str().unwrap_or_default()
+                )));
+            }
+            let model_arn = view["modelArn"].as_str().unwrap_or_default();
+            parse_arn(model_arn).map(|a| a.resource_id.to_string()).ok_or_else(gone)?
+        }
+        _ => return services.catalog.resolve(model_id, &req.region),
+    };
+    let model = provisioned_state::base_model(services.catalog, &target).ok_or_else(gone)?;
+    Ok(Resolved { model, profile: Some(model_id.to_string()) })
 }
 
 /// A request that passed parsing and validation, ready to be answered.
@@ -308,8 +355,10 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
     match operation {
         "ListFoundationModels" => foundation_models::list(req, services.catalog),
         "GetFoundationModel" => foundation_models::get(req, services.catalog),
-        "ListInferenceProfiles" => inference_profiles::list(req, services.catalog),
-        "GetInferenceProfile" => inference_profiles::get(req, services.catalog),
+        "ListInferenceProfiles" => inference_profiles::list(req, services),
+        "GetInferenceProfile" => inference_profiles::get(req, services),
+        "CreateInferenceProfile" | "DeleteInferenceProfile" => inference_profiles::change(req, services),
+        op if provisioned::OPERATIONS.contains(&op) => provisioned::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),
@@ -388,7 +437,7 @@ fn prepare_converse(
     body: &RequestBody,
     mode: converse::Mode,
 ) -> Result<Prepared, BedrockError> {
-    let model = services.catalog.resolve(req.label("modelId"), &req.region)?.model;
+    let model = resolve_model(services, req, req.label("modelId"))?.model;
     // The common shape is read without a JSON tree; everything else (and every error) goes
     // through the tree, built once and shared with matchers. A body that is not a JSON object
     // goes through `parse`, which answers it with the right error.

@@ -7,11 +7,14 @@
 //! * [`guardrails`] — guardrail drafts and versions.
 //! * [`invocation_logging`] — the logging configuration and the log records it makes written.
 //! * [`tags`] — tags of created resources (Tag/UntagResource, ListTagsForResource).
+//! * [`app_profiles`] — application inference profiles.
+//! * [`provisioned`] — provisioned throughput and its lifecycle.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
 //! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
 //! * [`guardrail_eval`] — the deterministic guardrail evaluator (ApplyGuardrail's decisions).
 //! * [`guardrail_checks`] — InvokeGuardrailChecks' detect-only scores, from the same detectors.
 
+pub mod app_profiles;
 pub mod async_invoke;
 pub mod catalog;
 pub mod guardrail_checks;
@@ -20,5 +23,6 @@ pub mod guardrails;
 pub mod invocation_logging;
 pub mod object_store;
 pub mod paging;
+pub mod provisioned;
 pub mod state;
 pub mod tags;

@@ -14,8 +14,12 @@ pub const MAX_TAGS: usize = 200;
 
 /// The taggable resources that exist in this build: (ARN resource type, state kind, the member
 /// of its record holding the tags).
-const TAGGABLE: &[(&str, &str, &str)] =
-    &[("guardrail", super::guardrails::KIND, "tags"), ("async-invoke", super::async_invoke::KIND, "_tags")];
+const TAGGABLE: &[(&str, &str, &str)] = &[
+    ("guardrail", super::guardrails::KIND, "tags"),
+    ("async-invoke", super::async_invoke::KIND, "_tags"),
+    ("application-inference-profile", super::app_profiles::KIND, "_tags"),
+    ("provisioned-model", super::provisioned::KIND, "_tags"),
+];
 
 fn not_found(arn: &str) -> BedrockError {
     BedrockError::not_found(format!("The resource {arn} was not found."))
