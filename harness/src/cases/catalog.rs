@@ -1,4 +1,5 @@
-//! Control plane, catalog part: foundation models and system inference profiles.
+//! Control plane, catalog part: foundation models, system inference profiles, and the
+//! application inference profiles callers create.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub fn cases() -> Vec<Case> {
         case!("Catalog", list_inference_profiles_pages_without_duplicates),
         case!("Catalog", get_inference_profile_accepts_an_id_or_an_arn),
         case!("Catalog", get_inference_profile_of_an_unknown_id_is_not_found),
+        case!("Catalog", an_application_inference_profile_lives_serves_converse_and_is_deleted),
     ]
 }
 
@@ -160,4 +162,50 @@ async fn get_inference_profile_accepts_an_id_or_an_arn(ctx: Arc<Ctx>) -> CaseRes
 async fn get_inference_profile_of_an_unknown_id_is_not_found(ctx: Arc<Ctx>) -> CaseResult {
     let r = ctx.control().get_inference_profile().inference_profile_identifier("us.no-such-model-v1:0").send().await;
     expect_error(r, "ResourceNotFoundException", None)
+}
+
+/// Holds against AWS too (it creates and deletes a profile in the account).
+async fn an_application_inference_profile_lives_serves_converse_and_is_deleted(ctx: Arc<Ctx>) -> CaseResult {
+    use aws_sdk_bedrock::types::InferenceProfileModelSource;
+    let region = ctx.clients.runtime.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let source = format!("arn:aws:bedrock:{region}::foundation-model/{}", ctx.text_model);
+    let name = format!("harness-{}", std::process::id());
+    let created = sdk(
+        ctx.control()
+            .create_inference_profile()
+            .inference_profile_name(&name)
+            .model_source(InferenceProfileModelSource::CopyFrom(source.clone()))
+            .send()
+            .await,
+        "create_inference_profile",
+    )?;
+    let arn = created.inference_profile_arn().to_string();
+    ensure!(arn.contains(":application-inference-profile/"), "ARN {arn}");
+    let outcome = async {
+        let got = sdk(ctx.control().get_inference_profile().inference_profile_identifier(&arn).send().await, "get")?;
+        ensure_eq!(got.r#type(), &InferenceProfileType::Application, "type");
+        ensure_eq!(got.inference_profile_name(), name.as_str(), "name");
+        let routed: Vec<&str> = got.models().iter().filter_map(|m| m.model_arn()).collect();
+        ensure_eq!(routed, vec![source.as_str()], "models");
+        let listed = sdk(
+            ctx.control().list_inference_profiles().type_equals(InferenceProfileType::Application).send().await,
+            "list APPLICATION",
+        )?;
+        ensure!(
+            listed.inference_profile_summaries().iter().any(|p| p.inference_profile_arn() == arn),
+            "{arn} not listed"
+        );
+        let answer = sdk(
+            ctx.clients.runtime.converse().model_id(&arn).messages(super::user("Say hello.")).send().await,
+            "converse with the profile ARN",
+        )?;
+        ensure!(answer.usage().is_some_and(|u| u.output_tokens() > 0), "no output tokens");
+        Ok(())
+    }
+    .await;
+    let deleted = ctx.control().delete_inference_profile().inference_profile_identifier(&arn).send().await;
+    outcome?;
+    sdk(deleted, "delete_inference_profile")?;
+    let gone = ctx.control().get_inference_profile().inference_profile_identifier(&arn).send().await;
+    expect_error(gone, "ResourceNotFoundException", None)
 }
