@@ -37,7 +37,7 @@ def s3_url():
 @pytest.fixture(scope="module")
 def s3(s3_url):
     client = make_client("s3", s3_url)
-    for bucket in ("videos", "call-logs"):
+    for bucket in ("videos", "call-logs", "batch-in", "batch-out"):
         client.create_bucket(Bucket=bucket)
     return client
 
@@ -110,3 +110,26 @@ def test_invocation_log_records_are_written_to_the_real_s3_server(server, s3):
         assert record["requestId"] == request_id and record["operation"] == "Converse"
     finally:
         control.delete_model_invocation_logging_configuration()
+
+
+def test_a_batch_job_reads_and_writes_the_real_s3_server(server, s3):
+    control = make_client("bedrock", server.url)
+    line = {"recordId": "R1", "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20,
+                                             "messages": [{"role": "user", "content": "hello"}]}}
+    s3.put_object(Bucket="batch-in", Key="jobs/input.jsonl", Body=(json.dumps(line) + "\n").encode())
+    arn = control.create_model_invocation_job(
+        jobName="on-real-s3", roleArn="arn:aws:iam::123456789012:role/Batch", modelId=HAIKU,
+        inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://batch-in/jobs/"}},
+        outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://batch-out/results/"}},
+    )["jobArn"]
+    for _ in range(200):
+        job = control.get_model_invocation_job(jobIdentifier=arn)
+        if job["status"] not in ("Submitted", "InProgress"):
+            break
+        time.sleep(0.02)
+    assert job["status"] == "Completed", job
+    job_id = arn.rsplit("/", 1)[1]
+    out = s3.get_object(Bucket="batch-out", Key=f"results/{job_id}/input.jsonl.out")["Body"].read().decode()
+    assert json.loads(out)["modelOutput"]["type"] == "message"
+    manifest = json.loads(s3.get_object(Bucket="batch-out", Key=f"results/{job_id}/manifest.json.out")["Body"].read())
+    assert manifest["successRecordCount"] == 1

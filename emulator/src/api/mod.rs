@@ -4,6 +4,7 @@
 
 pub mod apply_guardrail;
 pub mod async_invoke;
+pub mod batch;
 pub mod bidi_stream;
 pub mod context_window;
 pub mod converse;
@@ -128,6 +129,7 @@ pub fn is_implemented(operation: &str) -> bool {
         tags::OPERATIONS,
         invocation_logging::OPERATIONS,
         provisioned::OPERATIONS,
+        batch::OPERATIONS,
     ]
     .iter()
     .any(|ops| ops.contains(&operation))
@@ -359,6 +361,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         "GetInferenceProfile" => inference_profiles::get(req, services),
         "CreateInferenceProfile" | "DeleteInferenceProfile" => inference_profiles::change(req, services),
         op if provisioned::OPERATIONS.contains(&op) => provisioned::handle(req, services),
+        op if batch::OPERATIONS.contains(&op) => batch::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),

@@ -9,6 +9,7 @@
 //! * [`tags`] — tags of created resources (Tag/UntagResource, ListTagsForResource).
 //! * [`app_profiles`] — application inference profiles.
 //! * [`provisioned`] — provisioned throughput and its lifecycle.
+//! * [`batch`] — batch inference jobs and their lifecycle.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
 //! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
 //! * [`guardrail_eval`] — the deterministic guardrail evaluator (ApplyGuardrail's decisions).
@@ -16,6 +17,7 @@
 
 pub mod app_profiles;
 pub mod async_invoke;
+pub mod batch;
 pub mod catalog;
 pub mod guardrail_checks;
 pub mod guardrail_eval;

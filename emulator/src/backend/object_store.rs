@@ -94,6 +94,54 @@ impl ObjectStore {
         Ok(())
     }
 
+    /// The objects at `s3://bucket/key`: that object, or — when `key` is a prefix — every
+    /// object under it (sorted by key), each with its body. At most `max_bytes` in all.
+    pub async fn read_prefix(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, String> {
+        match self {
+            ObjectStore::Folder(dir) => {
+                let path = local_path(dir, bucket, key)
+                    .ok_or_else(|| format!("s3://{bucket}/{key} is not an object the S3 folder can hold"))?;
+                let mut files = Vec::new();
+                if path.is_file() {
+                    files.push((key.to_string(), path));
+                } else if path.is_dir() {
+                    let mut stack = vec![path.clone()];
+                    while let Some(d) = stack.pop() {
+                        let entries = std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+                        for entry in entries.flatten() {
+                            let p = entry.path();
+                            if p.is_dir() {
+                                stack.push(p);
+                            } else if let Ok(rel) = p.strip_prefix(dir.join(bucket)) {
+                                files.push((rel.to_string_lossy().replace('\\', "/"), p));
+                            }
+                        }
+                    }
+                } else {
+                    return Err(format!("NoSuchKey: s3://{bucket}/{key} does not exist in the S3 folder"));
+                }
+                files.sort();
+                let mut out = Vec::new();
+                let mut total = 0usize;
+                for (k, p) in files {
+                    let body = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    total += body.len();
+                    if total > max_bytes {
+                        return Err(format!("the input under s3://{bucket}/{key} is larger than {max_bytes} bytes"));
+                    }
+                    out.push((k, body));
+                }
+                Ok(out)
+            }
+            ObjectStore::Remote(s3) => s3.read_prefix(bucket, key, max_bytes).await,
+        }
+    }
+
     /// Writes objects wherever they go.
     pub async fn put(&self, objects: Vec<Object>) -> Result<(), String> {
         match self {
@@ -166,6 +214,55 @@ impl RemoteS3 {
             .credentials_provider(ChainOrTest(chain, Default::default()))
             .build();
         RemoteS3 { endpoint: endpoint.to_string(), client: aws_sdk_s3::Client::from_conf(config) }
+    }
+
+    async fn read_prefix(&self, bucket: &str, key: &str, max_bytes: usize) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let failed = |what: &str, e: String| format!("{what} s3://{bucket}/{key} at {} failed: {e}", self.endpoint);
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(key)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| failed("ListObjectsV2", aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        // A key that names an object, or a prefix: `key` itself, else what lies under `key/`.
+        let under = format!("{}/", key.trim_end_matches('/'));
+        let exact = keys.iter().any(|k| k == key);
+        keys.retain(|k| if exact { k == key } else { key.is_empty() || k.starts_with(&under) });
+        if keys.is_empty() {
+            return Err(format!("NoSuchKey: nothing at s3://{bucket}/{key}"));
+        }
+        keys.sort();
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        for k in keys {
+            let object = self
+                .client
+                .get_object()
+                .bucket(bucket)
+                .key(&k)
+                .send()
+                .await
+                .map_err(|e| failed("GetObject", aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
+            let body = object.body.collect().await.map_err(|e| failed("GetObject", e.to_string()))?.into_bytes();
+            total += body.len();
+            if total > max_bytes {
+                return Err(format!("the input under s3://{bucket}/{key} is larger than {max_bytes} bytes"));
+            }
+            out.push((k, body.to_vec()));
+        }
+        Ok(out)
     }
 
     async fn put(&self, o: Object) -> Result<(), String> {

@@ -19,6 +19,7 @@ const TAGGABLE: &[(&str, &str, &str)] = &[
     ("async-invoke", super::async_invoke::KIND, "_tags"),
     ("application-inference-profile", super::app_profiles::KIND, "_tags"),
     ("provisioned-model", super::provisioned::KIND, "_tags"),
+    ("model-invocation-job", super::batch::KIND, "_tags"),
 ];
 
 fn not_found(arn: &str) -> BedrockError {

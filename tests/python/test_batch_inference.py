@@ -1,0 +1,148 @@
+"""Batch inference through boto3: CreateModelInvocationJob reads JSONL records from the S3
+folder, answers each modelInput as InvokeModel would (scenario rules, else the synthetic
+model), and writes `<input>.jsonl.out` and `manifest.json.out`; the job moves Submitted →
+InProgress → Completed / PartiallyCompleted / Failed on the clock; Get, List (filters, sort,
+boto3's paginator), Stop, tags and errors."""
+import json
+import time
+
+import pytest
+
+from conftest import RunningEmulator, make_client
+from emulator_admin import load_scenario, reset
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+ROLE = "arn:aws:iam::123456789012:role/BatchRole"
+
+
+def record(i, text):
+    return {"recordId": f"CALL{i:07}", "modelInput": {
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": [{"role": "user", "content": text}]}}
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    return tmp_path_factory.mktemp("s3")
+
+
+@pytest.fixture(scope="module")
+def server(s3):
+    running = RunningEmulator("--s3-dir", str(s3), "--async-duration-ms", "100")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def bedrock(server):
+    reset(server.url)
+    return make_client("bedrock", server.url)
+
+
+def put_input(s3, key, records):
+    path = s3 / "in-bucket" / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def create(bedrock, name, input_uri, output_uri="s3://out-bucket/results/", **kwargs):
+    return bedrock.create_model_invocation_job(
+        jobName=name, roleArn=ROLE, modelId=HAIKU,
+        inputDataConfig={"s3InputDataConfig": {"s3Uri": input_uri, "s3InputFormat": "JSONL"}},
+        outputDataConfig={"s3OutputDataConfig": {"s3Uri": output_uri}}, **kwargs,
+    )["jobArn"]
+
+
+def wait_done(bedrock, arn):
+    for _ in range(200):
+        job = bedrock.get_model_invocation_job(jobIdentifier=arn)
+        if job["status"] not in ("Submitted", "InProgress"):
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"still {job['status']}")
+
+
+def test_a_job_answers_every_record_and_writes_aws_output_files(server, bedrock, s3):
+    put_input(s3, "batch/input.jsonl", [record(1, "hello"), record(2, "Describe the sea."), {"recordId": "CALL0000003", "modelInput": {"max_tokens": 5}}])
+    arn = create(bedrock, "nightly-run", "s3://in-bucket/batch/input.jsonl", tags=[{"key": "team", "value": "ml"}])
+    assert arn.startswith("arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/")
+    job = bedrock.get_model_invocation_job(jobIdentifier=arn)
+    assert job["status"] == "Submitted" and job["jobName"] == "nightly-run" and job["roleArn"] == ROLE
+    assert job["modelId"] == HAIKU and job["timeoutDurationInHours"] == 24
+    done = wait_done(bedrock, arn)
+    assert done["status"] == "PartiallyCompleted", done
+    counts = {k: done[k] for k in ("totalRecordCount", "processedRecordCount", "successRecordCount", "errorRecordCount")}
+    assert counts == {"totalRecordCount": 3, "processedRecordCount": 3, "successRecordCount": 2, "errorRecordCount": 1}
+    assert done["endTime"] >= done["submitTime"]
+    job_id = arn.rsplit("/", 1)[1]
+    out = s3 / "out-bucket" / "results" / job_id
+    lines = [json.loads(l) for l in (out / "input.jsonl.out").read_text().splitlines()]
+    assert [l["recordId"] for l in lines] == ["CALL0000001", "CALL0000002", "CALL0000003"]
+    assert lines[0]["modelInput"] == record(1, "hello")["modelInput"]
+    assert lines[0]["modelOutput"]["type"] == "message" and lines[0]["modelOutput"]["content"][0]["text"]
+    assert lines[2]["error"]["errorCode"] == 400 and lines[2]["error"]["errorMessage"]
+    # The same answer InvokeModel gives.
+    runtime = make_client("bedrock-runtime", server.url)
+    direct = json.loads(runtime.invoke_model(modelId=HAIKU, body=json.dumps(record(2, "Describe the sea.")["modelInput"]))["body"].read())
+    assert lines[1]["modelOutput"]["content"] == direct["content"]
+    manifest = json.loads((out / "manifest.json.out").read_text())
+    assert manifest["totalRecordCount"] == 3 and manifest["successRecordCount"] == 2 and manifest["errorRecordCount"] == 1
+    assert manifest["inputTokenCount"] > 0 and manifest["outputTokenCount"] > 0
+    assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "team", "value": "ml"}]
+
+
+def test_a_prefix_is_every_jsonl_object_under_it_and_scenarios_answer_records(server, bedrock, s3):
+    load_scenario(server.url, """version: 1
+rules:
+  - name: batch-answer
+    match: {operation: InvokeModel, lastUserMessage: {contains: classify}}
+    reply: {text: "POSITIVE"}
+""")
+    put_input(s3, "many/a.jsonl", [record(1, "classify: great product")])
+    put_input(s3, "many/b.jsonl", [record(2, "classify: works fine")])
+    put_input(s3, "many/notes.txt", [{"ignored": True}])
+    # Ids repeat after a reset (they are deterministic): a folder of its own.
+    arn = create(bedrock, "prefix-run", "s3://in-bucket/many/", output_uri="s3://out-bucket/prefix-run")
+    done = wait_done(bedrock, arn)
+    assert done["status"] == "Completed" and done["totalRecordCount"] == 2
+    out = s3 / "out-bucket" / "prefix-run" / arn.rsplit("/", 1)[1]
+    assert sorted(p.name for p in out.iterdir()) == ["a.jsonl.out", "b.jsonl.out", "manifest.json.out"]
+    answer = json.loads((out / "a.jsonl.out").read_text())["modelOutput"]
+    assert answer["content"] == [{"type": "text", "text": "POSITIVE"}]
+
+
+def test_missing_input_fails_the_job_with_a_message(bedrock):
+    arn = create(bedrock, "no-input", "s3://in-bucket/nothing-here.jsonl")
+    done = wait_done(bedrock, arn)
+    assert done["status"] == "Failed" and "nothing-here.jsonl" in done["message"]
+
+
+def test_jobs_are_listed_filtered_paged_and_stopped(bedrock, s3):
+    put_input(s3, "l/input.jsonl", [record(1, "hi")])
+    arns = [create(bedrock, f"job-{i}", "s3://in-bucket/l/input.jsonl") for i in range(3)]
+    listed = bedrock.list_model_invocation_jobs()["invocationJobSummaries"]
+    assert [j["jobArn"] for j in listed] == arns[::-1]
+    assert [j["jobName"] for j in bedrock.list_model_invocation_jobs(nameContains="job-1")["invocationJobSummaries"]] == ["job-1"]
+    pages = bedrock.get_paginator("list_model_invocation_jobs").paginate(sortOrder="Ascending", PaginationConfig={"PageSize": 2})
+    assert [j["jobArn"] for page in pages for j in page["invocationJobSummaries"]] == arns
+    bedrock.stop_model_invocation_job(jobIdentifier=arns[0])
+    assert bedrock.get_model_invocation_job(jobIdentifier=arns[0])["status"] == "Stopped"
+    assert [j["jobArn"] for j in bedrock.list_model_invocation_jobs(statusEquals="Stopped")["invocationJobSummaries"]] == [arns[0]]
+    with pytest.raises(bedrock.exceptions.ConflictException):
+        bedrock.stop_model_invocation_job(jobIdentifier=arns[0])
+    assert wait_done(bedrock, arns[0])["status"] == "Stopped", "a stopped job is not started later"
+
+
+def test_bad_input_is_refused(bedrock):
+    with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
+        bedrock.get_model_invocation_job(jobIdentifier="abcdefghijkl")
+    with pytest.raises(bedrock.exceptions.ValidationException) as e:
+        bedrock.create_model_invocation_job(
+            jobName="bad", roleArn="not-a-role", modelId=HAIKU,
+            inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://in-bucket/x.jsonl"}},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://out-bucket/"}})
+    assert e.value.response["Error"]["Message"].startswith("1 validation error detected: Value 'not-a-role' at 'roleArn'")
+    with pytest.raises(bedrock.exceptions.ValidationException):
+        bedrock.create_model_invocation_job(
+            jobName="bad", roleArn=ROLE, modelId="acme.no-such-model-v1",
+            inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://in-bucket/x.jsonl"}},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://out-bucket/"}})
