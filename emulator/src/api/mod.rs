@@ -2,6 +2,7 @@
 //! output body. The pipeline calls [`prepare`] (parse and validate: what matchers, faults and
 //! quotas need to know) and then [`respond`] (choose the responder and render its Plan).
 
+pub mod account_settings;
 pub mod apply_guardrail;
 pub mod async_invoke;
 pub mod batch;
@@ -130,6 +131,7 @@ pub fn is_implemented(operation: &str) -> bool {
         invocation_logging::OPERATIONS,
         provisioned::OPERATIONS,
         batch::OPERATIONS,
+        account_settings::OPERATIONS,
     ]
     .iter()
     .any(|ops| ops.contains(&operation))
@@ -362,6 +364,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         "CreateInferenceProfile" | "DeleteInferenceProfile" => inference_profiles::change(req, services),
         op if provisioned::OPERATIONS.contains(&op) => provisioned::handle(req, services),
         op if batch::OPERATIONS.contains(&op) => batch::handle(req, services),
+        op if account_settings::OPERATIONS.contains(&op) => account_settings::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),

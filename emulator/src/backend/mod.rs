@@ -7,6 +7,7 @@
 //! * [`guardrails`] — guardrail drafts and versions.
 //! * [`invocation_logging`] — the logging configuration and the log records it makes written.
 //! * [`tags`] — tags of created resources (Tag/UntagResource, ListTagsForResource).
+//! * [`account_settings`] — use case, data retention, resource policies, enforced guardrails, agreements.
 //! * [`app_profiles`] — application inference profiles.
 //! * [`provisioned`] — provisioned throughput and its lifecycle.
 //! * [`batch`] — batch inference jobs and their lifecycle.
@@ -15,6 +16,7 @@
 //! * [`guardrail_eval`] — the deterministic guardrail evaluator (ApplyGuardrail's decisions).
 //! * [`guardrail_checks`] — InvokeGuardrailChecks' detect-only scores, from the same detectors.
 
+pub mod account_settings;
 pub mod app_profiles;
 pub mod async_invoke;
 pub mod batch;
