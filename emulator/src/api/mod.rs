@@ -13,6 +13,7 @@ pub mod converse_common;
 pub mod converse_stream;
 pub mod coral;
 pub mod count_tokens;
+pub mod customization;
 pub mod foundation_models;
 pub mod guardrail_checks;
 pub mod guardrail_inference;
@@ -132,6 +133,7 @@ pub fn is_implemented(operation: &str) -> bool {
         provisioned::OPERATIONS,
         batch::OPERATIONS,
         account_settings::OPERATIONS,
+        customization::OPERATIONS,
     ]
     .iter()
     .any(|ops| ops.contains(&operation))
@@ -167,6 +169,18 @@ pub fn resolve_model(services: &Services, req: &Request, model_id: &str) -> Resu
             }
             let model_arn = view["modelArn"].as_str().unwrap_or_default();
             parse_arn(model_arn).map(|a| a.resource_id.to_string()).ok_or_else(gone)?
+        }
+        crate::backend::customization::DEPLOYMENT_KIND => {
+            let at = provisioned::clock_us(services);
+            services
+                .state
+                .read(&scope, |space| crate::backend::customization::deployment_base(space, &scope, model_id, at))?
+                .ok_or_else(gone)?
+        }
+        crate::backend::customization::MODEL_KIND => {
+            return Err(BedrockError::validation(format!(
+                "The custom model {model_id} cannot be invoked on demand: deploy it (CreateCustomModelDeployment) or buy provisioned throughput for it."
+            )))
         }
         _ => return services.catalog.resolve(model_id, &req.region),
     };
@@ -365,6 +379,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         op if provisioned::OPERATIONS.contains(&op) => provisioned::handle(req, services),
         op if batch::OPERATIONS.contains(&op) => batch::handle(req, services),
         op if account_settings::OPERATIONS.contains(&op) => account_settings::handle(req, services),
+        op if customization::OPERATIONS.contains(&op) => customization::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),

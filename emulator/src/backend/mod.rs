@@ -10,6 +10,7 @@
 //! * [`account_settings`] — use case, data retention, resource policies, enforced guardrails, agreements.
 //! * [`app_profiles`] — application inference profiles.
 //! * [`provisioned`] — provisioned throughput and its lifecycle.
+//! * [`customization`] — customization jobs, custom models and their deployments.
 //! * [`batch`] — batch inference jobs and their lifecycle.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
 //! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
@@ -21,6 +22,7 @@ pub mod app_profiles;
 pub mod async_invoke;
 pub mod batch;
 pub mod catalog;
+pub mod customization;
 pub mod guardrail_checks;
 pub mod guardrail_eval;
 pub mod guardrails;

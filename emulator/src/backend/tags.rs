@@ -20,6 +20,9 @@ const TAGGABLE: &[(&str, &str, &str)] = &[
     ("application-inference-profile", super::app_profiles::KIND, "_tags"),
     ("provisioned-model", super::provisioned::KIND, "_tags"),
     ("model-invocation-job", super::batch::KIND, "_tags"),
+    ("model-customization-job", super::customization::JOB_KIND, "_tags"),
+    ("custom-model", super::customization::MODEL_KIND, "_tags"),
+    ("custom-model-deployment", super::customization::DEPLOYMENT_KIND, "_tags"),
 ];
 
 fn not_found(arn: &str) -> BedrockError {
@@ -34,7 +37,8 @@ fn locate(scope: &Scope, arn: &str) -> Result<(&'static str, &'static str, Strin
     }
     let (_, kind, member) =
         TAGGABLE.iter().find(|(t, _, _)| *t == parsed.resource_type).ok_or_else(|| not_found(arn))?;
-    Ok((kind, member, parsed.resource_id.to_string()))
+    // Custom models and customization jobs carry their base model before the id.
+    Ok((kind, member, parsed.resource_id.rsplit('/').next().unwrap_or_default().to_string()))
 }
 
 fn tags_of<'s>(space: &'s mut Space, scope: &Scope, arn: &str) -> Result<&'s mut Vec<Value>, BedrockError> {
