@@ -18,6 +18,7 @@ pub mod foundation_models;
 pub mod guardrail_checks;
 pub mod guardrail_inference;
 pub mod guardrails;
+pub mod import_copy;
 pub mod inference_profiles;
 pub mod invocation_logging;
 pub mod invoke_model;
@@ -134,6 +135,7 @@ pub fn is_implemented(operation: &str) -> bool {
         batch::OPERATIONS,
         account_settings::OPERATIONS,
         customization::OPERATIONS,
+        import_copy::OPERATIONS,
     ]
     .iter()
     .any(|ops| ops.contains(&operation))
@@ -176,6 +178,19 @@ pub fn resolve_model(services: &Services, req: &Request, model_id: &str) -> Resu
                 .state
                 .read(&scope, |space| crate::backend::customization::deployment_base(space, &scope, model_id, at))?
                 .ok_or_else(gone)?
+        }
+        crate::backend::import_copy::IMPORTED_KIND => {
+            use crate::backend::import_copy as imported;
+            let (at, warm_us) = (provisioned::clock_us(services), import_copy::lifecycle_us(services));
+            // A warm model is a read; only a cold one is written to (its warm-up starts).
+            match services.state.read(&scope, |space| imported::warm_family(space, &scope, model_id, at)) {
+                None => return Err(gone()),
+                Some(Some(family)) => family,
+                Some(None) => services
+                    .state
+                    .update(&scope, |space| imported::invoke(space, &scope, model_id, at, warm_us))?
+                    .ok_or_else(gone)??,
+            }
         }
         crate::backend::customization::MODEL_KIND => {
             return Err(BedrockError::validation(format!(
@@ -380,6 +395,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         op if batch::OPERATIONS.contains(&op) => batch::handle(req, services),
         op if account_settings::OPERATIONS.contains(&op) => account_settings::handle(req, services),
         op if customization::OPERATIONS.contains(&op) => customization::handle(req, services),
+        op if import_copy::OPERATIONS.contains(&op) => import_copy::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),

@@ -11,6 +11,7 @@
 //! * [`app_profiles`] — application inference profiles.
 //! * [`provisioned`] — provisioned throughput and its lifecycle.
 //! * [`customization`] — customization jobs, custom models and their deployments.
+//! * [`import_copy`] — custom model import, imported models, model copy.
 //! * [`batch`] — batch inference jobs and their lifecycle.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
 //! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
@@ -26,6 +27,7 @@ pub mod customization;
 pub mod guardrail_checks;
 pub mod guardrail_eval;
 pub mod guardrails;
+pub mod import_copy;
 pub mod invocation_logging;
 pub mod object_store;
 pub mod paging;

@@ -23,6 +23,8 @@ const TAGGABLE: &[(&str, &str, &str)] = &[
     ("model-customization-job", super::customization::JOB_KIND, "_tags"),
     ("custom-model", super::customization::MODEL_KIND, "_tags"),
     ("custom-model-deployment", super::customization::DEPLOYMENT_KIND, "_tags"),
+    ("model-import-job", super::import_copy::IMPORT_JOB_KIND, "_tags"),
+    ("imported-model", super::import_copy::IMPORTED_KIND, "_tags"),
 ];
 
 fn not_found(arn: &str) -> BedrockError {
