@@ -23,6 +23,7 @@ pub mod inference_profiles;
 pub mod invocation_logging;
 pub mod invoke_model;
 pub mod path_labels;
+pub mod prompt_routers;
 pub mod provisioned;
 pub mod respond;
 pub mod stream_tokens;
@@ -136,6 +137,7 @@ pub fn is_implemented(operation: &str) -> bool {
         account_settings::OPERATIONS,
         customization::OPERATIONS,
         import_copy::OPERATIONS,
+        prompt_routers::OPERATIONS,
     ]
     .iter()
     .any(|ops| ops.contains(&operation))
@@ -191,6 +193,16 @@ pub fn resolve_model(services: &Services, req: &Request, model_id: &str) -> Resu
                     .update(&scope, |space| imported::invoke(space, &scope, model_id, at, warm_us))?
                     .ok_or_else(gone)??,
             }
+        }
+        crate::backend::prompt_routers::KIND | crate::backend::prompt_routers::DEFAULT_KIND => {
+            use crate::backend::prompt_routers as routers;
+            let target = services
+                .state
+                .read(&scope, |space| routers::route(space, &scope, services.catalog, model_id))
+                .ok_or_else(gone)?;
+            // The fallback may be an inference profile: resolve it as the catalog does.
+            let resolved = services.catalog.resolve(&target, &req.region)?;
+            return Ok(Resolved { model: resolved.model, profile: Some(model_id.to_string()) });
         }
         crate::backend::customization::MODEL_KIND => {
             return Err(BedrockError::validation(format!(
@@ -396,6 +408,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         op if account_settings::OPERATIONS.contains(&op) => account_settings::handle(req, services),
         op if customization::OPERATIONS.contains(&op) => customization::handle(req, services),
         op if import_copy::OPERATIONS.contains(&op) => import_copy::handle(req, services),
+        op if prompt_routers::OPERATIONS.contains(&op) => prompt_routers::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),

@@ -13,6 +13,11 @@ use super::validate::constraint;
 use crate::operations::RouteMatch;
 use crate::wire::error::BedrockError;
 
+/// The ARNs of created prompt routers: the service model's `PromptRouterArn` pattern names
+/// only default routers (`…:default-prompt-router/…`), yet GetPromptRouter and
+/// DeletePromptRouter take created ones, which Bedrock accepts.
+const CREATED_PROMPT_ROUTER: &str = "arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:prompt-router/[a-zA-Z0-9-:.]+";
+
 /// Checks the matched route's labels, first violation first (length, then pattern).
 pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
     for c in &route.route.labels {
@@ -25,6 +30,9 @@ pub fn check(route: &RouteMatch) -> Result<(), BedrockError> {
             return Err(constraint(&json!(value), &c.member, &format!("have length less than or equal to {max}")));
         }
         if let Some(pattern) = &c.pattern {
+            if c.member == "promptRouterArn" && super::validate::matches_pattern(CREATED_PROMPT_ROUTER, value) {
+                continue;
+            }
             super::validate::check_pattern(value, &c.member, pattern)?;
         }
     }

@@ -12,6 +12,7 @@
 //! * [`provisioned`] — provisioned throughput and its lifecycle.
 //! * [`customization`] — customization jobs, custom models and their deployments.
 //! * [`import_copy`] — custom model import, imported models, model copy.
+//! * [`prompt_routers`] — default and created prompt routers.
 //! * [`batch`] — batch inference jobs and their lifecycle.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
 //! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
@@ -31,6 +32,7 @@ pub mod import_copy;
 pub mod invocation_logging;
 pub mod object_store;
 pub mod paging;
+pub mod prompt_routers;
 pub mod provisioned;
 pub mod state;
 pub mod tags;

@@ -25,6 +25,7 @@ const TAGGABLE: &[(&str, &str, &str)] = &[
     ("custom-model-deployment", super::customization::DEPLOYMENT_KIND, "_tags"),
     ("model-import-job", super::import_copy::IMPORT_JOB_KIND, "_tags"),
     ("imported-model", super::import_copy::IMPORTED_KIND, "_tags"),
+    ("prompt-router", super::prompt_routers::KIND, "_tags"),
 ];
 
 fn not_found(arn: &str) -> BedrockError {
