@@ -14,6 +14,7 @@ pub mod converse_stream;
 pub mod coral;
 pub mod count_tokens;
 pub mod customization;
+pub mod evaluation;
 pub mod foundation_models;
 pub mod guardrail_checks;
 pub mod guardrail_inference;
@@ -138,6 +139,7 @@ pub fn is_implemented(operation: &str) -> bool {
         customization::OPERATIONS,
         import_copy::OPERATIONS,
         prompt_routers::OPERATIONS,
+        evaluation::OPERATIONS,
     ]
     .iter()
     .any(|ops| ops.contains(&operation))
@@ -409,6 +411,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         op if customization::OPERATIONS.contains(&op) => customization::handle(req, services),
         op if import_copy::OPERATIONS.contains(&op) => import_copy::handle(req, services),
         op if prompt_routers::OPERATIONS.contains(&op) => prompt_routers::handle(req, services),
+        op if evaluation::OPERATIONS.contains(&op) => evaluation::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),

@@ -13,6 +13,7 @@
 //! * [`customization`] — customization jobs, custom models and their deployments.
 //! * [`import_copy`] — custom model import, imported models, model copy.
 //! * [`prompt_routers`] — default and created prompt routers.
+//! * [`evaluation`] — model evaluation jobs.
 //! * [`batch`] — batch inference jobs and their lifecycle.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
 //! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
@@ -25,6 +26,7 @@ pub mod async_invoke;
 pub mod batch;
 pub mod catalog;
 pub mod customization;
+pub mod evaluation;
 pub mod guardrail_checks;
 pub mod guardrail_eval;
 pub mod guardrails;

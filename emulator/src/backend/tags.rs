@@ -26,6 +26,7 @@ const TAGGABLE: &[(&str, &str, &str)] = &[
     ("model-import-job", super::import_copy::IMPORT_JOB_KIND, "_tags"),
     ("imported-model", super::import_copy::IMPORTED_KIND, "_tags"),
     ("prompt-router", super::prompt_routers::KIND, "_tags"),
+    ("evaluation-job", super::evaluation::KIND, "_tags"),
 ];
 
 fn not_found(arn: &str) -> BedrockError {

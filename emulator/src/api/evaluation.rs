@@ -1,0 +1,107 @@
+//! The evaluation-job operations ([`crate::backend::evaluation`] keeps the lifecycle).
+
+use serde_json::{json, Map, Value};
+
+use super::{coral, Request, Services};
+use crate::backend::evaluation;
+use crate::backend::paging::{self, PageRequest};
+use crate::backend::state::{now_rfc3339 as now, Scope};
+use crate::plan::Plan;
+use crate::wire::error::BedrockError;
+
+/// The operations this module answers.
+pub const OPERATIONS: &[&str] =
+    &["CreateEvaluationJob", "GetEvaluationJob", "ListEvaluationJobs", "StopEvaluationJob", "BatchDeleteEvaluationJob"];
+
+const DEFAULT_PAGE: usize = 100;
+
+/// Answers an evaluation-job operation.
+pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
+    let scope = Scope::new(&req.account, &req.region);
+    let input = coral::operation_input(req)?;
+    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
+    let at = super::provisioned::clock_us(services);
+    let now = now();
+    let state = &services.state;
+    if state.read(&scope, |space| evaluation::any_due(space, at)) {
+        state.update(&scope, |space| {
+            evaluation::settle(space, at, &now);
+            Ok(())
+        })?;
+    }
+    let (status, body) = match req.operation() {
+        "CreateEvaluationJob" => {
+            let token = input.get("clientRequestToken").and_then(Value::as_str).map(str::to_string);
+            let due = at.saturating_add(super::import_copy::lifecycle_us(services));
+            (
+                202,
+                state.update(&scope, |space| {
+                    space.idempotent(req.operation(), token.as_deref(), &Value::Object(input.clone()), |space| {
+                        evaluation::create(space, &scope, services.catalog, &input, &now, at, due)
+                    })
+                })?,
+            )
+        }
+        "GetEvaluationJob" => {
+            (200, state.read(&scope, |space| evaluation::get(space, &scope, req.label("jobIdentifier")))?)
+        }
+        "ListEvaluationJobs" => (200, list(req, services, &scope, &input)?),
+        "StopEvaluationJob" => {
+            state.update(&scope, |space| evaluation::stop(space, &scope, req.label("jobIdentifier"), &now))?;
+            (200, json!({}))
+        }
+        "BatchDeleteEvaluationJob" => {
+            let ids: Vec<&str> = input["jobIdentifiers"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            (202, state.update(&scope, |space| Ok(evaluation::batch_delete(space, &scope, &ids)))?)
+        }
+        other => return Err(BedrockError::validation(format!("{other} is not an evaluation operation."))),
+    };
+    Ok(Plan::with_status(status, body))
+}
+
+fn list(req: &Request, services: &Services, scope: &Scope, input: &Map<String, Value>) -> Result<Value, BedrockError> {
+    let time = |name: &str| -> Result<Option<f64>, BedrockError> {
+        match req.query(name) {
+            None => Ok(None),
+            Some(t) => crate::backend::async_invoke::parse_time(t)
+                .map(Some)
+                .ok_or_else(|| super::validate::wrong_type(name, "a timestamp (ISO 8601)")),
+        }
+    };
+    let (after, before) = (time("creationTimeAfter")?, time("creationTimeBefore")?);
+    let status = input.get("statusEquals").and_then(Value::as_str);
+    let app = input.get("applicationTypeEquals").and_then(Value::as_str);
+    let name = input.get("nameContains").and_then(Value::as_str);
+    let ascending = input.get("sortOrder").and_then(Value::as_str) == Some("Ascending");
+    let mut items: Vec<(String, Value)> = services
+        .state
+        .read(scope, evaluation::all)
+        .into_iter()
+        .filter(|(_, _, v)| status.is_none_or(|s| v["status"] == s))
+        .filter(|(_, _, v)| app.is_none_or(|a| v["applicationType"] == a))
+        .filter(|(_, _, v)| name.is_none_or(|n| v["jobName"].as_str().is_some_and(|j| j.contains(n))))
+        .filter(|(_, _, v)| {
+            let t = v["creationTime"].as_str().and_then(crate::backend::async_invoke::parse_time);
+            after.is_none_or(|a| t.is_some_and(|t| t > a)) && before.is_none_or(|b| t.is_some_and(|t| t < b))
+        })
+        .map(|(created, id, v)| {
+            let rank = if ascending { created } else { u64::MAX - created };
+            (format!("{rank:020}/{id}"), evaluation::summary(&v))
+        })
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let request = PageRequest {
+        max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
+        next_token: input.get("nextToken").and_then(Value::as_str).map(str::to_string),
+    };
+    let key = format!("evaluation/{}", if ascending { "asc" } else { "desc" });
+    let page = paging::page(&key, items, |(k, _)| k.clone(), &request, DEFAULT_PAGE)?;
+    let mut body = json!({"jobSummaries": page.items.into_iter().map(|(_, s)| s).collect::<Vec<_>>()});
+    if let Some(t) = page.next_token {
+        body["nextToken"] = json!(t);
+    }
+    Ok(body)
+}
