@@ -23,6 +23,7 @@ pub mod import_copy;
 pub mod inference_profiles;
 pub mod invocation_logging;
 pub mod invoke_model;
+pub mod marketplace;
 pub mod path_labels;
 pub mod prompt_routers;
 pub mod provisioned;
@@ -38,7 +39,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::backend::async_invoke::AsyncSettings;
-use crate::backend::catalog::{parse_arn, Catalog, FoundationModel, Resolved};
+use crate::backend::catalog::{parse_arn, Catalog, FoundationModel, Resolved, INVALID_MODEL_ID};
 use crate::backend::state::{Scope, State};
 use crate::canonical::{Conversation, Reply};
 use crate::clock::Clock;
@@ -140,6 +141,7 @@ pub fn is_implemented(operation: &str) -> bool {
         import_copy::OPERATIONS,
         prompt_routers::OPERATIONS,
         evaluation::OPERATIONS,
+        marketplace::OPERATIONS,
     ]
     .iter()
     .any(|ops| ops.contains(&operation))
@@ -151,6 +153,17 @@ pub fn is_implemented(operation: &str) -> bool {
 /// model that answers in their place.
 pub fn resolve_model(services: &Services, req: &Request, model_id: &str) -> Result<Resolved, BedrockError> {
     use crate::backend::{app_profiles, provisioned as provisioned_state};
+    if model_id.starts_with("arn:aws:sagemaker:") {
+        // A marketplace model endpoint registered with Bedrock.
+        let scope = Scope::new(&req.account, &req.region);
+        let at = provisioned::clock_us(services);
+        let family = services
+            .state
+            .read(&scope, |space| crate::backend::marketplace::for_inference(space, &scope, model_id, at))
+            .ok_or_else(|| BedrockError::not_found(format!("The model {model_id} could not be found.")))??;
+        let model = services.catalog.model(family).ok_or_else(|| BedrockError::validation(INVALID_MODEL_ID))?;
+        return Ok(Resolved { model, profile: Some(model_id.to_string()) });
+    }
     let Some(arn) = parse_arn(model_id) else { return services.catalog.resolve(model_id, &req.region) };
     let scope = Scope::new(&req.account, &req.region);
     let gone = || BedrockError::not_found(format!("The model {model_id} could not be found."));
@@ -412,6 +425,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         op if import_copy::OPERATIONS.contains(&op) => import_copy::handle(req, services),
         op if prompt_routers::OPERATIONS.contains(&op) => prompt_routers::handle(req, services),
         op if evaluation::OPERATIONS.contains(&op) => evaluation::handle(req, services),
+        op if marketplace::OPERATIONS.contains(&op) => marketplace::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),

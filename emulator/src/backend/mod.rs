@@ -14,6 +14,7 @@
 //! * [`import_copy`] — custom model import, imported models, model copy.
 //! * [`prompt_routers`] — default and created prompt routers.
 //! * [`evaluation`] — model evaluation jobs.
+//! * [`marketplace`] — marketplace model endpoints registered with Bedrock.
 //! * [`batch`] — batch inference jobs and their lifecycle.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
 //! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
@@ -32,6 +33,7 @@ pub mod guardrail_eval;
 pub mod guardrails;
 pub mod import_copy;
 pub mod invocation_logging;
+pub mod marketplace;
 pub mod object_store;
 pub mod paging;
 pub mod prompt_routers;
