@@ -25,6 +25,7 @@ pub mod invocation_logging;
 pub mod invoke_model;
 pub mod marketplace;
 pub mod path_labels;
+pub mod prompt_optimization;
 pub mod prompt_routers;
 pub mod provisioned;
 pub mod respond;
@@ -142,6 +143,7 @@ pub fn is_implemented(operation: &str) -> bool {
         prompt_routers::OPERATIONS,
         evaluation::OPERATIONS,
         marketplace::OPERATIONS,
+        prompt_optimization::OPERATIONS,
     ]
     .iter()
     .any(|ops| ops.contains(&operation))
@@ -426,6 +428,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         op if prompt_routers::OPERATIONS.contains(&op) => prompt_routers::handle(req, services),
         op if evaluation::OPERATIONS.contains(&op) => evaluation::handle(req, services),
         op if marketplace::OPERATIONS.contains(&op) => marketplace::handle(req, services),
+        op if prompt_optimization::OPERATIONS.contains(&op) => prompt_optimization::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),

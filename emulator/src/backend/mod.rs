@@ -15,6 +15,7 @@
 //! * [`prompt_routers`] — default and created prompt routers.
 //! * [`evaluation`] — model evaluation jobs.
 //! * [`marketplace`] — marketplace model endpoints registered with Bedrock.
+//! * [`prompt_optimization`] — advanced prompt optimization jobs.
 //! * [`batch`] — batch inference jobs and their lifecycle.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
 //! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
@@ -36,6 +37,7 @@ pub mod invocation_logging;
 pub mod marketplace;
 pub mod object_store;
 pub mod paging;
+pub mod prompt_optimization;
 pub mod prompt_routers;
 pub mod provisioned;
 pub mod state;

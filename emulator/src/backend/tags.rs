@@ -27,6 +27,7 @@ const TAGGABLE: &[(&str, &str, &str)] = &[
     ("imported-model", super::import_copy::IMPORTED_KIND, "_tags"),
     ("prompt-router", super::prompt_routers::KIND, "_tags"),
     ("evaluation-job", super::evaluation::KIND, "_tags"),
+    ("advanced-prompt-optimization-job", super::prompt_optimization::KIND, "_tags"),
 ];
 
 fn not_found(arn: &str) -> BedrockError {

@@ -1,0 +1,90 @@
+//! The advanced-prompt-optimization operations ([`crate::backend::prompt_optimization`]).
+
+use serde_json::{json, Value};
+
+use super::{coral, Request, Services};
+use crate::backend::paging::{self, PageRequest};
+use crate::backend::prompt_optimization as apo;
+use crate::backend::state::{now_rfc3339 as now, Scope};
+use crate::plan::Plan;
+use crate::wire::error::BedrockError;
+
+/// The operations this module answers.
+pub const OPERATIONS: &[&str] = &[
+    "CreateAdvancedPromptOptimizationJob",
+    "GetAdvancedPromptOptimizationJob",
+    "ListAdvancedPromptOptimizationJobs",
+    "StopAdvancedPromptOptimizationJob",
+    "BatchDeleteAdvancedPromptOptimizationJob",
+];
+
+const DEFAULT_PAGE: usize = 100;
+
+/// Answers an advanced-prompt-optimization operation.
+pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
+    let scope = Scope::new(&req.account, &req.region);
+    let input = coral::operation_input(req)?;
+    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
+    let at = super::provisioned::clock_us(services);
+    let now = now();
+    let state = &services.state;
+    if state.read(&scope, |space| apo::any_due(space, at)) {
+        state.update(&scope, |space| {
+            apo::settle(space, at, &now);
+            Ok(())
+        })?;
+    }
+    let (status, body) = match req.operation() {
+        "CreateAdvancedPromptOptimizationJob" => {
+            let token = input.get("clientToken").and_then(Value::as_str).map(str::to_string);
+            let due = at.saturating_add(super::import_copy::lifecycle_us(services));
+            (
+                200,
+                state.update(&scope, |space| {
+                    space.idempotent(req.operation(), token.as_deref(), &Value::Object(input.clone()), |space| {
+                        apo::create(space, &scope, services.catalog, &input, &now, at, due)
+                    })
+                })?,
+            )
+        }
+        "GetAdvancedPromptOptimizationJob" => {
+            (200, state.read(&scope, |space| apo::get(space, &scope, req.label("jobIdentifier")))?)
+        }
+        "StopAdvancedPromptOptimizationJob" => {
+            state.update(&scope, |space| apo::stop(space, &scope, req.label("jobIdentifier"), &now))?;
+            (200, json!({}))
+        }
+        "BatchDeleteAdvancedPromptOptimizationJob" => {
+            let ids: Vec<&str> = input["jobIdentifiers"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            (202, state.update(&scope, |space| Ok(apo::batch_delete(space, &scope, &ids)))?)
+        }
+        "ListAdvancedPromptOptimizationJobs" => {
+            let ascending = input.get("sortOrder").and_then(Value::as_str) == Some("Ascending");
+            let mut items: Vec<(String, Value)> = state
+                .read(&scope, apo::all)
+                .into_iter()
+                .map(|(created, id, v)| {
+                    let rank = if ascending { created } else { u64::MAX - created };
+                    (format!("{rank:020}/{id}"), v)
+                })
+                .collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            let request = PageRequest {
+                max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
+                next_token: input.get("nextToken").and_then(Value::as_str).map(str::to_string),
+            };
+            let key = format!("apo/{}", if ascending { "asc" } else { "desc" });
+            let page = paging::page(&key, items, |(k, _)| k.clone(), &request, DEFAULT_PAGE)?;
+            let mut body = json!({"jobSummaries": page.items.into_iter().map(|(_, s)| s).collect::<Vec<_>>()});
+            if let Some(t) = page.next_token {
+                body["nextToken"] = json!(t);
+            }
+            (200, body)
+        }
+        other => return Err(BedrockError::validation(format!("{other} is not a prompt-optimization operation."))),
+    };
+    Ok(Plan::with_status(status, body))
+}

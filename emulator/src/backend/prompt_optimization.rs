@@ -1,0 +1,147 @@
+//! Advanced prompt optimization jobs (Create/Get/List/Stop, BatchDelete): `InProgress` for the
+//! lifecycle duration on the injected clock, then `Completed` when next read.
+
+use serde_json::{json, Map, Value};
+
+use super::catalog::{parse_arn, Catalog};
+use super::state::{Scope, Space};
+use crate::wire::error::{BedrockError, ErrorCode};
+
+/// The state kind jobs are kept under.
+pub const KIND: &str = "advanced-prompt-optimization-job";
+
+fn not_found(identifier: &str) -> BedrockError {
+    BedrockError::not_found(format!("The advanced prompt optimization job {identifier} could not be found."))
+}
+
+fn id_of<'i>(scope: &Scope, identifier: &'i str) -> Option<&'i str> {
+    match parse_arn(identifier) {
+        Some(a) => {
+            (a.resource_type == KIND && a.account == scope.account && a.region == scope.region).then_some(a.resource_id)
+        }
+        None => Some(identifier),
+    }
+}
+
+fn public(doc: &Value) -> Value {
+    match doc {
+        Value::Object(o) => {
+            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// CreateAdvancedPromptOptimizationJob (input validated).
+pub fn create(
+    space: &mut Space,
+    scope: &Scope,
+    catalog: &'static Catalog,
+    input: &Map<String, Value>,
+    now: &str,
+    clock_us: u64,
+    due_us: u64,
+) -> Result<Value, BedrockError> {
+    let name = input["jobName"].as_str().unwrap_or_default();
+    if space.all(KIND).any(|(_, d)| d["jobName"] == name) {
+        return Err(BedrockError::new(ErrorCode::ConflictException, format!("A job named {name} already exists.")));
+    }
+    for m in input["modelConfigurations"].as_array().into_iter().flatten() {
+        let id = m["modelId"].as_str().unwrap_or_default();
+        let bare = parse_arn(id).map_or(id, |a| a.resource_id);
+        if catalog.model_by_identifier(id).is_none() && catalog.system_profile(bare, &scope.region).is_none() {
+            return Err(BedrockError::not_found(format!("The model {id} could not be found.")));
+        }
+    }
+    let id = space.mint_id(KIND, 12);
+    let arn = scope.arn(&format!("{KIND}/{id}"));
+    let mut doc = json!({
+        "jobArn": arn,
+        "jobName": name,
+        "jobStatus": "InProgress",
+        "inputConfig": input["inputConfig"],
+        "outputConfig": input["outputConfig"],
+        "creationTime": now,
+        "lastModifiedTime": now,
+        "modelConfigurations": input["modelConfigurations"],
+        "_dueMicros": due_us,
+        "_createdMicros": clock_us,
+        "_tags": input.get("tags").cloned().unwrap_or_else(|| json!([])),
+    });
+    for key in ["jobDescription", "encryptionKeyArn"] {
+        if let Some(v) = input.get(key) {
+            doc[key] = v.clone();
+        }
+    }
+    space.put(KIND, &id, doc);
+    Ok(json!({"jobArn": arn}))
+}
+
+fn due(doc: &Value, clock_us: u64) -> bool {
+    doc["jobStatus"] == "InProgress" && doc["_dueMicros"].as_u64().is_some_and(|t| t <= clock_us)
+}
+
+/// Whether a job is due to complete at `clock_us`.
+pub fn any_due(space: &Space, clock_us: u64) -> bool {
+    space.all(KIND).any(|(_, d)| due(d, clock_us))
+}
+
+/// Completes the jobs due at `clock_us`.
+pub fn settle(space: &mut Space, clock_us: u64, now: &str) {
+    let ids: Vec<String> = space.all(KIND).filter(|(_, d)| due(d, clock_us)).map(|(id, _)| id.clone()).collect();
+    for id in ids {
+        if let Some(doc) = space.get_mut(KIND, &id) {
+            doc["jobStatus"] = json!("Completed");
+            doc["lastModifiedTime"] = json!(now);
+        }
+    }
+}
+
+/// Get…Job.
+pub fn get(space: &Space, scope: &Scope, identifier: &str) -> Result<Value, BedrockError> {
+    let id = id_of(scope, identifier).ok_or_else(|| not_found(identifier))?;
+    space.get(KIND, id).map(public).ok_or_else(|| not_found(identifier))
+}
+
+/// Every job's summary with its creation time on the clock and id.
+pub fn all(space: &Space) -> Vec<(u64, String, Value)> {
+    space
+        .all(KIND)
+        .map(|(id, d)| {
+            let summary = json!({"jobArn": d["jobArn"], "jobName": d["jobName"], "jobStatus": d["jobStatus"],
+                "creationTime": d["creationTime"], "lastModifiedTime": d["lastModifiedTime"]});
+            (d["_createdMicros"].as_u64().unwrap_or(0), id.clone(), summary)
+        })
+        .collect()
+}
+
+/// Stop…Job.
+pub fn stop(space: &mut Space, scope: &Scope, identifier: &str, now: &str) -> Result<(), BedrockError> {
+    let id = id_of(scope, identifier).ok_or_else(|| not_found(identifier))?;
+    let doc = space.get_mut(KIND, id).ok_or_else(|| not_found(identifier))?;
+    if doc["jobStatus"] != "InProgress" {
+        return Err(BedrockError::new(
+            ErrorCode::ConflictException,
+            format!("The job {identifier} is {} and cannot be stopped.", doc["jobStatus"].as_str().unwrap_or_default()),
+        ));
+    }
+    doc["jobStatus"] = json!("Stopped");
+    doc["lastModifiedTime"] = json!(now);
+    Ok(())
+}
+
+/// BatchDelete…Job.
+pub fn batch_delete(space: &mut Space, scope: &Scope, identifiers: &[&str]) -> Value {
+    let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+    for identifier in identifiers {
+        match id_of(scope, identifier).filter(|id| space.get(KIND, id).is_some()) {
+            Some(id) => {
+                space.remove(KIND, id);
+                deleted.push(json!({"jobIdentifier": identifier, "jobStatus": "Deleting"}));
+            }
+            None => errors.push(json!({"jobIdentifier": identifier, "code": "ResourceNotFoundException",
+                "message": format!("The job {identifier} could not be found.")})),
+        }
+    }
+    json!({"errors": errors, "advancedPromptOptimizationJobs": deleted})
+}
