@@ -28,6 +28,7 @@ pub mod path_labels;
 pub mod prompt_optimization;
 pub mod prompt_routers;
 pub mod provisioned;
+pub mod reasoning;
 pub mod respond;
 pub mod stream_tokens;
 pub mod tags;
@@ -144,6 +145,7 @@ pub fn is_implemented(operation: &str) -> bool {
         evaluation::OPERATIONS,
         marketplace::OPERATIONS,
         prompt_optimization::OPERATIONS,
+        reasoning::OPERATIONS,
     ]
     .iter()
     .any(|ops| ops.contains(&operation))
@@ -429,6 +431,7 @@ fn builtin_control(req: &Request, services: &Services, operation: &str) -> Resul
         op if evaluation::OPERATIONS.contains(&op) => evaluation::handle(req, services),
         op if marketplace::OPERATIONS.contains(&op) => marketplace::handle(req, services),
         op if prompt_optimization::OPERATIONS.contains(&op) => prompt_optimization::handle(req, services),
+        op if reasoning::OPERATIONS.contains(&op) => reasoning::handle(req, services),
         op if guardrails::OPERATIONS.contains(&op) => guardrails::handle(req, services),
         "ApplyGuardrail" => apply_guardrail::handle(req, services),
         "InvokeGuardrailChecks" => guardrail_checks::handle(req),

@@ -16,6 +16,7 @@
 //! * [`evaluation`] — model evaluation jobs.
 //! * [`marketplace`] — marketplace model endpoints registered with Bedrock.
 //! * [`prompt_optimization`] — advanced prompt optimization jobs.
+//! * [`reasoning`] — automated reasoning policies, versions and test cases.
 //! * [`batch`] — batch inference jobs and their lifecycle.
 //! * [`async_invoke`] — asynchronous invocations, their lifecycle and their output.
 //! * [`object_store`] — where objects written "to S3" go: a local folder or a real S3 server.
@@ -40,5 +41,6 @@ pub mod paging;
 pub mod prompt_optimization;
 pub mod prompt_routers;
 pub mod provisioned;
+pub mod reasoning;
 pub mod state;
 pub mod tags;

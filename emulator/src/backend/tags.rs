@@ -28,6 +28,7 @@ const TAGGABLE: &[(&str, &str, &str)] = &[
     ("prompt-router", super::prompt_routers::KIND, "_tags"),
     ("evaluation-job", super::evaluation::KIND, "_tags"),
     ("advanced-prompt-optimization-job", super::prompt_optimization::KIND, "_tags"),
+    ("automated-reasoning-policy", super::reasoning::KIND, "_tags"),
 ];
 
 fn not_found(arn: &str) -> BedrockError {

@@ -1,0 +1,64 @@
+"""Automated reasoning policies through boto3: create (DRAFT), get, update, versions guarded
+by the definition hash, export, list (drafts, and one policy's versions), delete with force;
+test cases guarded by their updatedAt."""
+import pytest
+
+from conftest import make_client
+from emulator_admin import reset
+
+DEFINITION = {"version": "1.0", "types": [], "variables": [
+    {"name": "isFullTime", "type": "BOOL", "description": "Works full time"}], "rules": [
+    {"id": "A1B2C3D4E5F6", "expression": "(=> isFullTime true)"}]}
+
+
+@pytest.fixture
+def bedrock(server):
+    reset(server.url)
+    return make_client("bedrock", server.url)
+
+
+def test_a_policy_is_drafted_versioned_exported_and_deleted(bedrock):
+    created = bedrock.create_automated_reasoning_policy(name="hr policy", description="leave rules", policyDefinition=DEFINITION)
+    arn = created["policyArn"]
+    assert arn.startswith("arn:aws:bedrock:us-east-1:123456789012:automated-reasoning-policy/")
+    assert created["version"] == "DRAFT" and len(created["definitionHash"]) == 128
+    got = bedrock.get_automated_reasoning_policy(policyArn=arn)
+    assert (got["name"], got["policyId"], got["definitionHash"]) == ("hr policy", arn.rsplit("/", 1)[1], created["definitionHash"])
+    with pytest.raises(bedrock.exceptions.ConflictException):
+        bedrock.create_automated_reasoning_policy_version(policyArn=arn, lastUpdatedDefinitionHash="0" * 128)
+    v1 = bedrock.create_automated_reasoning_policy_version(policyArn=arn, lastUpdatedDefinitionHash=created["definitionHash"])
+    assert (v1["version"], v1["policyArn"]) == ("1", f"{arn}:1")
+    changed = dict(DEFINITION, variables=DEFINITION["variables"] + [{"name": "tenure", "type": "INT", "description": "Years"}])
+    updated = bedrock.update_automated_reasoning_policy(policyArn=arn, policyDefinition=changed)
+    assert updated["definitionHash"] != created["definitionHash"]
+    assert bedrock.export_automated_reasoning_policy_version(policyArn=f"{arn}:1")["policyDefinition"] == DEFINITION
+    assert bedrock.export_automated_reasoning_policy_version(policyArn=arn)["policyDefinition"]["variables"][1]["name"] == "tenure"
+    assert [p["policyArn"] for p in bedrock.list_automated_reasoning_policies()["automatedReasoningPolicySummaries"]] == [arn]
+    versions = bedrock.list_automated_reasoning_policies(policyArn=arn)["automatedReasoningPolicySummaries"]
+    assert [v["version"] for v in versions] == ["1"]
+    with pytest.raises(bedrock.exceptions.ConflictException):
+        bedrock.delete_automated_reasoning_policy(policyArn=arn)
+    bedrock.delete_automated_reasoning_policy(policyArn=arn, force=True)
+    with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
+        bedrock.get_automated_reasoning_policy(policyArn=arn)
+
+
+def test_test_cases_are_guarded_by_their_update_time(bedrock):
+    arn = bedrock.create_automated_reasoning_policy(name="tests", policyDefinition=DEFINITION)["policyArn"]
+    case_id = bedrock.create_automated_reasoning_policy_test_case(
+        policyArn=arn, guardContent="Full-time staff get 20 days.", queryContent="How much leave?",
+        expectedAggregatedFindingsResult="VALID")["testCaseId"]
+    assert len(case_id) == 12 and case_id.isupper() or case_id.isdigit()
+    case = bedrock.get_automated_reasoning_policy_test_case(policyArn=arn, testCaseId=case_id)["testCase"]
+    assert case["expectedAggregatedFindingsResult"] == "VALID"
+    with pytest.raises(bedrock.exceptions.ConflictException):
+        bedrock.update_automated_reasoning_policy_test_case(policyArn=arn, testCaseId=case_id, guardContent="x",
+                                                            lastUpdatedAt="2020-01-01T00:00:00Z", expectedAggregatedFindingsResult="INVALID")
+    bedrock.update_automated_reasoning_policy_test_case(policyArn=arn, testCaseId=case_id, guardContent="Part-time staff get 10 days.",
+                                                        lastUpdatedAt=case["updatedAt"], expectedAggregatedFindingsResult="INVALID")
+    (listed,) = bedrock.list_automated_reasoning_policy_test_cases(policyArn=arn)["testCases"]
+    assert listed["guardContent"] == "Part-time staff get 10 days." and listed["expectedAggregatedFindingsResult"] == "INVALID"
+    bedrock.delete_automated_reasoning_policy_test_case(policyArn=arn, testCaseId=case_id, lastUpdatedAt=listed["updatedAt"])
+    assert bedrock.list_automated_reasoning_policy_test_cases(policyArn=arn)["testCases"] == []
+    with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
+        bedrock.get_automated_reasoning_policy_test_case(policyArn=arn, testCaseId=case_id)
