@@ -190,3 +190,14 @@ def test_provisioned_inputs_are_validated(clients):
     assert bedrock.get_provisioned_model_throughput(provisionedModelId=arn)["modelArn"].endswith(":200k")
     with pytest.raises(bedrock.exceptions.ValidationException):
         bedrock.update_provisioned_model_throughput(provisionedModelId=arn, desiredProvisionedModelName="too-soon")
+
+
+def test_a_page_boundary_survives_a_profile_deleted_between_pages(clients):
+    bedrock, _ = clients
+    arns = [bedrock.create_inference_profile(inferenceProfileName=f"keep{i}", modelSource={"copyFrom": HAIKU_ARN})["inferenceProfileArn"]
+            for i in range(3)]
+    first = bedrock.list_inference_profiles(typeEquals="APPLICATION", maxResults=1)
+    assert [p["inferenceProfileArn"] for p in first["inferenceProfileSummaries"]] == arns[:1]
+    bedrock.delete_inference_profile(inferenceProfileIdentifier=arns[0])
+    rest = bedrock.list_inference_profiles(typeEquals="APPLICATION", nextToken=first["nextToken"])
+    assert [p["inferenceProfileArn"] for p in rest["inferenceProfileSummaries"]] == arns[1:]

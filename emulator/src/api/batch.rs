@@ -33,6 +33,8 @@ const DEFAULT_PAGE: usize = 100;
 pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 /// Records a job may hold (AWS's per-job record quota is of this order).
 pub const MAX_RECORDS: usize = 50_000;
+/// Output a job may write, in all (its answers are held per input file until written).
+pub const MAX_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
 
 fn validated(req: &Request) -> Result<Map<String, Value>, BedrockError> {
     let input = coral::operation_input(req)?;
@@ -162,7 +164,7 @@ async fn run(services: &Services, scope: &Scope, id: &str, doc: &Value) -> Resul
     let model_id = doc["modelId"].as_str().unwrap_or_default();
     let mut counts = Counts::default();
     let (mut input_tokens, mut output_tokens) = (0u64, 0u64);
-    let mut objects = Vec::new();
+    let mut written = 0usize;
     for (file_key, body) in files {
         let text = String::from_utf8_lossy(&body);
         let mut out = String::new();
@@ -195,14 +197,24 @@ async fn run(services: &Services, scope: &Scope, id: &str, doc: &Value) -> Resul
             counts.processed += 1;
             out.push_str(&line_out.to_string());
             out.push('\n');
+            if written + out.len() > MAX_OUTPUT_BYTES {
+                return Err(format!("The job's output would exceed {MAX_OUTPUT_BYTES} bytes."));
+            }
         }
+        if stopped(services, scope, id) {
+            return Err("stopped".to_string());
+        }
+        written += out.len();
         let name = file_key.rsplit('/').next().unwrap_or(&file_key);
-        objects.push(Object {
-            bucket: out_bucket.to_string(),
-            key: join_key(out_prefix, &format!("{id}/{name}.out")),
-            body: out.into_bytes(),
-            content_type: "application/jsonl",
-        });
+        // Each file is written when it is done, so a job holds one file's answers at a time.
+        store
+            .put(vec![Object {
+                bucket: out_bucket.to_string(),
+                key: join_key(out_prefix, &format!("{id}/{name}.out")),
+                body: out.into_bytes(),
+                content_type: "application/jsonl",
+            }])
+            .await?;
     }
     let manifest = json!({
         "totalRecordCount": counts.total,
@@ -212,14 +224,22 @@ async fn run(services: &Services, scope: &Scope, id: &str, doc: &Value) -> Resul
         "inputTokenCount": input_tokens,
         "outputTokenCount": output_tokens,
     });
-    objects.push(Object {
-        bucket: out_bucket.to_string(),
-        key: join_key(out_prefix, &format!("{id}/manifest.json.out")),
-        body: manifest.to_string().into_bytes(),
-        content_type: "application/json",
-    });
-    store.put(objects).await?;
+    store
+        .put(vec![Object {
+            bucket: out_bucket.to_string(),
+            key: join_key(out_prefix, &format!("{id}/manifest.json.out")),
+            body: manifest.to_string().into_bytes(),
+            content_type: "application/json",
+        }])
+        .await?;
     Ok(counts)
+}
+
+/// Whether the job was stopped (or deleted) while it ran: it writes nothing more.
+fn stopped(services: &Services, scope: &Scope, id: &str) -> bool {
+    services
+        .state
+        .read(scope, |space| space.get(crate::backend::batch::KIND, id).is_none_or(|d| d["status"] != "InProgress"))
 }
 
 /// One record's `modelInput` answered as an InvokeModel request of `model_id`: its native

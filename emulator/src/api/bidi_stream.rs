@@ -197,6 +197,8 @@ async fn run(mut input: InputBody, tx: mpsc::Sender<StreamStep>, mut session: Se
                 }
                 Progress::End(events) => {
                     send_all(&tx, &events).await;
+                    // The output ends now; the client's end frame is read after it.
+                    drop(tx);
                     return drain(input).await;
                 }
                 Progress::Turn { before, conversation } => {

@@ -75,7 +75,7 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
         }
         "ListCustomModels" => (200, list(req, services, &scope, &input, Listing::Models, at)?),
         "DeleteCustomModel" => {
-            state.update(&scope, |space| custom::delete_model(space, &scope, req.label("modelIdentifier")))?;
+            state.update(&scope, |space| custom::delete_model(space, &scope, req.label("modelIdentifier"), at))?;
             (200, json!({}))
         }
         "CreateCustomModelDeployment" => (202, create(&|space| custom::create_deployment(space, &scope, &input, &t))?),

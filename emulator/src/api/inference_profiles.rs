@@ -30,17 +30,23 @@ pub fn list(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     if let Some(t) = ty {
         check_enum(t, "typeEquals", &["SYSTEM_DEFINED", "APPLICATION"])?;
     }
-    let mut all: Vec<Value> = if ty == Some("APPLICATION") {
+    // Keys rise in listing order and belong to their profile: system profiles by catalog
+    // position, then application profiles by creation, so a page boundary survives profiles
+    // being created or deleted between pages.
+    let mut keyed: Vec<(String, Value)> = if ty == Some("APPLICATION") {
         Vec::new()
     } else {
-        catalog.system_profiles(&req.region).iter().map(|p| p.summary(&req.region, &req.account)).collect()
+        catalog
+            .system_profiles(&req.region)
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("0/{i:06}"), p.summary(&req.region, &req.account)))
+            .collect()
     };
     if ty != Some("SYSTEM_DEFINED") {
         let scope = Scope::new(&req.account, &req.region);
-        all.extend(services.state.read(&scope, app_profiles::list));
+        keyed.extend(services.state.read(&scope, app_profiles::list).into_iter().map(|(k, p)| (format!("1/{k}"), p)));
     }
-    // The catalog's order is fixed, so a profile's position is its sort key.
-    let keyed: Vec<(String, Value)> = all.into_iter().enumerate().map(|(i, p)| (format!("{i:06}"), p)).collect();
     let request = PageRequest { max_results: Some(max), next_token: req.query("nextToken").map(str::to_string) };
     let page = paging::page("inference-profiles", keyed, |(key, _)| key.clone(), &request, DEFAULT_PAGE)?;
     let mut body = json!({"inferenceProfileSummaries": page.items.into_iter().map(|(_, p)| p).collect::<Vec<_>>()});
@@ -79,7 +85,7 @@ pub fn change(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
     let now = now();
     let body = services.state.update(&scope, |space| {
         space.idempotent("CreateInferenceProfile", token.as_deref(), &Value::Object(input.clone()), |space| {
-            app_profiles::create(space, &scope, services.catalog, &input, &now)
+            app_profiles::create(space, &scope, services.catalog, &input, &now, super::provisioned::clock_us(services))
         })
     })?;
     Ok(Plan::with_status(201, body))

@@ -61,6 +61,7 @@ pub fn create(
     catalog: &'static Catalog,
     input: &Map<String, Value>,
     now: &str,
+    clock_us: u64,
 ) -> Result<Value, BedrockError> {
     let name = input["inferenceProfileName"].as_str().unwrap_or_default();
     if space.all(KIND).any(|(_, p)| p["inferenceProfileName"] == name) {
@@ -83,6 +84,7 @@ pub fn create(
         "status": "ACTIVE",
         "type": "APPLICATION",
         "_modelId": model.model_id,
+        "_createdMicros": clock_us,
         "_tags": input.get("tags").cloned().unwrap_or_else(|| json!([])),
     });
     if let Some(d) = input.get("description") {
@@ -112,14 +114,15 @@ pub fn get(space: &Space, scope: &Scope, identifier: &str) -> Result<Value, Bedr
     find(space, scope, identifier).map(public).ok_or_else(|| not_found(identifier))
 }
 
-/// Every application profile, oldest first (by creation time, then id).
-pub fn list(space: &Space) -> Vec<Value> {
-    let mut all: Vec<&Value> = space.all(KIND).map(|(_, p)| p).collect();
-    all.sort_by(|a, b| {
-        (a["createdAt"].as_str(), a["inferenceProfileId"].as_str())
-            .cmp(&(b["createdAt"].as_str(), b["inferenceProfileId"].as_str()))
-    });
-    all.into_iter().map(public).collect()
+/// Every application profile, oldest first, each with a listing key that rises in that order
+/// and stays the profile's own whatever is created or deleted meanwhile.
+pub fn list(space: &Space) -> Vec<(String, Value)> {
+    let mut all: Vec<(String, Value)> = space
+        .all(KIND)
+        .map(|(id, p)| (format!("{:020}/{id}", p["_createdMicros"].as_u64().unwrap_or(0)), public(p)))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
 }
 
 /// DeleteInferenceProfile.

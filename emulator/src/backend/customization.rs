@@ -89,7 +89,10 @@ pub fn create_job(
     if space.all(JOB_KIND).any(|(_, d)| d["jobName"] == name) {
         return Err(conflict(format!("A model customization job named {name} already exists.")));
     }
-    if space.all(MODEL_KIND).any(|(_, d)| d["modelName"] == model_name) {
+    let running_for = |d: &Value| d["status"] == "InProgress" && d["outputModelName"] == model_name;
+    if space.all(MODEL_KIND).any(|(_, d)| d["modelName"] == model_name)
+        || space.all(JOB_KIND).any(|(_, d)| running_for(d))
+    {
         return Err(conflict(format!("A custom model named {model_name} already exists.")));
     }
     let id = space.mint_id(JOB_KIND, 12);
@@ -314,12 +317,16 @@ pub fn model_summary(view: &Value, scope: &Scope) -> Value {
     })
 }
 
-/// DeleteCustomModel (refused while a deployment serves it).
-pub fn delete_model(space: &mut Space, scope: &Scope, identifier: &str) -> Result<(), BedrockError> {
+/// DeleteCustomModel (refused while a deployment serves it or is moving to it).
+pub fn delete_model(space: &mut Space, scope: &Scope, identifier: &str, clock_us: u64) -> Result<(), BedrockError> {
     let id = id_of(space, scope, MODEL_KIND, "modelName", identifier)
         .ok_or_else(|| not_found("custom model", identifier))?;
     let arn = space.get(MODEL_KIND, &id).map(|d| d["modelArn"].clone()).unwrap_or_default();
-    if space.all(DEPLOYMENT_KIND).any(|(_, d)| d["modelArn"] == arn || d["updateDetails"]["modelArn"] == arn) {
+    let uses = |d: &Value| {
+        let v = view(d, clock_us);
+        v["modelArn"] == arn || v["updateDetails"]["modelArn"] == arn
+    };
+    if space.all(DEPLOYMENT_KIND).any(|(_, d)| uses(d)) {
         return Err(conflict(format!("The custom model {identifier} has a deployment: delete the deployment first.")));
     }
     space.remove(MODEL_KIND, &id);

@@ -7,6 +7,10 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+/// How long one request to a remote S3 may take: a server that hangs fails the write (and
+/// frees what it held) instead of keeping its task forever.
+pub const REMOTE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One object to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
@@ -138,17 +142,24 @@ impl ObjectStore {
                 }
                 Ok(out)
             }
-            ObjectStore::Remote(s3) => s3.read_prefix(bucket, key, max_bytes).await,
+            ObjectStore::Remote(s3) => {
+                tokio::time::timeout(REMOTE_TIMEOUT * 4, s3.read_prefix(bucket, key, max_bytes)).await.map_err(
+                    |_| format!("reading s3://{bucket}/{key} did not finish within {} s", REMOTE_TIMEOUT.as_secs() * 4),
+                )?
+            }
         }
     }
 
-    /// Writes objects wherever they go.
+    /// Writes objects wherever they go (each remote write given [`REMOTE_TIMEOUT`]).
     pub async fn put(&self, objects: Vec<Object>) -> Result<(), String> {
         match self {
             ObjectStore::Folder(_) => self.put_local(&objects),
             ObjectStore::Remote(s3) => {
                 for o in objects {
-                    s3.put(o).await?;
+                    let what = format!("s3://{}/{}", o.bucket, o.key);
+                    tokio::time::timeout(REMOTE_TIMEOUT, s3.put(o)).await.map_err(|_| {
+                        format!("PutObject {what} did not answer within {} s", REMOTE_TIMEOUT.as_secs())
+                    })??;
                 }
                 Ok(())
             }

@@ -42,6 +42,9 @@ pub const MAX_OPEN_CONTENTS: usize = 16;
 /// Text a content block may gather (its events are bounded by the frame limit; this bounds
 /// their sum).
 pub const MAX_CONTENT_TEXT: usize = 1_000_000;
+/// Text a whole session's conversation may hold (system prompt, history and turns): past it
+/// the session ends, so one client cannot make it hold or re-read without bound.
+pub const MAX_SESSION_TEXT: usize = 2_000_000;
 /// The message Nova Sonic sends for input it cannot read.
 pub const INVALID_INPUT: &str = "Invalid input request, please fix your input and try again.";
 
@@ -129,10 +132,10 @@ impl Voice {
                 v.frame_samples = 0;
                 v.frame_level = 0;
                 if speech {
-                    v.speech_ms += 20;
+                    v.speech_ms = v.speech_ms.saturating_add(20);
                     v.silence_ms = 0;
                 } else if v.speech_ms >= MIN_SPEECH_MS {
-                    v.silence_ms += 20;
+                    v.silence_ms = v.silence_ms.saturating_add(20);
                     if v.silence_ms >= END_OF_TURN_SILENCE_MS {
                         return true;
                     }
@@ -199,6 +202,8 @@ pub struct Session {
     total: Tokens,
     /// Input tokens not yet reported in a usage event.
     unreported_input: Tokens,
+    /// Bytes of text the conversation holds.
+    text_bytes: usize,
 }
 
 fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, BedrockError> {
@@ -227,6 +232,7 @@ impl Session {
             conversation: Conversation::default(),
             total: Tokens::default(),
             unreported_input: Tokens::default(),
+            text_bytes: 0,
         }
     }
 
@@ -513,6 +519,13 @@ impl Session {
             .position(|c| c.name == name)
             .ok_or_else(|| invalid(format!("contentEnd names content {name}, which is not open.")))?;
         let mut content = prompt.contents.remove(at);
+        self.text_bytes = self.text_bytes.saturating_add(content.text.len());
+        if self.text_bytes > MAX_SESSION_TEXT {
+            return Err(invalid(format!(
+                "The session's conversation holds more than {MAX_SESSION_TEXT} bytes of text. {}",
+                crate::families::INPUT_TOO_LONG
+            )));
+        }
         match (content.kind, content.role.as_str()) {
             (Kind::Text, "SYSTEM") => {
                 self.unreported_input.input_text += tokenizer::count(&content.text);
@@ -584,7 +597,9 @@ impl Session {
         };
         let block = match input {
             UserInput::Speech(ms) => {
-                self.unreported_input.input_speech += ms * SPEECH_TOKENS_PER_SECOND / 1000;
+                let tokens = u64::from(ms) * u64::from(SPEECH_TOKENS_PER_SECOND) / 1000;
+                self.unreported_input.input_speech =
+                    self.unreported_input.input_speech.saturating_add(u32::try_from(tokens).unwrap_or(u32::MAX));
                 let transcript = format!("[{:.1} seconds of speech]", f64::from(ms) / 1000.0);
                 let content_id = self.rng.uuid();
                 let ids = Ids { session: &self.session_id, prompt: &prompt.name, completion: &completion };
@@ -707,10 +722,10 @@ impl Session {
         let delta =
             Tokens { output_speech: output.output_speech, output_text: output.output_text, ..self.unreported_input };
         self.unreported_input = Tokens::default();
-        self.total.input_speech += delta.input_speech;
-        self.total.input_text += delta.input_text;
-        self.total.output_speech += delta.output_speech;
-        self.total.output_text += delta.output_text;
+        self.total.input_speech = self.total.input_speech.saturating_add(delta.input_speech);
+        self.total.input_text = self.total.input_text.saturating_add(delta.input_text);
+        self.total.output_speech = self.total.output_speech.saturating_add(delta.output_speech);
+        self.total.output_text = self.total.output_text.saturating_add(delta.output_text);
         events.push(usage_event(&ids, delta, self.total));
         events
     }
@@ -788,8 +803,8 @@ fn usage_event(ids: &Ids<'_>, delta: Tokens, total: Tokens) -> OutputEvent {
             "output": {"speechTokens": t.output_speech, "textTokens": t.output_text},
         })
     };
-    let input = total.input_speech + total.input_text;
-    let output = total.output_speech + total.output_text;
+    let input = u64::from(total.input_speech) + u64::from(total.input_text);
+    let output = u64::from(total.output_speech) + u64::from(total.output_text);
     event(
         "usageEvent",
         json!({

@@ -182,8 +182,18 @@ async fn handle(
     // The bidirectional stream's body is its input, read as the client sends it (each frame
     // bounded by the decoder), not a document to read whole first.
     if method == "POST" && path.starts_with("/model/") && path.ends_with(BIDIRECTIONAL_SUFFIX) {
+        // A session holds up to one input frame at a time: it takes that much of the shared
+        // body budget for as long as it runs, so concurrent sessions cannot exhaust memory.
+        let units = u32::try_from(crate::wire::event_stream::InputDecoder::MAX_FRAME.div_ceil(body::FREE_BYTES))
+            .unwrap_or(u32::MAX);
+        let Ok(share) = budget.clone().try_acquire_many_owned(units) else {
+            let stream_ctx =
+                StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
+            return Ok(encode(busy(), &state.next_request_id(), stream_ctx));
+        };
         let input: crate::plan::InputBody =
-            Box::pin(futures_util::StreamExt::map(http_body_util::BodyExt::into_data_stream(body), |chunk| {
+            Box::pin(futures_util::StreamExt::map(http_body_util::BodyExt::into_data_stream(body), move |chunk| {
+                let _held = &share;
                 chunk.map_err(|e| e.to_string())
             }));
         let raw = RawRequest {

@@ -194,3 +194,26 @@ fn the_spoken_answer_is_as_long_as_its_words_take_at_the_prompts_sample_rate() {
         .sum();
     assert_eq!(bytes, (4 * SPOKEN_MS_PER_WORD * 24) as usize * 2);
 }
+
+#[test]
+fn a_sessions_conversation_is_bounded() {
+    let mut s = opened();
+    let chunk = "x".repeat(MAX_CONTENT_TEXT);
+    let mut refused = None;
+    for i in 0..4 {
+        let name = format!("h{i}");
+        ok(
+            &mut s,
+            json!({"contentStart": {"promptName": PROMPT, "contentName": name, "type": "TEXT", "role": "USER",
+                "textInputConfiguration": {"mediaType": "text/plain"}}}),
+        );
+        ok(&mut s, json!({"textInput": {"promptName": PROMPT, "contentName": name, "content": chunk}}));
+        if let Err(e) = send(&mut s, json!({"contentEnd": {"promptName": PROMPT, "contentName": name}})) {
+            refused = Some((i, e.message));
+            break;
+        }
+    }
+    let (at, message) = refused.expect("refused before 4 MB");
+    assert_eq!(at, 2, "the third 1 MB block passes {MAX_SESSION_TEXT} bytes");
+    assert!(message.contains("Input is too long"), "{message}");
+}
