@@ -95,7 +95,6 @@ conformance! {
     images_are_only_accepted_in_user_messages,
     tool_use_is_refused_by_models_without_tools,
     streaming_tool_use_is_refused_by_models_without_it,
-    unimplemented_operations_answer_a_modelled_error,
     list_foundation_models_returns_well_formed_summaries,
     list_foundation_models_filters_by_provider,
     list_foundation_models_filters_by_output_modality,

@@ -62,3 +62,69 @@ def test_test_cases_are_guarded_by_their_update_time(bedrock):
     assert bedrock.list_automated_reasoning_policy_test_cases(policyArn=arn)["testCases"] == []
     with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
         bedrock.get_automated_reasoning_policy_test_case(policyArn=arn, testCaseId=case_id)
+
+
+def wait_completed(bedrock, arn, workflow_id):
+    import time
+    for _ in range(200):
+        got = bedrock.get_automated_reasoning_policy_build_workflow(policyArn=arn, buildWorkflowId=workflow_id)
+        if got["status"] != "SCHEDULED":
+            return got
+        time.sleep(0.02)
+    raise AssertionError("still SCHEDULED")
+
+
+def test_a_build_workflow_yields_assets_annotations_scenarios_and_test_results(server, bedrock):
+    import boto3
+    arn = bedrock.create_automated_reasoning_policy(name="built", policyDefinition=DEFINITION)["policyArn"]
+    started = bedrock.start_automated_reasoning_policy_build_workflow(
+        policyArn=arn, buildWorkflowType="IMPORT_POLICY", sourceContent={"policyDefinition": DEFINITION})
+    workflow_id = started["buildWorkflowId"]
+    assert len(workflow_id) == 36
+    done = wait_completed(bedrock, arn, workflow_id)
+    assert (done["status"], done["buildWorkflowType"]) == ("COMPLETED", "IMPORT_POLICY")
+    (summary,) = bedrock.list_automated_reasoning_policy_build_workflows(policyArn=arn)["automatedReasoningPolicyBuildWorkflowSummaries"]
+    assert summary["buildWorkflowId"] == workflow_id
+    definition = bedrock.get_automated_reasoning_policy_build_workflow_result_assets(
+        policyArn=arn, buildWorkflowId=workflow_id, assetType="POLICY_DEFINITION")["buildWorkflowAssets"]["policyDefinition"]
+    assert definition == DEFINITION
+    report = bedrock.get_automated_reasoning_policy_build_workflow_result_assets(
+        policyArn=arn, buildWorkflowId=workflow_id, assetType="QUALITY_REPORT")["buildWorkflowAssets"]["qualityReport"]
+    assert (report["variableCount"], report["ruleCount"]) == (1, 1)
+    scenario = bedrock.get_automated_reasoning_policy_next_scenario(policyArn=arn, buildWorkflowId=workflow_id)["scenario"]
+    assert scenario["ruleIds"] == ["A1B2C3D4E5F6"]
+
+    notes = bedrock.get_automated_reasoning_policy_annotations(policyArn=arn, buildWorkflowId=workflow_id)
+    assert notes["annotations"] == []
+    added = [{"addVariable": {"name": "tenure", "type": "INT", "description": "Years employed"}}]
+    with pytest.raises(bedrock.exceptions.ConflictException):
+        bedrock.update_automated_reasoning_policy_annotations(policyArn=arn, buildWorkflowId=workflow_id, annotations=added,
+                                                              lastUpdatedAnnotationSetHash="0" * 128)
+    updated = bedrock.update_automated_reasoning_policy_annotations(
+        policyArn=arn, buildWorkflowId=workflow_id, annotations=added, lastUpdatedAnnotationSetHash=notes["annotationSetHash"])
+    assert updated["annotationSetHash"] != notes["annotationSetHash"]
+    assert bedrock.get_automated_reasoning_policy_annotations(policyArn=arn, buildWorkflowId=workflow_id)["annotations"] == added
+
+    case_id = bedrock.create_automated_reasoning_policy_test_case(
+        policyArn=arn, guardContent="Full-time staff get 20 days.", expectedAggregatedFindingsResult="VALID")["testCaseId"]
+    bedrock.start_automated_reasoning_policy_test_workflow(policyArn=arn, buildWorkflowId=workflow_id)
+    result = bedrock.get_automated_reasoning_policy_test_result(policyArn=arn, buildWorkflowId=workflow_id, testCaseId=case_id)["testResult"]
+    assert (result["testRunStatus"], result["testRunResult"], result["aggregatedTestFindingsResult"]) == ("COMPLETED", "PASSED", "VALID")
+    (listed,) = bedrock.list_automated_reasoning_policy_test_results(policyArn=arn, buildWorkflowId=workflow_id)["testResults"]
+    assert listed["testCase"]["testCaseId"] == case_id
+
+    with pytest.raises(bedrock.exceptions.ConflictException):
+        bedrock.cancel_automated_reasoning_policy_build_workflow(policyArn=arn, buildWorkflowId=workflow_id)
+    bedrock.delete_automated_reasoning_policy_build_workflow(policyArn=arn, buildWorkflowId=workflow_id, lastUpdatedAt=updated["updatedAt"])
+    with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
+        bedrock.get_automated_reasoning_policy_build_workflow(policyArn=arn, buildWorkflowId=workflow_id)
+
+
+def test_a_running_build_is_cancelled(bedrock):
+    arn = bedrock.create_automated_reasoning_policy(name="cancelled", policyDefinition=DEFINITION)["policyArn"]
+    workflow_id = bedrock.start_automated_reasoning_policy_build_workflow(
+        policyArn=arn, buildWorkflowType="IMPORT_POLICY", sourceContent={"policyDefinition": DEFINITION})["buildWorkflowId"]
+    bedrock.cancel_automated_reasoning_policy_build_workflow(policyArn=arn, buildWorkflowId=workflow_id)
+    assert bedrock.get_automated_reasoning_policy_build_workflow(policyArn=arn, buildWorkflowId=workflow_id)["status"] == "CANCELLED"
+    with pytest.raises(bedrock.exceptions.ValidationException):
+        bedrock.get_automated_reasoning_policy_build_workflow_result_assets(policyArn=arn, buildWorkflowId=workflow_id, assetType="BUILD_LOG")

@@ -259,12 +259,6 @@ def test_an_image_in_a_user_message_is_accepted(runtime):
 # --- operations and bodies the SDK does not normally send -------------------------------
 
 
-def test_unimplemented_operations_answer_a_modelled_error(control):
-    message = rejected(control, control.list_automated_reasoning_policy_build_workflows,
-                       policyArn="arn:aws:bedrock:us-east-1:123456789012:automated-reasoning-policy/abcdefghijkl")
-    assert "ListAutomatedReasoningPolicyBuildWorkflows" in message
-
-
 def raw_request(url, method="GET", body=None):
     """Sends a request with urllib and returns (status, headers, body bytes), errors included."""
     request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})

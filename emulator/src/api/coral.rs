@@ -157,6 +157,16 @@ pub fn operation_input(req: &super::Request) -> Result<Map<String, Value>, Bedro
     };
     let Some(svc) = table().services.get(service) else { return Ok(input) };
     let Some(id) = svc.operations.get(operation).and_then(|op| op.input) else { return Ok(input) };
+    // A structure payload is the whole JSON body (StartAutomatedReasoningPolicyBuildWorkflow's
+    // `sourceContent`); a blob or stream payload stays the operation's own to read.
+    if let Some(payload) = svc.shapes[id].payload.as_deref() {
+        let member = svc.shapes[id].members.iter().find(|m| m.name == payload);
+        if member.is_some_and(|m| matches!(svc.shapes[m.target].kind, Kind::Structure | Kind::Union))
+            && !req.body.is_empty()
+        {
+            input.insert(payload.to_string(), Value::Object(validate::body_object(&req.body)?));
+        }
+    }
     for m in &svc.shapes[id].members {
         let raw = match m.location.as_deref() {
             Some("uri") => Some(req.label(&m.location_name)).filter(|v| !v.is_empty()),

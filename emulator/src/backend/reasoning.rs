@@ -63,6 +63,8 @@ pub fn create(space: &mut Space, scope: &Scope, input: &Map<String, Value>, now:
         "updatedAt": now,
         "versions": {},
         "testCases": {},
+        "workflows": {},
+        "testResults": {},
         "_tags": input.get("tags").cloned().unwrap_or_else(|| json!([])),
     });
     if let Some(d) = input.get("description") {
@@ -317,5 +319,277 @@ pub fn list_tests(space: &Space, scope: &Scope, arn: &str) -> Result<Vec<(String
     Ok(doc["testCases"]
         .as_object()
         .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default())
+}
+
+/// A build workflow as read at `clock_us`: `SCHEDULED` until its lifecycle step is due, then
+/// `COMPLETED` (unless cancelled).
+fn workflow_view(w: &Value, clock_us: u64) -> Value {
+    let mut out: Map<String, Value> = w
+        .as_object()
+        .map(|o| o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    if w["status"] == "SCHEDULED" && w["_dueMicros"].as_u64().is_some_and(|t| t <= clock_us) {
+        out.insert("status".into(), json!("COMPLETED"));
+    }
+    Value::Object(out)
+}
+
+fn workflow<'s>(doc: &'s Value, arn: &str, id: &str) -> Result<&'s Value, BedrockError> {
+    doc["workflows"]
+        .get(id)
+        .filter(|w| w.is_object())
+        .ok_or_else(|| not_found("build workflow", &format!("{id} of {arn}")))
+}
+
+/// What starting a build workflow needs besides the input.
+pub struct Start<'a> {
+    /// RFC 3339 time of the request.
+    pub now: &'a str,
+    /// When it completes, in microseconds on the injected clock.
+    pub due_us: u64,
+    /// Its id (a UUID).
+    pub id: String,
+}
+
+/// StartAutomatedReasoningPolicyBuildWorkflow: the workflow, and for an import the definition
+/// it will offer as its POLICY_DEFINITION asset.
+pub fn start_build(
+    space: &mut Space,
+    scope: &Scope,
+    arn: &str,
+    kind: &str,
+    source: &Value,
+    s: &Start<'_>,
+) -> Result<Value, BedrockError> {
+    let doc = draft_mut(space, scope, arn)?;
+    let definition = source.get("policyDefinition").cloned().unwrap_or_else(|| doc["definition"].clone());
+    let first_doc = &source["workflowContent"]["documents"][0];
+    let mut w = json!({
+        "policyArn": doc["policyArn"],
+        "buildWorkflowId": s.id,
+        "status": "SCHEDULED",
+        "buildWorkflowType": kind,
+        "createdAt": s.now,
+        "updatedAt": s.now,
+        "_dueMicros": s.due_us,
+        "_definition": definition,
+        "_annotations": [],
+    });
+    for (from, to) in [
+        ("documentName", "documentName"),
+        ("documentContentType", "documentContentType"),
+        ("documentDescription", "documentDescription"),
+    ] {
+        if let Some(v) = first_doc.get(from) {
+            w[to] = v.clone();
+        }
+    }
+    doc["workflows"][&s.id] = w;
+    Ok(json!({"policyArn": doc["policyArn"], "buildWorkflowId": s.id}))
+}
+
+/// GetAutomatedReasoningPolicyBuildWorkflow.
+pub fn get_build(space: &Space, scope: &Scope, arn: &str, id: &str, clock_us: u64) -> Result<Value, BedrockError> {
+    let (doc, _) = find(space, scope, arn)?;
+    Ok(workflow_view(workflow(doc, arn, id)?, clock_us))
+}
+
+/// ListAutomatedReasoningPolicyBuildWorkflows (by creation time).
+pub fn list_builds(
+    space: &Space,
+    scope: &Scope,
+    arn: &str,
+    clock_us: u64,
+) -> Result<Vec<(String, Value)>, BedrockError> {
+    let (doc, _) = find(space, scope, arn)?;
+    let mut out: Vec<(String, Value)> = doc["workflows"]
+        .as_object()
+        .map(|w| {
+            w.iter()
+                .map(|(id, w)| {
+                    let v = workflow_view(w, clock_us);
+                    let summary = json!({"policyArn": v["policyArn"], "buildWorkflowId": id, "status": v["status"],
+                        "buildWorkflowType": v["buildWorkflowType"], "createdAt": v["createdAt"], "updatedAt": v["updatedAt"]});
+                    (format!("{:020}/{id}", w["_dueMicros"].as_u64().unwrap_or(0)), summary)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// CancelAutomatedReasoningPolicyBuildWorkflow (a workflow that has not ended).
+pub fn cancel_build(
+    space: &mut Space,
+    scope: &Scope,
+    arn: &str,
+    id: &str,
+    now: &str,
+    clock_us: u64,
+) -> Result<(), BedrockError> {
+    let doc = draft_mut(space, scope, arn)?;
+    let w = doc["workflows"].get_mut(id).filter(|w| w.is_object()).ok_or_else(|| not_found("build workflow", id))?;
+    if workflow_view(w, clock_us)["status"] != "SCHEDULED" {
+        return Err(conflict(format!("The build workflow {id} has ended and cannot be cancelled.")));
+    }
+    w["status"] = json!("CANCELLED");
+    w["updatedAt"] = json!(now);
+    Ok(())
+}
+
+/// DeleteAutomatedReasoningPolicyBuildWorkflow (an ended one, named with its `updatedAt`).
+pub fn delete_build(
+    space: &mut Space,
+    scope: &Scope,
+    arn: &str,
+    id: &str,
+    seen: &str,
+    clock_us: u64,
+) -> Result<(), BedrockError> {
+    let doc = draft_mut(space, scope, arn)?;
+    let w = doc["workflows"].get(id).filter(|w| w.is_object()).ok_or_else(|| not_found("build workflow", id))?;
+    check_fresh(w, seen)?;
+    if workflow_view(w, clock_us)["status"] == "SCHEDULED" {
+        return Err(conflict(format!("The build workflow {id} is still running: cancel it first.")));
+    }
+    if let Some(all) = doc["workflows"].as_object_mut() {
+        all.remove(id);
+    }
+    if let Some(results) = doc["testResults"].as_object_mut() {
+        results.remove(id);
+    }
+    Ok(())
+}
+
+fn completed<'s>(doc: &'s Value, arn: &str, id: &str, clock_us: u64) -> Result<&'s Value, BedrockError> {
+    let w = workflow(doc, arn, id)?;
+    if workflow_view(w, clock_us)["status"] != "COMPLETED" {
+        return Err(BedrockError::validation(format!("The build workflow {id} has not completed.")));
+    }
+    Ok(w)
+}
+
+/// GetAutomatedReasoningPolicyBuildWorkflowResultAssets.
+pub fn assets(
+    space: &Space,
+    scope: &Scope,
+    arn: &str,
+    id: &str,
+    kind: &str,
+    clock_us: u64,
+) -> Result<Value, BedrockError> {
+    let (doc, _) = find(space, scope, arn)?;
+    let w = completed(doc, arn, id, clock_us)?;
+    let definition = &w["_definition"];
+    let count = |k: &str| definition[k].as_array().map_or(0, Vec::len);
+    let asset = match kind {
+        "POLICY_DEFINITION" => json!({"policyDefinition": definition}),
+        "QUALITY_REPORT" => json!({"qualityReport": {
+            "typeCount": count("types"), "variableCount": count("variables"), "ruleCount": count("rules"),
+            "unusedTypes": [], "unusedTypeValues": [], "unusedVariables": [], "conflictingRules": [], "disjointRuleSets": []}}),
+        "BUILD_LOG" => json!({"buildLog": {"entries": []}}),
+        other => return Err(not_found("build result asset", &format!("{other} of workflow {id}"))),
+    };
+    Ok(json!({"policyArn": doc["policyArn"], "buildWorkflowId": id, "buildWorkflowAssets": asset}))
+}
+
+/// GetAutomatedReasoningPolicyAnnotations.
+pub fn annotations(space: &Space, scope: &Scope, arn: &str, id: &str) -> Result<Value, BedrockError> {
+    let (doc, _) = find(space, scope, arn)?;
+    let w = workflow(doc, arn, id)?;
+    Ok(json!({"policyArn": doc["policyArn"], "name": doc["name"], "buildWorkflowId": id,
+        "annotations": w["_annotations"], "annotationSetHash": hash(&w["_annotations"]), "updatedAt": w["updatedAt"]}))
+}
+
+/// UpdateAutomatedReasoningPolicyAnnotations (guarded by the annotation set's hash).
+pub fn update_annotations(
+    space: &mut Space,
+    scope: &Scope,
+    arn: &str,
+    id: &str,
+    new: &Value,
+    seen_hash: &str,
+    now: &str,
+) -> Result<Value, BedrockError> {
+    let doc = draft_mut(space, scope, arn)?;
+    let policy_arn = doc["policyArn"].clone();
+    let w = doc["workflows"].get_mut(id).filter(|w| w.is_object()).ok_or_else(|| not_found("build workflow", id))?;
+    if hash(&w["_annotations"]) != seen_hash {
+        return Err(conflict("The annotations changed since lastUpdatedAnnotationSetHash: read them again.".into()));
+    }
+    w["_annotations"] = new.clone();
+    w["updatedAt"] = json!(now);
+    Ok(json!({"policyArn": policy_arn, "buildWorkflowId": id, "annotationSetHash": hash(new), "updatedAt": now}))
+}
+
+/// GetAutomatedReasoningPolicyNextScenario: a scenario from the workflow definition's first
+/// rule (none when it has no rules).
+pub fn next_scenario(space: &Space, scope: &Scope, arn: &str, id: &str, clock_us: u64) -> Result<Value, BedrockError> {
+    let (doc, _) = find(space, scope, arn)?;
+    let w = completed(doc, arn, id, clock_us)?;
+    let mut out = json!({"policyArn": doc["policyArn"]});
+    if let Some(rule) = w["_definition"]["rules"].get(0) {
+        let expression = rule["expression"].as_str().unwrap_or_default();
+        out["scenario"] = json!({
+            "expression": expression,
+            "alternateExpression": format!("When {expression} holds."),
+            "expectedResult": "SATISFIABLE",
+            "ruleIds": [rule["id"]],
+        });
+    }
+    Ok(out)
+}
+
+/// StartAutomatedReasoningPolicyTestWorkflow: the named test cases (all without names) run
+/// against the workflow's definition. The emulator checks no logic: each finds what it
+/// expected, and passes.
+pub fn start_tests(
+    space: &mut Space,
+    scope: &Scope,
+    arn: &str,
+    id: &str,
+    ids: Option<Vec<String>>,
+    now: &str,
+    clock_us: u64,
+) -> Result<Value, BedrockError> {
+    let doc = draft_mut(space, scope, arn)?;
+    completed(doc, arn, id, clock_us)?;
+    let cases = doc["testCases"].as_object().cloned().unwrap_or_default();
+    let wanted: Vec<String> = ids.unwrap_or_else(|| cases.keys().cloned().collect());
+    for case_id in &wanted {
+        let case = cases.get(case_id).ok_or_else(|| not_found("test case", case_id))?;
+        doc["testResults"][id][case_id] = json!({
+            "testCase": case,
+            "policyArn": doc["policyArn"],
+            "testRunStatus": "COMPLETED",
+            "testFindings": [],
+            "testRunResult": "PASSED",
+            "aggregatedTestFindingsResult": case["expectedAggregatedFindingsResult"],
+            "updatedAt": now,
+        });
+    }
+    Ok(json!({"policyArn": doc["policyArn"]}))
+}
+
+/// GetAutomatedReasoningPolicyTestResult.
+pub fn test_result(space: &Space, scope: &Scope, arn: &str, id: &str, case_id: &str) -> Result<Value, BedrockError> {
+    let (doc, _) = find(space, scope, arn)?;
+    workflow(doc, arn, id)?;
+    doc["testResults"][id]
+        .get(case_id)
+        .filter(|r| r.is_object())
+        .map(|r| json!({"testResult": r}))
+        .ok_or_else(|| not_found("test result", &format!("{case_id} of workflow {id}")))
+}
+
+/// ListAutomatedReasoningPolicyTestResults (by test case id).
+pub fn test_results(space: &Space, scope: &Scope, arn: &str, id: &str) -> Result<Vec<(String, Value)>, BedrockError> {
+    let (doc, _) = find(space, scope, arn)?;
+    workflow(doc, arn, id)?;
+    Ok(doc["testResults"][id]
+        .as_object()
+        .map(|r| r.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default())
 }

@@ -41,7 +41,6 @@ pub fn cases() -> Vec<Case> {
         case!("Validation", images_are_only_accepted_in_user_messages, emulator_only),
         case!("Validation", tool_use_is_refused_by_models_without_tools),
         case!("Validation", streaming_tool_use_is_refused_by_models_without_it),
-        case!("Validation", unimplemented_operations_answer_a_modelled_error, emulator_only),
     ]
 }
 
@@ -323,15 +322,4 @@ async fn streaming_tool_use_is_refused_by_models_without_it(ctx: Arc<Ctx>) -> Ca
         .send()
         .await;
     expect_error(r.map(|_| ()), V, Some("This model doesn't support tool use in streaming mode."))
-}
-
-/// An operation this build does not implement yet (automated reasoning build workflows).
-async fn unimplemented_operations_answer_a_modelled_error(ctx: Arc<Ctx>) -> CaseResult {
-    let r = ctx
-        .control()
-        .list_automated_reasoning_policy_build_workflows()
-        .policy_arn("arn:aws:bedrock:us-east-1:123456789012:automated-reasoning-policy/abcdefghijkl")
-        .send()
-        .await;
-    expect_error_containing(r, V, "ListAutomatedReasoningPolicyBuildWorkflows")
 }
