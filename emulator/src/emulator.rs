@@ -308,6 +308,7 @@ impl EmulatorBuilder {
         }
         // The builder's own mappings win over the credentials file's.
         accounts.by_key.extend(self.accounts_by_key);
+        let faults = Arc::new(faults);
         let state = Arc::new(ServerState {
             services: Services {
                 catalog: Catalog::builtin(),
@@ -318,6 +319,7 @@ impl EmulatorBuilder {
                 state: Arc::new(resources),
                 clock: self.clock.clone(),
                 async_invoke,
+                inner_faults: Some(inner_faults(&faults)),
             },
             faults,
             auth: self.auth,
@@ -464,4 +466,25 @@ impl Drop for EmulatorHandle {
             task.abort();
         }
     }
+}
+
+/// The fault stages of the requests the emulator makes itself (batch records): the same rules
+/// and quotas as the pipeline's, an injected answer (error, throttle) or a reset or stall
+/// (which a record cannot wait out: it fails) instead of the responder.
+fn inner_faults(faults: &Arc<crate::fault::FaultSet>) -> crate::api::InnerFaults {
+    use crate::fault::{FaultRequest, Verdict};
+    use crate::wire::error::{BedrockError, ErrorCode};
+    let faults = faults.clone();
+    crate::api::InnerFaults(Arc::new(move |input, estimate, respond| {
+        let mut before = faults.before(&FaultRequest { input, attempt: 1, estimate });
+        let plan = match std::mem::replace(&mut before.verdict, Verdict::Proceed) {
+            Verdict::Answer(plan) => plan,
+            Verdict::Proceed => respond().unwrap_or_else(crate::plan::Plan::error),
+            Verdict::Reset | Verdict::Stall => crate::plan::Plan::error(BedrockError::new(
+                ErrorCode::InternalServerException,
+                "The record's answer was cut off by a fault rule (reset or stall).",
+            )),
+        };
+        faults.after(plan, &mut before)
+    }))
 }

@@ -80,6 +80,7 @@ fn services_with(scenarios: Arc<Engine>) -> Services {
         state: Arc::new(State::new()),
         clock: Clock::manual(),
         async_invoke: Default::default(),
+        inner_faults: None,
     }
 }
 

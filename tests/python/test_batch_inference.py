@@ -146,3 +146,21 @@ def test_bad_input_is_refused(bedrock):
             jobName="bad", roleArn=ROLE, modelId="acme.no-such-model-v1",
             inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://in-bucket/x.jsonl"}},
             outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://out-bucket/"}})
+
+
+def test_fault_rules_apply_to_each_record(server, bedrock, s3):
+    load_scenario(server.url, """version: 1
+faults:
+  - name: throttle-some-records
+    match: {operation: InvokeModel, lastUserMessage: {contains: throttle-me}}
+    inject:
+      error: {type: ThrottlingException, message: "Too many tokens, please wait before trying again."}
+""")
+    put_input(s3, "faults/input.jsonl", [record(1, "hello"), record(2, "please throttle-me"), record(3, "bye")])
+    arn = create(bedrock, "with-faults", "s3://in-bucket/faults/input.jsonl", output_uri="s3://out-bucket/with-faults")
+    done = wait_done(bedrock, arn)
+    assert (done["status"], done["successRecordCount"], done["errorRecordCount"]) == ("PartiallyCompleted", 2, 1)
+    out = s3 / "out-bucket" / "with-faults" / arn.rsplit("/", 1)[1] / "input.jsonl.out"
+    lines = {l["recordId"]: l for l in map(json.loads, out.read_text().splitlines())}
+    assert lines["CALL0000002"]["error"] == {"errorCode": 429, "errorMessage": "Too many tokens, please wait before trying again."}
+    assert "modelOutput" in lines["CALL0000001"] and "modelOutput" in lines["CALL0000003"]

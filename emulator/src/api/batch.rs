@@ -278,7 +278,17 @@ fn answer(
         ..Default::default()
     };
     prepared.describe(&mut input);
-    let plan = super::respond(&req, prepared, services, &input).map_err(fail)?;
+    let estimate = prepared.token_estimate();
+    let mut prepared = Some(prepared);
+    let mut respond = || match prepared.take() {
+        Some(p) => super::respond(&req, p, services, &input),
+        None => Err(BedrockError::validation("The record was already answered.")),
+    };
+    // Fault rules and quotas apply to each record as to a request of its own.
+    let plan = match &services.inner_faults {
+        Some(faults) => (faults.0)(&input, estimate, &mut respond),
+        None => respond().map_err(fail)?,
+    };
     let usage = plan.usage.map_or((0, 0), |u| (u.input_tokens, u.output_tokens));
     match plan.body {
         PlanBody::Raw { bytes, .. } => serde_json::from_slice(&bytes)

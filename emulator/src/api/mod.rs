@@ -107,6 +107,27 @@ pub struct Services {
     pub clock: Clock,
     /// How asynchronous invocations run and where their output goes.
     pub async_invoke: AsyncSettings,
+    /// The fault stages of the requests a responder makes itself (batch records).
+    pub inner_faults: Option<InnerFaults>,
+}
+
+/// The fault stages a request the emulator makes itself (a batch record) goes through: given
+/// what matchers see and its token estimate, the Plan `respond` makes with the fault rules and
+/// quotas applied around it. Provided by the layer that owns the fault rules.
+#[derive(Clone)]
+pub struct InnerFaults(
+    #[allow(clippy::type_complexity)]
+    pub  Arc<
+        dyn Fn(&MatchInput, Option<TokenEstimate>, &mut dyn FnMut() -> Result<Plan, BedrockError>) -> Plan
+            + Send
+            + Sync,
+    >,
+);
+
+impl std::fmt::Debug for InnerFaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InnerFaults")
+    }
 }
 
 /// The operations this build implements besides those of [`guardrails::OPERATIONS`] and

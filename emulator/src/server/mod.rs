@@ -61,7 +61,7 @@ pub struct ServerState {
     /// What operations read.
     pub services: Services,
     /// Fault rules and quotas.
-    pub faults: FaultSet,
+    pub faults: Arc<FaultSet>,
     /// How requests are authenticated.
     pub auth: AuthMode,
     /// Recorded cassettes consulted after scenario rules (`--replay`, or `--record`'s folder).
