@@ -56,6 +56,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sigv4", sigv4),
     ("credentials", credentials),
     ("control", control),
+    ("nova_sonic", nova_sonic),
 ];
 
 // ------------------------------------------------------------------------------------------
@@ -619,5 +620,55 @@ pub fn control(data: &[u8]) {
     let path = template.replace("{id}", &id);
     if let Some(req) = control_request(method, &path, &query, body) {
         pipeline(&req, &services);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Nova Sonic's bidirectional stream
+
+/// A bidirectional request stream: the bytes (after a selector byte) as event-stream frames
+/// pushed in pieces of the selector's size, each message's payload as a `chunk`; and the same
+/// bytes as newline-separated Nova Sonic input events fed to a session directly. Every turn a
+/// session announces is answered.
+pub fn nova_sonic(data: &[u8]) {
+    use bedrock_emulator::families::nova_sonic::Session;
+    use bedrock_emulator::wire::event_stream::{Input, InputDecoder};
+    let (cut, rest) = selector(data);
+    let mut decoder = InputDecoder::new();
+    let mut framed = Session::new(SEED);
+    'frames: for piece in rest.chunks(cut.max(1)) {
+        decoder.push(piece);
+        loop {
+            match decoder.next_input() {
+                Ok(Some(Input::Message(m))) => {
+                    let part: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+                    let bytes = part["bytes"].as_str().unwrap_or_default().as_bytes().to_vec();
+                    sonic_feed(&mut framed, &bytes);
+                }
+                Ok(Some(Input::End)) | Err(_) => break 'frames,
+                Ok(None) => break,
+            }
+        }
+    }
+    let mut plain = Session::new(SEED);
+    for line in rest.split(|b| *b == b'\n') {
+        sonic_feed(&mut plain, line);
+    }
+}
+
+fn sonic_feed(session: &mut bedrock_emulator::families::nova_sonic::Session, event: &[u8]) {
+    use bedrock_emulator::canonical::{Reply, ReplyBlock, StopReason, Usage};
+    use bedrock_emulator::families::nova_sonic::Progress;
+    if let Ok(Progress::Turn { conversation, .. }) = session.accept(event) {
+        let text = conversation.last_user_text();
+        let reply = Reply {
+            content: vec![ReplyBlock::Text(format!("You said: {text}. Noted!"))],
+            stop_reason: StopReason::EndTurn,
+            stop_sequence: None,
+            usage: Usage { input_tokens: 1, output_tokens: 1 },
+            latency_ms: 0,
+        };
+        let events = session.answer(&reply);
+        assert!(!events.is_empty(), "a turn's answer has events");
     }
 }
