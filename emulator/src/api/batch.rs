@@ -14,10 +14,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::{coral, Request, Services};
+use super::{coral, listing, Request, Services};
 use crate::backend::batch::{self, Counts, Create};
 use crate::backend::object_store::{join_key, split_s3_uri, Object};
-use crate::backend::paging::{self, PageRequest};
 use crate::backend::state::{now_rfc3339 as now, Scope};
 use crate::plan::{Plan, PlanBody};
 use crate::scenario::{MatchInput, RequestBody};
@@ -81,46 +80,18 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
 }
 
 fn list(req: &Request, services: &Services, scope: &Scope, input: &Map<String, Value>) -> Result<Value, BedrockError> {
-    let time = |name: &str| -> Result<Option<f64>, BedrockError> {
-        match req.query(name) {
-            None => Ok(None),
-            Some(t) => crate::backend::async_invoke::parse_time(t)
-                .map(Some)
-                .ok_or_else(|| super::validate::wrong_type(name, "a timestamp (ISO 8601)")),
-        }
-    };
-    let (after, before) = (time("submitTimeAfter")?, time("submitTimeBefore")?);
+    let window = listing::time_window(req, "submitTimeAfter", "submitTimeBefore")?;
     let status = input.get("statusEquals").and_then(Value::as_str);
     let name = input.get("nameContains").and_then(Value::as_str);
-    let ascending = input.get("sortOrder").and_then(Value::as_str) == Some("Ascending");
-    let mut items: Vec<(String, Value)> = services
+    let items = services
         .state
         .read(scope, batch::all)
         .into_iter()
         .filter(|(_, _, v)| status.is_none_or(|s| v["status"] == s))
         .filter(|(_, _, v)| name.is_none_or(|n| v["jobName"].as_str().is_some_and(|j| j.contains(n))))
-        .filter(|(_, _, v)| {
-            let t = v["submitTime"].as_str().and_then(crate::backend::async_invoke::parse_time);
-            after.is_none_or(|a| t.is_some_and(|t| t > a)) && before.is_none_or(|b| t.is_some_and(|t| t < b))
-        })
-        // Keys rise in listing order (the paginator resumes after the last key it gave).
-        .map(|(submitted, id, v)| {
-            let rank = if ascending { submitted } else { u64::MAX - submitted };
-            (format!("{rank:020}/{id}"), v)
-        })
+        .filter(|(_, _, v)| listing::in_window(v["submitTime"].as_str(), window))
         .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let request = PageRequest {
-        max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
-        next_token: input.get("nextToken").and_then(Value::as_str).map(str::to_string),
-    };
-    let listing = format!("batch/{}", if ascending { "asc" } else { "desc" });
-    let page = paging::page(&listing, items, |(key, _)| key.clone(), &request, DEFAULT_PAGE)?;
-    let mut body = json!({"invocationJobSummaries": page.items.into_iter().map(|(_, s)| s).collect::<Vec<_>>()});
-    if let Some(t) = page.next_token {
-        body["nextToken"] = json!(t);
-    }
-    Ok(body)
+    listing::page_by_creation(items, input, "batch", "invocationJobSummaries", DEFAULT_PAGE)
 }
 
 /// Starts the scope's due jobs, each in a task (a read never waits on their records).

@@ -5,7 +5,6 @@ use serde_json::{json, Map, Value};
 
 use super::{coral, Request, Services};
 use crate::backend::customization::{self as custom, Times, DEPLOYMENT_KIND, JOB_KIND, MODEL_KIND};
-use crate::backend::paging::{self, PageRequest};
 use crate::backend::state::{now_rfc3339 as now, Scope};
 use crate::plan::Plan;
 use crate::wire::error::BedrockError;
@@ -160,15 +159,7 @@ fn list(
     } else {
         ("creationTimeAfter", "creationTimeBefore")
     };
-    let time = |name: &str| -> Result<Option<f64>, BedrockError> {
-        match req.query(name) {
-            None => Ok(None),
-            Some(t) => crate::backend::async_invoke::parse_time(t)
-                .map(Some)
-                .ok_or_else(|| super::validate::wrong_type(name, "a timestamp (ISO 8601)")),
-        }
-    };
-    let (after, before) = (time(after_key)?, time(before_key)?);
+    let window = super::listing::time_window(req, after_key, before_key)?;
     let name = input.get("nameContains").and_then(Value::as_str);
     let status = input.get("statusEquals").or_else(|| input.get("modelStatus")).and_then(Value::as_str);
     let status_member = if listing == Listing::Models { "modelStatus" } else { "status" };
@@ -176,8 +167,7 @@ fn list(
         input.get("baseModelArnEquals").or_else(|| input.get("foundationModelArnEquals")).and_then(Value::as_str);
     let model = input.get("modelArnEquals").and_then(Value::as_str);
     let owned = input.get("isOwned").and_then(Value::as_bool);
-    let ascending = input.get("sortOrder").and_then(Value::as_str) == Some("Ascending");
-    let mut items: Vec<(String, Value)> = services
+    let items = services
         .state
         .read(scope, |space| custom::all(space, kind, at))
         .into_iter()
@@ -186,27 +176,10 @@ fn list(
         .filter(|(_, _, v)| base.is_none_or(|b| v["baseModelArn"] == b))
         .filter(|(_, _, v)| model.is_none_or(|m| v["modelArn"] == m))
         .filter(|_| owned != Some(false))
-        .filter(|(_, _, v)| {
-            let t = v[created].as_str().and_then(crate::backend::async_invoke::parse_time);
-            after.is_none_or(|a| t.is_some_and(|t| t > a)) && before.is_none_or(|b| t.is_some_and(|t| t < b))
-        })
-        .map(|(at_us, id, v)| {
-            let rank = if ascending { at_us } else { u64::MAX - at_us };
-            (format!("{rank:020}/{id}"), summary(listing, &v, scope))
-        })
+        .filter(|(_, _, v)| super::listing::in_window(v[created].as_str(), window))
+        .map(|(at_us, id, v)| (at_us, id, summary(listing, &v, scope)))
         .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let request = PageRequest {
-        max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
-        next_token: input.get("nextToken").and_then(Value::as_str).map(str::to_string),
-    };
-    let key = format!("{kind}/{}", if ascending { "asc" } else { "desc" });
-    let page = paging::page(&key, items, |(key, _)| key.clone(), &request, DEFAULT_PAGE)?;
-    let mut body = json!({ result: page.items.into_iter().map(|(_, s)| s).collect::<Vec<_>>() });
-    if let Some(t) = page.next_token {
-        body["nextToken"] = json!(t);
-    }
-    Ok(body)
+    super::listing::page_by_creation(items, input, kind, result, DEFAULT_PAGE)
 }
 
 fn summary(listing: Listing, v: &Value, scope: &Scope) -> Value {

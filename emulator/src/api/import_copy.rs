@@ -4,11 +4,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{coral, Request, Services};
+use super::{coral, listing, Request, Services};
 use crate::backend::catalog::parse_arn;
 use crate::backend::import_copy::{self as import, COPY_JOB_KIND, IMPORTED_KIND, IMPORT_JOB_KIND};
 use crate::backend::object_store::{join_key, split_s3_uri};
-use crate::backend::paging::{self, PageRequest};
 use crate::backend::state::{now_rfc3339 as now, Scope};
 use crate::plan::Plan;
 use crate::wire::error::BedrockError;
@@ -158,15 +157,7 @@ fn list(
     input: &Map<String, Value>,
     kind: &str,
 ) -> Result<Value, BedrockError> {
-    let time = |name: &str| -> Result<Option<f64>, BedrockError> {
-        match req.query(name) {
-            None => Ok(None),
-            Some(t) => crate::backend::async_invoke::parse_time(t)
-                .map(Some)
-                .ok_or_else(|| super::validate::wrong_type(name, "a timestamp (ISO 8601)")),
-        }
-    };
-    let (after, before) = (time("creationTimeAfter")?, time("creationTimeBefore")?);
+    let window = listing::time_window(req, "creationTimeAfter", "creationTimeBefore")?;
     let (name_member, result, summary_keys): (&str, &str, &[&str]) = match kind {
         IMPORT_JOB_KIND => (
             "jobName",
@@ -207,39 +198,23 @@ fn list(
     let name = input.get("nameContains").or_else(|| input.get("targetModelNameContains")).and_then(Value::as_str);
     let status = input.get("statusEquals").and_then(Value::as_str);
     let source = input.get("sourceModelArnEquals").and_then(Value::as_str);
-    let ascending = input.get("sortOrder").and_then(Value::as_str) == Some("Ascending");
-    let mut items: Vec<(String, Value)> = services
+    let items = services
         .state
         .read(scope, |space| import::all(space, kind))
         .into_iter()
         .filter(|(_, _, v)| name.is_none_or(|n| v[name_member].as_str().is_some_and(|s| s.contains(n))))
         .filter(|(_, _, v)| status.is_none_or(|s| v["status"] == s))
         .filter(|(_, _, v)| source.is_none_or(|s| v["sourceModelArn"] == s))
-        .filter(|(_, _, v)| {
-            let t = v["creationTime"].as_str().and_then(crate::backend::async_invoke::parse_time);
-            after.is_none_or(|a| t.is_some_and(|t| t > a)) && before.is_none_or(|b| t.is_some_and(|t| t < b))
-        })
+        .filter(|(_, _, v)| listing::in_window(v["creationTime"].as_str(), window))
         .map(|(created, id, v)| {
-            let rank = if ascending { created } else { u64::MAX - created };
             let mut s = Map::new();
             for k in summary_keys {
                 if let Some(x) = v.get(*k) {
                     s.insert((*k).to_string(), x.clone());
                 }
             }
-            (format!("{rank:020}/{id}"), Value::Object(s))
+            (created, id, Value::Object(s))
         })
         .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let request = PageRequest {
-        max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
-        next_token: input.get("nextToken").and_then(Value::as_str).map(str::to_string),
-    };
-    let key = format!("{kind}/{}", if ascending { "asc" } else { "desc" });
-    let page = paging::page(&key, items, |(key, _)| key.clone(), &request, DEFAULT_PAGE)?;
-    let mut body = json!({ result: page.items.into_iter().map(|(_, s)| s).collect::<Vec<_>>() });
-    if let Some(t) = page.next_token {
-        body["nextToken"] = json!(t);
-    }
-    Ok(body)
+    listing::page_by_creation(items, input, kind, result, DEFAULT_PAGE)
 }

@@ -23,6 +23,7 @@ pub mod import_copy;
 pub mod inference_profiles;
 pub mod invocation_logging;
 pub mod invoke_model;
+pub mod listing;
 pub mod marketplace;
 pub mod path_labels;
 pub mod prompt_optimization;

@@ -3,7 +3,6 @@
 use serde_json::{json, Value};
 
 use super::{coral, Request, Services};
-use crate::backend::paging::{self, PageRequest};
 use crate::backend::prompt_optimization as apo;
 use crate::backend::state::{now_rfc3339 as now, Scope};
 use crate::plan::Plan;
@@ -61,29 +60,16 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
                 .unwrap_or_default();
             (202, state.update(&scope, |space| Ok(apo::batch_delete(space, &scope, &ids)))?)
         }
-        "ListAdvancedPromptOptimizationJobs" => {
-            let ascending = input.get("sortOrder").and_then(Value::as_str) == Some("Ascending");
-            let mut items: Vec<(String, Value)> = state
-                .read(&scope, apo::all)
-                .into_iter()
-                .map(|(created, id, v)| {
-                    let rank = if ascending { created } else { u64::MAX - created };
-                    (format!("{rank:020}/{id}"), v)
-                })
-                .collect();
-            items.sort_by(|a, b| a.0.cmp(&b.0));
-            let request = PageRequest {
-                max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
-                next_token: input.get("nextToken").and_then(Value::as_str).map(str::to_string),
-            };
-            let key = format!("apo/{}", if ascending { "asc" } else { "desc" });
-            let page = paging::page(&key, items, |(k, _)| k.clone(), &request, DEFAULT_PAGE)?;
-            let mut body = json!({"jobSummaries": page.items.into_iter().map(|(_, s)| s).collect::<Vec<_>>()});
-            if let Some(t) = page.next_token {
-                body["nextToken"] = json!(t);
-            }
-            (200, body)
-        }
+        "ListAdvancedPromptOptimizationJobs" => (
+            200,
+            super::listing::page_by_creation(
+                state.read(&scope, apo::all),
+                &input,
+                "apo",
+                "jobSummaries",
+                DEFAULT_PAGE,
+            )?,
+        ),
         other => return Err(BedrockError::validation(format!("{other} is not a prompt-optimization operation."))),
     };
     Ok(Plan::with_status(status, body))

@@ -4,8 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{coral, Request, Services};
-use crate::backend::paging::{self, PageRequest};
+use super::{coral, listing, Request, Services};
 use crate::backend::provisioned::{self, Create};
 use crate::backend::state::{now_rfc3339 as now, Scope};
 use crate::plan::Plan;
@@ -76,46 +75,19 @@ fn list(
     input: &Map<String, Value>,
     at: u64,
 ) -> Result<Value, BedrockError> {
-    let time = |name: &str| -> Result<Option<f64>, BedrockError> {
-        match req.query(name) {
-            None => Ok(None),
-            Some(t) => crate::backend::async_invoke::parse_time(t)
-                .map(Some)
-                .ok_or_else(|| super::validate::wrong_type(name, "a timestamp (ISO 8601)")),
-        }
-    };
-    let (after, before) = (time("creationTimeAfter")?, time("creationTimeBefore")?);
+    let window = listing::time_window(req, "creationTimeAfter", "creationTimeBefore")?;
     let status = input.get("statusEquals").and_then(Value::as_str);
     let model = input.get("modelArnEquals").and_then(Value::as_str);
     let name = input.get("nameContains").and_then(Value::as_str);
-    let ascending = input.get("sortOrder").and_then(Value::as_str) == Some("Ascending");
-    let mut items: Vec<(String, Value)> = services
+    let items = services
         .state
         .read(scope, |space| provisioned::all(space, at))
         .into_iter()
         .filter(|(_, _, v)| status.is_none_or(|s| v["status"] == s))
         .filter(|(_, _, v)| model.is_none_or(|m| v["modelArn"] == m))
         .filter(|(_, _, v)| name.is_none_or(|n| v["provisionedModelName"].as_str().is_some_and(|p| p.contains(n))))
-        .filter(|(_, _, v)| {
-            let t = v["creationTime"].as_str().and_then(crate::backend::async_invoke::parse_time);
-            after.is_none_or(|a| t.is_some_and(|t| t > a)) && before.is_none_or(|b| t.is_some_and(|t| t < b))
-        })
-        // Keys rise in listing order (the paginator resumes after the last key it gave).
-        .map(|(created, id, v)| {
-            let rank = if ascending { created } else { u64::MAX - created };
-            (format!("{rank:020}/{id}"), provisioned::summary(&v))
-        })
+        .filter(|(_, _, v)| listing::in_window(v["creationTime"].as_str(), window))
+        .map(|(created, id, v)| (created, id, provisioned::summary(&v)))
         .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let request = PageRequest {
-        max_results: input.get("maxResults").and_then(Value::as_u64).map(|n| n as usize),
-        next_token: input.get("nextToken").and_then(Value::as_str).map(str::to_string),
-    };
-    let listing = format!("provisioned/{}", if ascending { "asc" } else { "desc" });
-    let page = paging::page(&listing, items, |(key, _)| key.clone(), &request, DEFAULT_PAGE)?;
-    let mut body = json!({"provisionedModelSummaries": page.items.into_iter().map(|(_, s)| s).collect::<Vec<_>>()});
-    if let Some(t) = page.next_token {
-        body["nextToken"] = json!(t);
-    }
-    Ok(body)
+    listing::page_by_creation(items, input, "provisioned", "provisionedModelSummaries", DEFAULT_PAGE)
 }

@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::{parse_arn, Catalog, FoundationModel};
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// The state kind profiles are kept under.
@@ -92,16 +92,6 @@ pub fn create(
     }
     space.put(KIND, &id, doc);
     Ok(json!({"inferenceProfileArn": arn, "status": "ACTIVE"}))
-}
-
-/// A profile as GetInferenceProfile answers it (private members left out).
-pub fn public(doc: &Value) -> Value {
-    match doc {
-        Value::Object(o) => {
-            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
-    }
 }
 
 /// The stored profile an identifier names.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::object_store::{join_key, split_s3_uri, Object, ObjectStore};
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::BedrockError;
 
 /// The state kind invocations are kept under.
@@ -217,16 +217,6 @@ pub fn settle(space: &mut Space, clock_us: u64, settings: &AsyncSettings, now: &
         }
     }
     uploads
-}
-
-/// A record as GetAsyncInvoke answers it (private members left out).
-pub fn public(doc: &Value) -> Value {
-    match doc {
-        Value::Object(o) => {
-            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
-    }
 }
 
 /// GetAsyncInvoke.

@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::parse_arn;
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// The state kind jobs are kept under.
@@ -61,16 +61,6 @@ pub fn create(space: &mut Space, scope: &Scope, input: &Map<String, Value>, c: &
     doc.insert("_tags".into(), input.get("tags").cloned().unwrap_or_else(|| json!([])));
     space.put(KIND, &id, Value::Object(doc));
     json!({"jobArn": arn})
-}
-
-/// A record as Get answers it (private members left out).
-pub fn public(doc: &Value) -> Value {
-    match doc {
-        Value::Object(o) => {
-            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
-    }
 }
 
 /// GetModelInvocationJob.

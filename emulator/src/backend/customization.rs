@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::catalog::{parse_arn, Catalog, FoundationModel};
 use super::object_store::{join_key, split_s3_uri, Object};
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// Customization jobs.
@@ -44,15 +44,6 @@ fn id_of(space: &Space, scope: &Scope, kind: &str, name_member: &str, identifier
         return Some(identifier.to_string());
     }
     space.all(kind).find(|(_, d)| d[name_member] == identifier).map(|(id, _)| id.clone())
-}
-
-fn public(doc: &Value) -> Value {
-    match doc {
-        Value::Object(o) => {
-            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
-    }
 }
 
 /// Clock readings of one change: the request's time and when its lifecycle step is due.

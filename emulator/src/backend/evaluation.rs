@@ -6,7 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::{parse_arn, Catalog};
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// The state kind evaluation jobs are kept under.
@@ -19,15 +19,6 @@ fn not_found(identifier: &str) -> BedrockError {
 fn id_of<'i>(scope: &Scope, identifier: &'i str) -> Option<&'i str> {
     let a = parse_arn(identifier)?;
     (a.resource_type == KIND && a.account == scope.account && a.region == scope.region).then_some(a.resource_id)
-}
-
-fn public(doc: &Value) -> Value {
-    match doc {
-        Value::Object(o) => {
-            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
-    }
 }
 
 /// The model ids a job's inference configuration names.

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::catalog::parse_arn;
 use super::customization::MODEL_KIND;
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// Import jobs.
@@ -40,15 +40,6 @@ fn id_of(space: &Space, scope: &Scope, kind: &str, name_member: &str, identifier
         return Some(identifier.to_string());
     }
     space.all(kind).find(|(_, d)| d[name_member] == identifier).map(|(id, _)| id.clone())
-}
-
-fn public(doc: &Value) -> Value {
-    match doc {
-        Value::Object(o) => {
-            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
-    }
 }
 
 /// The catalog model whose native format an architecture (`config.json`'s

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::{parse_arn, Catalog};
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// The state kind jobs are kept under.
@@ -20,15 +20,6 @@ fn id_of<'i>(scope: &Scope, identifier: &'i str) -> Option<&'i str> {
             (a.resource_type == KIND && a.account == scope.account && a.region == scope.region).then_some(a.resource_id)
         }
         None => Some(identifier),
-    }
-}
-
-fn public(doc: &Value) -> Value {
-    match doc {
-        Value::Object(o) => {
-            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
     }
 }
 

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::{parse_arn, Catalog};
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// Routers callers create.
@@ -129,15 +129,6 @@ pub fn create(
     }
     space.put(KIND, &id, doc);
     Ok(json!({"promptRouterArn": arn}))
-}
-
-fn public(doc: &Value) -> Value {
-    match doc {
-        Value::Object(o) => {
-            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
-    }
 }
 
 fn custom_id<'a>(scope: &Scope, arn: &'a str) -> Option<&'a str> {

@@ -37,6 +37,17 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// A stored record as the API answers it: members starting with `_` are the emulator's own
+/// bookkeeping (due times, tags, private copies) and are never sent.
+pub fn public(doc: &Value) -> Value {
+    match doc {
+        Value::Object(o) => {
+            Value::Object(o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 /// An account id as AWS writes them: twelve digits.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
