@@ -29,12 +29,6 @@ pub const OPERATIONS: &[&str] = &[
     "GetFoundationModelAvailability",
 ];
 
-fn validated(req: &Request) -> Result<Map<String, Value>, BedrockError> {
-    let input = coral::operation_input(req)?;
-    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
-    Ok(input)
-}
-
 fn text<'a>(input: &'a Map<String, Value>, key: &str) -> &'a str {
     input.get(key).and_then(Value::as_str).unwrap_or_default()
 }
@@ -42,7 +36,7 @@ fn text<'a>(input: &'a Map<String, Value>, key: &str) -> &'a str {
 /// Answers an account-settings operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
-    let input = validated(req)?;
+    let input = coral::validated_input(req)?;
     let state = &services.state;
     let catalog = services.catalog;
     let now = now();

@@ -35,16 +35,10 @@ pub const MAX_RECORDS: usize = 50_000;
 /// Output a job may write, in all (its answers are held per input file until written).
 pub const MAX_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
 
-fn validated(req: &Request) -> Result<Map<String, Value>, BedrockError> {
-    let input = coral::operation_input(req)?;
-    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
-    Ok(input)
-}
-
 /// Answers a batch-inference operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
-    let input = validated(req)?;
+    let input = coral::validated_input(req)?;
     let at = super::provisioned::clock_us(services);
     let body = match req.operation() {
         "CreateModelInvocationJob" => {

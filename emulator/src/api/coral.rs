@@ -193,6 +193,14 @@ pub fn operation_input(req: &super::Request) -> Result<Map<String, Value>, Bedro
     Ok(input)
 }
 
+/// The request's input (body members, URI labels, query parameters), validated with Coral's
+/// messages against the operation's input shape.
+pub fn validated_input(req: &super::Request) -> Result<Map<String, Value>, BedrockError> {
+    let input = operation_input(req)?;
+    validate_input(req.route.route.service.name(), req.operation(), &Value::Object(input.clone()))?;
+    Ok(input)
+}
+
 /// The input member that is the whole HTTP body (InvokeModel's `body`), if the operation has
 /// one; its value is the raw body text, not base64.
 pub fn payload_member(service: &str, operation: &str) -> Option<&'static str> {

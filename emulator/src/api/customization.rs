@@ -29,12 +29,6 @@ pub const OPERATIONS: &[&str] = &[
 /// Listings' page size when `maxResults` is absent.
 const DEFAULT_PAGE: usize = 100;
 
-fn validated(req: &Request) -> Result<Map<String, Value>, BedrockError> {
-    let input = coral::operation_input(req)?;
-    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
-    Ok(input)
-}
-
 fn text<'a>(input: &'a Map<String, Value>, key: &str) -> &'a str {
     input.get(key).and_then(Value::as_str).unwrap_or_default()
 }
@@ -42,7 +36,7 @@ fn text<'a>(input: &'a Map<String, Value>, key: &str) -> &'a str {
 /// Answers a customization operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
-    let input = validated(req)?;
+    let input = coral::validated_input(req)?;
     let at = super::provisioned::clock_us(services);
     let now = now();
     let lifecycle = u64::try_from(services.async_invoke.duration.as_micros()).unwrap_or(u64::MAX);

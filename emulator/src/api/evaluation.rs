@@ -17,8 +17,7 @@ const DEFAULT_PAGE: usize = 100;
 /// Answers an evaluation-job operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
-    let input = coral::operation_input(req)?;
-    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
+    let input = coral::validated_input(req)?;
     let at = super::provisioned::clock_us(services);
     let now = now();
     let state = &services.state;

@@ -6,7 +6,7 @@
 //! (account, region) space of the shared state in one atomic step
 //! ([`crate::backend::guardrails`] keeps the behaviour).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{coral, Request, Services};
 use crate::backend::guardrails;
@@ -28,19 +28,13 @@ pub const OPERATIONS: &[&str] = &[
 /// ListGuardrails' page size when `maxResults` is absent (AWS answers 20).
 const DEFAULT_PAGE: usize = 20;
 
-fn validated(req: &Request) -> Result<Map<String, Value>, BedrockError> {
-    let input = coral::operation_input(req)?;
-    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
-    Ok(input)
-}
-
 /// Answers a guardrail operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
     let state = &services.state;
     let body = match req.operation() {
         "CreateGuardrail" => {
-            let input = validated(req)?;
+            let input = coral::validated_input(req)?;
             let token = input.get("clientRequestToken").and_then(Value::as_str).map(str::to_string);
             let now = now();
             state.update(&scope, |space| {
@@ -50,12 +44,12 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
             })?
         }
         "GetGuardrail" => {
-            let input = validated(req)?;
+            let input = coral::validated_input(req)?;
             let version = input.get("guardrailVersion").and_then(Value::as_str);
             state.read(&scope, |space| guardrails::get(space, &scope, req.label("guardrailIdentifier"), version))?
         }
         "ListGuardrails" => {
-            let input = validated(req)?;
+            let input = coral::validated_input(req)?;
             let identifier = input.get("guardrailIdentifier").and_then(Value::as_str);
             let items = state.read(&scope, |space| guardrails::list(space, &scope, identifier))?;
             let request = PageRequest {
@@ -71,21 +65,21 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
             body
         }
         "UpdateGuardrail" => {
-            let input = validated(req)?;
+            let input = coral::validated_input(req)?;
             let now = now();
             state.update(&scope, |space| {
                 guardrails::update(space, &scope, req.label("guardrailIdentifier"), &input, &now)
             })?
         }
         "DeleteGuardrail" => {
-            let input = validated(req)?;
+            let input = coral::validated_input(req)?;
             let version = input.get("guardrailVersion").and_then(Value::as_str);
             state
                 .update(&scope, |space| guardrails::delete(space, &scope, req.label("guardrailIdentifier"), version))?;
             json!({})
         }
         "CreateGuardrailVersion" => {
-            let input = validated(req)?;
+            let input = coral::validated_input(req)?;
             let token = input.get("clientRequestToken").and_then(Value::as_str).map(str::to_string);
             let description = input.get("description").and_then(Value::as_str).map(str::to_string);
             let identifier = req.label("guardrailIdentifier");

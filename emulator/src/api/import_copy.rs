@@ -27,16 +27,10 @@ pub const OPERATIONS: &[&str] = &[
 
 const DEFAULT_PAGE: usize = 100;
 
-fn validated(req: &Request) -> Result<Map<String, Value>, BedrockError> {
-    let input = coral::operation_input(req)?;
-    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
-    Ok(input)
-}
-
 /// Answers an import or copy operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
-    let input = validated(req)?;
+    let input = coral::validated_input(req)?;
     let at = super::provisioned::clock_us(services);
     let now = now();
     let due = at.saturating_add(lifecycle_us(services));

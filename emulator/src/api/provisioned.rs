@@ -22,12 +22,6 @@ pub const OPERATIONS: &[&str] = &[
 /// The listing's page size when `maxResults` is absent.
 const DEFAULT_PAGE: usize = 100;
 
-fn validated(req: &Request) -> Result<Map<String, Value>, BedrockError> {
-    let input = coral::operation_input(req)?;
-    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
-    Ok(input)
-}
-
 /// The injected clock's reading in microseconds.
 pub fn clock_us(services: &Services) -> u64 {
     u64::try_from(services.clock.now().as_micros()).unwrap_or(u64::MAX)
@@ -36,7 +30,7 @@ pub fn clock_us(services: &Services) -> u64 {
 /// Answers a provisioned-throughput operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
-    let input = validated(req)?;
+    let input = coral::validated_input(req)?;
     let at = clock_us(services);
     let now = now();
     let lifecycle = u64::try_from(services.async_invoke.duration.as_micros()).unwrap_or(u64::MAX);

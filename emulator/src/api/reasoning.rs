@@ -43,8 +43,7 @@ const DEFAULT_PAGE: usize = 100;
 /// Answers an automated-reasoning operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
-    let input = coral::operation_input(req)?;
-    coral::validate_input("bedrock", req.operation(), &Value::Object(input.clone()))?;
+    let input = coral::validated_input(req)?;
     let now = now();
     let state = &services.state;
     let arn = req.label("policyArn");

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::catalog::{parse_arn, Catalog, FoundationModel};
 use super::object_store::{join_key, split_s3_uri, Object};
-use super::state::{public, Scope, Space};
+use super::state::{find_id as id_of, public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// Customization jobs.
@@ -28,22 +28,6 @@ fn not_found(what: &str, identifier: &str) -> BedrockError {
 
 fn conflict(message: String) -> BedrockError {
     BedrockError::new(ErrorCode::ConflictException, message)
-}
-
-/// The id of the `kind` record an identifier names: its ARN (the id is the last path part),
-/// its id, or its name (`name_member`).
-fn id_of(space: &Space, scope: &Scope, kind: &str, name_member: &str, identifier: &str) -> Option<String> {
-    if let Some(arn) = parse_arn(identifier) {
-        if arn.resource_type != kind || arn.region != scope.region || arn.account != scope.account {
-            return None;
-        }
-        let id = arn.resource_id.rsplit('/').next()?.to_string();
-        return space.get(kind, &id).is_some().then_some(id);
-    }
-    if space.get(kind, identifier).is_some() {
-        return Some(identifier.to_string());
-    }
-    space.all(kind).find(|(_, d)| d[name_member] == identifier).map(|(id, _)| id.clone())
 }
 
 /// Clock readings of one change: the request's time and when its lifecycle step is due.

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::catalog::parse_arn;
 use super::customization::MODEL_KIND;
-use super::state::{public, Scope, Space};
+use super::state::{find_id as id_of, public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// Import jobs.
@@ -26,20 +26,6 @@ pub const COPY_JOB_KIND: &str = "model-copy-job";
 
 fn not_found(what: &str, identifier: &str) -> BedrockError {
     BedrockError::not_found(format!("The {what} {identifier} could not be found."))
-}
-
-fn id_of(space: &Space, scope: &Scope, kind: &str, name_member: &str, identifier: &str) -> Option<String> {
-    if let Some(arn) = parse_arn(identifier) {
-        if arn.resource_type != kind || arn.region != scope.region || arn.account != scope.account {
-            return None;
-        }
-        let id = arn.resource_id.rsplit('/').next()?.to_string();
-        return space.get(kind, &id).is_some().then_some(id);
-    }
-    if space.get(kind, identifier).is_some() {
-        return Some(identifier.to_string());
-    }
-    space.all(kind).find(|(_, d)| d[name_member] == identifier).map(|(id, _)| id.clone())
 }
 
 /// The catalog model whose native format an architecture (`config.json`'s

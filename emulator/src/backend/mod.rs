@@ -13,6 +13,7 @@
 //! * [`customization`] — customization jobs, custom models and their deployments.
 //! * [`import_copy`] — custom model import, imported models, model copy.
 //! * [`prompt_routers`] — default and created prompt routers.
+//! * [`jobs`] — what the simple timed jobs share (completion, stop, batch delete).
 //! * [`evaluation`] — model evaluation jobs.
 //! * [`marketplace`] — marketplace model endpoints registered with Bedrock.
 //! * [`prompt_optimization`] — advanced prompt optimization jobs.
@@ -35,6 +36,7 @@ pub mod guardrail_eval;
 pub mod guardrails;
 pub mod import_copy;
 pub mod invocation_logging;
+pub mod jobs;
 pub mod marketplace;
 pub mod object_store;
 pub mod paging;

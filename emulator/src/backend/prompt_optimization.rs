@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::{parse_arn, Catalog};
+use super::jobs::JobKind;
 use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
@@ -68,24 +69,17 @@ pub fn create(
     Ok(json!({"jobArn": arn}))
 }
 
-fn due(doc: &Value, clock_us: u64) -> bool {
-    doc["jobStatus"] == "InProgress" && doc["_dueMicros"].as_u64().is_some_and(|t| t <= clock_us)
-}
+/// How these jobs keep their status.
+const JOBS: JobKind = JobKind { kind: KIND, status: "jobStatus", what: "advanced prompt optimization job" };
 
 /// Whether a job is due to complete at `clock_us`.
 pub fn any_due(space: &Space, clock_us: u64) -> bool {
-    space.all(KIND).any(|(_, d)| due(d, clock_us))
+    JOBS.any_due(space, clock_us, &|_| true)
 }
 
 /// Completes the jobs due at `clock_us`.
 pub fn settle(space: &mut Space, clock_us: u64, now: &str) {
-    let ids: Vec<String> = space.all(KIND).filter(|(_, d)| due(d, clock_us)).map(|(id, _)| id.clone()).collect();
-    for id in ids {
-        if let Some(doc) = space.get_mut(KIND, &id) {
-            doc["jobStatus"] = json!("Completed");
-            doc["lastModifiedTime"] = json!(now);
-        }
-    }
+    JOBS.settle(space, clock_us, now, &|_| true);
 }
 
 /// Get…Job.
@@ -110,29 +104,12 @@ pub fn all(space: &Space) -> Vec<(u64, String, Value)> {
 pub fn stop(space: &mut Space, scope: &Scope, identifier: &str, now: &str) -> Result<(), BedrockError> {
     let id = id_of(scope, identifier).ok_or_else(|| not_found(identifier))?;
     let doc = space.get_mut(KIND, id).ok_or_else(|| not_found(identifier))?;
-    if doc["jobStatus"] != "InProgress" {
-        return Err(BedrockError::new(
-            ErrorCode::ConflictException,
-            format!("The job {identifier} is {} and cannot be stopped.", doc["jobStatus"].as_str().unwrap_or_default()),
-        ));
-    }
-    doc["jobStatus"] = json!("Stopped");
-    doc["lastModifiedTime"] = json!(now);
-    Ok(())
+    JOBS.stop(doc, identifier, now)
 }
 
-/// BatchDelete…Job.
+/// BatchDelete…Job (any status may go).
 pub fn batch_delete(space: &mut Space, scope: &Scope, identifiers: &[&str]) -> Value {
-    let (mut deleted, mut errors) = (Vec::new(), Vec::new());
-    for identifier in identifiers {
-        match id_of(scope, identifier).filter(|id| space.get(KIND, id).is_some()) {
-            Some(id) => {
-                space.remove(KIND, id);
-                deleted.push(json!({"jobIdentifier": identifier, "jobStatus": "Deleting"}));
-            }
-            None => errors.push(json!({"jobIdentifier": identifier, "code": "ResourceNotFoundException",
-                "message": format!("The job {identifier} could not be found.")})),
-        }
-    }
+    let id = |i: &str| id_of(scope, i).map(str::to_string);
+    let (errors, deleted) = JOBS.batch_delete(space, identifiers, &id, &|_| false);
     json!({"errors": errors, "advancedPromptOptimizationJobs": deleted})
 }

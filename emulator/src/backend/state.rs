@@ -48,6 +48,23 @@ pub fn public(doc: &Value) -> Value {
     }
 }
 
+/// The id of the `kind` record an identifier names in `scope`: its ARN (the id is the last
+/// path part: custom models carry their base model before it), its id, or its name (the
+/// record's `name_member`).
+pub fn find_id(space: &Space, scope: &Scope, kind: &str, name_member: &str, identifier: &str) -> Option<String> {
+    if let Some(arn) = super::catalog::parse_arn(identifier) {
+        if arn.resource_type != kind || arn.region != scope.region || arn.account != scope.account {
+            return None;
+        }
+        let id = arn.resource_id.rsplit('/').next()?.to_string();
+        return space.get(kind, &id).is_some().then_some(id);
+    }
+    if space.get(kind, identifier).is_some() {
+        return Some(identifier.to_string());
+    }
+    space.all(kind).find(|(_, d)| d[name_member] == identifier).map(|(id, _)| id.clone())
+}
+
 /// An account id as AWS writes them: twelve digits.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
