@@ -201,3 +201,20 @@ def test_a_page_boundary_survives_a_profile_deleted_between_pages(clients):
     bedrock.delete_inference_profile(inferenceProfileIdentifier=arns[0])
     rest = bedrock.list_inference_profiles(typeEquals="APPLICATION", nextToken=first["nextToken"])
     assert [p["inferenceProfileArn"] for p in rest["inferenceProfileSummaries"]] == arns[1:]
+
+
+def test_after_a_restart_with_a_state_dir_pending_lifecycles_are_due(tmp_path):
+    # The injected clock starts again at zero in a new process: what was pending is due at once.
+    first = RunningEmulator("--state-dir", str(tmp_path), "--async-duration-ms", "600000")
+    try:
+        bedrock = make_client("bedrock", first.url)
+        arn = bedrock.create_provisioned_model_throughput(modelUnits=1, provisionedModelName="slow", modelId=HAIKU)["provisionedModelArn"]
+        assert bedrock.get_provisioned_model_throughput(provisionedModelId=arn)["status"] == "Creating"
+    finally:
+        first.stop()
+    second = RunningEmulator("--state-dir", str(tmp_path), "--async-duration-ms", "600000")
+    try:
+        bedrock = make_client("bedrock", second.url)
+        assert bedrock.get_provisioned_model_throughput(provisionedModelId=arn)["status"] == "InService"
+    finally:
+        second.stop()

@@ -148,6 +148,33 @@ impl Space {
         self.resources.get(kind).into_iter().flatten()
     }
 
+    /// Readies what was in flight when an earlier emulator stopped (`--state-dir`): the
+    /// injected clock starts again at zero, so every pending lifecycle step is due at once;
+    /// work whose task died with that process (an upload, a batch or import job being
+    /// answered) is taken up again; imported models are cold again. Whether anything changed.
+    pub fn resume_after_restart(&mut self) -> bool {
+        let mut changed = false;
+        for (kind, docs) in &mut self.resources {
+            for doc in docs.values_mut() {
+                let Some(o) = doc.as_object_mut() else { continue };
+                for key in ["_uploading", "_completing", "_warmMicros"] {
+                    changed |= o.remove(key).is_some();
+                }
+                for key in ["_dueMicros", "_readyMicros"] {
+                    if let Some(v) = o.get_mut(key).filter(|v| v.as_u64() != Some(0)) {
+                        *v = Value::from(0u64);
+                        changed = true;
+                    }
+                }
+                if kind == "model-invocation-job" && o.get("status").and_then(Value::as_str) == Some("InProgress") {
+                    o.insert("status".into(), Value::from("Submitted"));
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
     /// Whether the space never held anything (no resources, tokens or ids made).
     pub fn is_empty(&self) -> bool {
         self.minted == 0 && self.resources.values().all(BTreeMap::is_empty) && self.tokens.is_empty()
@@ -318,7 +345,12 @@ impl State {
         let path = dir.join("state.redb");
         let db = Database::create(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         let store = Store { db, path };
-        let spaces = store.load().map_err(|e| format!("cannot read {}: {e}", store.path.display()))?;
+        let mut spaces = store.load().map_err(|e| format!("cannot read {}: {e}", store.path.display()))?;
+        for (scope, space) in &mut spaces {
+            if space.resume_after_restart() {
+                store.write(scope, Some(space)).map_err(|e| format!("cannot write {}: {e}", store.path.display()))?;
+            }
+        }
         Ok(State { spaces: Mutex::new(spaces), store: Some(store) })
     }
 
