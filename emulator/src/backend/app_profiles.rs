@@ -19,11 +19,7 @@ fn not_found(identifier: &str) -> BedrockError {
 /// The id an identifier (id or ARN) names in `scope`, if it could name an application
 /// profile there.
 pub fn id_of<'i>(scope: &Scope, identifier: &'i str) -> Option<&'i str> {
-    match parse_arn(identifier) {
-        Some(arn) => (arn.resource_type == KIND && arn.region == scope.region && arn.account == scope.account)
-            .then_some(arn.resource_id),
-        None => Some(identifier),
-    }
+    super::state::id_in_scope(scope, KIND, identifier)
 }
 
 /// The model and the model ARNs a `modelSource.copyFrom` ARN routes to.

@@ -7,7 +7,6 @@
 
 use serde_json::{json, Map, Value};
 
-use super::catalog::parse_arn;
 use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
@@ -19,11 +18,7 @@ fn not_found(identifier: &str) -> BedrockError {
 }
 
 fn id_of<'i>(scope: &Scope, identifier: &'i str) -> Option<&'i str> {
-    match parse_arn(identifier) {
-        Some(arn) => (arn.resource_type == KIND && arn.region == scope.region && arn.account == scope.account)
-            .then_some(arn.resource_id),
-        None => Some(identifier),
-    }
+    super::state::id_in_scope(scope, KIND, identifier)
 }
 
 /// What a create records besides the input.

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// The state kind endpoints are kept under (by endpoint name).
@@ -44,14 +44,11 @@ pub fn family_model(source: &str) -> &'static str {
 
 /// The `MarketplaceModelEndpoint` of a record at `clock_us`.
 pub fn view(doc: &Value, clock_us: u64) -> Value {
-    let mut out: Map<String, Value> = doc
-        .as_object()
-        .map(|o| o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let mut out = public(doc);
     if doc["_readyMicros"].as_u64().is_some_and(|t| t <= clock_us) {
-        out.insert("endpointStatus".into(), json!("InService"));
+        out["endpointStatus"] = json!("InService");
     }
-    Value::Object(out)
+    out
 }
 
 /// CreateMarketplaceModelEndpoint (input validated).

@@ -16,12 +16,7 @@ fn not_found(identifier: &str) -> BedrockError {
 }
 
 fn id_of<'i>(scope: &Scope, identifier: &'i str) -> Option<&'i str> {
-    match parse_arn(identifier) {
-        Some(a) => {
-            (a.resource_type == KIND && a.account == scope.account && a.region == scope.region).then_some(a.resource_id)
-        }
-        None => Some(identifier),
-    }
+    super::state::id_in_scope(scope, KIND, identifier)
 }
 
 /// CreateAdvancedPromptOptimizationJob (input validated).

@@ -9,7 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::{parse_arn, Catalog, FoundationModel};
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// The state kind provisioned models are kept under.
@@ -119,15 +119,12 @@ pub fn create(
 /// A record as Get answers it at `clock_us`: the status its lifecycle has reached, private
 /// members left out.
 pub fn view(doc: &Value, clock_us: u64) -> Value {
-    let mut out = doc.clone();
+    let mut out = public(doc);
     if doc["_readyMicros"].as_u64().is_some_and(|t| t <= clock_us) && doc["status"] != "InService" {
         out["status"] = json!("InService");
         out["modelArn"] = doc["desiredModelArn"].clone();
     }
-    match out {
-        Value::Object(o) => Value::Object(o.into_iter().filter(|(k, _)| !k.starts_with('_')).collect()),
-        other => other,
-    }
+    out
 }
 
 /// GetProvisionedModelThroughput.

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha512};
 
 use super::catalog::parse_arn;
-use super::state::{Scope, Space};
+use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
 /// Policies, by id.
@@ -325,14 +325,11 @@ pub fn list_tests(space: &Space, scope: &Scope, arn: &str) -> Result<Vec<(String
 /// A build workflow as read at `clock_us`: `SCHEDULED` until its lifecycle step is due, then
 /// `COMPLETED` (unless cancelled).
 fn workflow_view(w: &Value, clock_us: u64) -> Value {
-    let mut out: Map<String, Value> = w
-        .as_object()
-        .map(|o| o.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let mut out = public(w);
     if w["status"] == "SCHEDULED" && w["_dueMicros"].as_u64().is_some_and(|t| t <= clock_us) {
-        out.insert("status".into(), json!("COMPLETED"));
+        out["status"] = json!("COMPLETED");
     }
-    Value::Object(out)
+    out
 }
 
 fn workflow<'s>(doc: &'s Value, arn: &str, id: &str) -> Result<&'s Value, BedrockError> {

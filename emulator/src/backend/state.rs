@@ -48,6 +48,16 @@ pub fn public(doc: &Value) -> Value {
     }
 }
 
+/// The id an identifier gives for a `kind` record of `scope`: the resource id of its ARN (none
+/// for an ARN of another kind, account or region), or the identifier itself.
+pub fn id_in_scope<'i>(scope: &Scope, kind: &str, identifier: &'i str) -> Option<&'i str> {
+    match super::catalog::parse_arn(identifier) {
+        Some(arn) => (arn.resource_type == kind && arn.region == scope.region && arn.account == scope.account)
+            .then_some(arn.resource_id),
+        None => Some(identifier),
+    }
+}
+
 /// The id of the `kind` record an identifier names in `scope`: its ARN (the id is the last
 /// path part: custom models carry their base model before it), its id, or its name (the
 /// record's `name_member`).
