@@ -271,9 +271,9 @@ impl EmulatorBuilder {
             _ => None,
         };
         let replay = match &replay_dir {
-            Some(dir) => Some(
+            Some(dir) => Some(Arc::new(
                 Replayer::load(dir, self.replay_match.clone(), self.replay_timing).map_err(StartError::Cassettes)?,
-            ),
+            )),
             None => None,
         };
         let recorder = match self.record.clone() {
@@ -320,6 +320,7 @@ impl EmulatorBuilder {
                 clock: self.clock.clone(),
                 async_invoke,
                 inner_faults: Some(inner_faults(&faults)),
+                inner_replay: replay.clone().map(inner_replay),
             },
             faults,
             auth: self.auth,
@@ -466,6 +467,15 @@ impl Drop for EmulatorHandle {
             task.abort();
         }
     }
+}
+
+/// The cassettes the requests the emulator makes itself (batch records) are answered from, as
+/// the pipeline's requests are (a miss falls through to the synthetic model).
+fn inner_replay(replay: Arc<Replayer>) -> crate::api::InnerReplay {
+    crate::api::InnerReplay(Arc::new(move |input, raw_path| match replay.answer(input, raw_path, &[]) {
+        crate::record::replay::ReplayAnswer::Hit(plan) => Some(plan),
+        crate::record::replay::ReplayAnswer::Miss { .. } => None,
+    }))
 }
 
 /// The fault stages of the requests the emulator makes itself (batch records): the same rules

@@ -82,6 +82,7 @@ fn services_with(scenarios: Arc<Engine>) -> Services {
         clock: Clock::manual(),
         async_invoke: Default::default(),
         inner_faults: None,
+        inner_replay: None,
     }
 }
 

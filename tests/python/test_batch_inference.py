@@ -1,9 +1,10 @@
 """Batch inference through boto3: CreateModelInvocationJob reads JSONL records from the S3
 folder, answers each modelInput as InvokeModel would (scenario rules, else the synthetic
-model), and writes `<input>.jsonl.out` and `manifest.json.out`; the job moves Submitted →
+model, recorded cassettes under --replay), and writes `<input>.jsonl.out` and `manifest.json.out`; the job moves Submitted →
 InProgress → Completed / PartiallyCompleted / Failed on the clock; Get, List (filters, sort,
 boto3's paginator), Stop, tags and errors."""
 import json
+import os
 import time
 
 import pytest
@@ -164,3 +165,47 @@ faults:
     lines = {l["recordId"]: l for l in map(json.loads, out.read_text().splitlines())}
     assert lines["CALL0000002"]["error"] == {"errorCode": 429, "errorMessage": "Too many tokens, please wait before trying again."}
     assert "modelOutput" in lines["CALL0000001"] and "modelOutput" in lines["CALL0000003"]
+
+
+def recorder_env():
+    """A recording proxy's environment: keys of its own to sign what it forwards upstream."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID="AKIDBATCHRECORDER", AWS_SECRET_ACCESS_KEY="batch-secret",
+               AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+    return env
+
+
+def test_recorded_interactions_answer_the_records_they_match(tmp_path):
+    """A record answered live once (here by an upstream emulator with a scenario, through the
+    recording proxy) is answered from the cassette by a replaying emulator's batch job; a
+    record no cassette holds falls through to the synthetic model, as a request would."""
+    upstream = RunningEmulator()
+    load_scenario(upstream.url, """version: 1
+rules:
+  - name: live-answer
+    match: {operation: InvokeModel}
+    reply: {text: "RECORDED LIVE"}
+""")
+    cassettes = tmp_path / "cassettes"
+    recorder = RunningEmulator("--record", str(cassettes), "--upstream", upstream.url, env=recorder_env())
+    try:
+        runtime = make_client("bedrock-runtime", recorder.url)
+        live = json.loads(runtime.invoke_model(modelId=HAIKU, body=json.dumps(record(1, "from the tape")["modelInput"]))["body"].read())
+        assert live["content"] == [{"type": "text", "text": "RECORDED LIVE"}]
+    finally:
+        recorder.stop()
+        upstream.stop()
+    s3 = tmp_path / "s3"
+    put_input(s3, "replay/input.jsonl", [record(1, "from the tape"), record(2, "never recorded")])
+    replayer = RunningEmulator("--replay", str(cassettes), "--s3-dir", str(s3), "--async-duration-ms", "100")
+    try:
+        bedrock = make_client("bedrock", replayer.url)
+        arn = create(bedrock, "replayed", "s3://in-bucket/replay/input.jsonl", output_uri="s3://out-bucket/replayed")
+        done = wait_done(bedrock, arn)
+        assert (done["status"], done["successRecordCount"]) == ("Completed", 2), done
+        out = s3 / "out-bucket" / "replayed" / arn.rsplit("/", 1)[1] / "input.jsonl.out"
+        lines = {l["recordId"]: l for l in map(json.loads, out.read_text().splitlines())}
+        assert lines["CALL0000001"]["modelOutput"] == live
+        assert lines["CALL0000002"]["modelOutput"]["content"][0]["text"] != "RECORDED LIVE"
+    finally:
+        replayer.stop()

@@ -220,7 +220,8 @@ fn answer(
         return Err((400, "The record has no modelInput object.".to_string()));
     }
     let encoded = percent_encoding::utf8_percent_encode(model_id, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let route = crate::operations::find("POST", &format!("/model/{encoded}/invoke"))
+    let raw_path = format!("/model/{encoded}/invoke");
+    let route = crate::operations::find("POST", &raw_path)
         .ok_or_else(|| (400, format!("The model {model_id} cannot be invoked.")))?;
     let body = Bytes::from(serde_json::to_vec(model_input).unwrap_or_default());
     let mut headers = http::HeaderMap::new();
@@ -246,7 +247,7 @@ fn answer(
     let estimate = prepared.token_estimate();
     let mut prepared = Some(prepared);
     let mut respond = || match prepared.take() {
-        Some(p) => super::respond(&req, p, services, &input),
+        Some(p) => super::respond(&req, p, services, &input, &raw_path),
         None => Err(BedrockError::validation("The record was already answered.")),
     };
     // Fault rules and quotas apply to each record as to a request of its own.

@@ -110,6 +110,21 @@ pub struct Services {
     pub async_invoke: AsyncSettings,
     /// The fault stages of the requests a responder makes itself (batch records).
     pub inner_faults: Option<InnerFaults>,
+    /// The recordings those requests may be answered from.
+    pub inner_replay: Option<InnerReplay>,
+}
+
+/// The recordings a request the emulator makes itself (a batch record) is answered from, as
+/// the pipeline's own requests are: given what matchers see and the request's raw path, the
+/// recorded answer if one matches. Provided by the layer that owns the cassettes.
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct InnerReplay(pub Arc<dyn Fn(&MatchInput, &str) -> Option<Plan> + Send + Sync>);
+
+impl std::fmt::Debug for InnerReplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InnerReplay")
+    }
 }
 
 /// The fault stages a request the emulator makes itself (a batch record) goes through: given
@@ -425,10 +440,14 @@ pub fn respond(
     prepared: Prepared,
     services: &Services,
     input: &MatchInput,
+    raw_path: &str,
 ) -> Result<Plan, BedrockError> {
     match respond_scripted(req, prepared, services, input) {
         Scripted::Answered(answer) => answer,
         Scripted::Unscripted { prepared, closest } => {
+            if let Some(plan) = services.inner_replay.as_ref().and_then(|replay| (replay.0)(input, raw_path)) {
+                return Ok(plan);
+            }
             match respond::strict_refusal(services, input, closest.as_ref(), None) {
                 Some(refusal) => Err(refusal),
                 None => respond_builtin(req, prepared, services),

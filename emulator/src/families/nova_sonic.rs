@@ -630,6 +630,7 @@ impl Session {
         let mut assistant = Vec::new();
         let text = reply.text();
         let sentences = sentences(&text);
+        let mut whole_chunk: Option<String> = None;
         for (i, sentence) in sentences.iter().enumerate() {
             let last = i + 1 == sentences.len();
             let stop = if last { "END_TURN" } else { "PARTIAL_TURN" };
@@ -649,18 +650,28 @@ impl Session {
                 }),
                 0,
             ));
-            let spoken_ms = words(sentence) * SPOKEN_MS_PER_WORD;
+            let spoken_ms = words(sentence).saturating_mul(SPOKEN_MS_PER_WORD);
             let mut at = 0;
             while at < spoken_ms {
                 let ms = AUDIO_CHUNK_MS.min(spoken_ms - at);
                 let speech_tokens = (ms * SPEECH_TOKENS_PER_SECOND).div_ceil(1000);
                 output.output_speech += speech_tokens;
-                let pcm = tone(prompt.sample_rate, at, ms);
+                // Every whole chunk starts on a whole number of the tone's cycles, so all of
+                // them are the same bytes: encode that chunk once per answer, not per chunk.
+                let content = if ms == AUDIO_CHUNK_MS {
+                    whole_chunk
+                        .get_or_insert_with(|| {
+                            base64::engine::general_purpose::STANDARD.encode(tone(prompt.sample_rate, 0, ms))
+                        })
+                        .clone()
+                } else {
+                    base64::engine::general_purpose::STANDARD.encode(tone(prompt.sample_rate, at, ms))
+                };
                 events.push(event(
                     "audioOutput",
                     json!({
                         "completionId": ids.completion,
-                        "content": base64::engine::general_purpose::STANDARD.encode(pcm),
+                        "content": content,
                         "contentId": content_id,
                         "promptName": ids.prompt,
                         "role": "ASSISTANT",
@@ -866,6 +877,9 @@ fn words(text: &str) -> u32 {
 }
 
 /// `ms` milliseconds of a quiet 220 Hz tone starting `from_ms` in, as 16-bit LE samples.
+/// [`AUDIO_CHUNK_MS`] holds 22 whole cycles, so a chunk starting at a multiple of it is the
+/// same as the chunk starting at 0.
+const _: () = assert!(AUDIO_CHUNK_MS * 220 % 1000 == 0);
 fn tone(sample_rate: u32, from_ms: u32, ms: u32) -> Vec<u8> {
     let start = u64::from(sample_rate) * u64::from(from_ms) / 1000;
     let n = u64::from(sample_rate) * u64::from(ms) / 1000;

@@ -65,7 +65,7 @@ pub struct ServerState {
     /// How requests are authenticated.
     pub auth: AuthMode,
     /// Recorded cassettes consulted after scenario rules (`--replay`, or `--record`'s folder).
-    pub replay: Option<Replayer>,
+    pub replay: Option<Arc<Replayer>>,
     /// The recording proxy (`--record`).
     pub recorder: Option<Recorder>,
     /// Account ids for ARNs and state scopes, by access key.
