@@ -189,7 +189,7 @@ fn pipeline(req: &Request, services: &Services) {
         Ok(prepared) => {
             prepared.describe(&mut input);
             let _ = prepared.token_estimate();
-            match api::respond(req, prepared, services, &input) {
+            match api::respond(req, prepared, services, &input, "") {
                 Ok(plan) => drain(plan),
                 Err(e) => drain(Plan::error(e)),
             }
@@ -433,7 +433,7 @@ pub fn scenario(data: &[u8]) {
         prepared.describe(&mut input);
         let mut before =
             faults.before(&FaultRequest { input: &input, attempt: 1, estimate: prepared.token_estimate() });
-        let plan = match api::respond(&req, prepared, &services, &input) {
+        let plan = match api::respond(&req, prepared, &services, &input, "") {
             Ok(plan) => plan,
             Err(e) => Plan::error(e),
         };
@@ -610,7 +610,7 @@ pub fn control(data: &[u8]) {
     let mut id = "missing".to_string();
     if let Some(req) = control_request("POST", "/guardrails", "", body) {
         if let Ok(Plan { body: PlanBody::Json(created), .. }) =
-            api::respond(&req, api::Prepared::Control, &services, &MatchInput::default())
+            api::respond(&req, api::Prepared::Control, &services, &MatchInput::default(), "")
         {
             if let Some(made) = created.get("guardrailId").and_then(Value::as_str) {
                 id = made.to_string();
