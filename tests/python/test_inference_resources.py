@@ -140,21 +140,57 @@ def test_provisioned_throughput_goes_in_service_and_serves_its_model(clients):
     assert hello(runtime, arn)["output"] == hello(runtime, HAIKU)["output"]
     assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "cost-center", "value": "42"}]
 
-    # Rename at once; a model change is Updating (still serving) until it has moved.
-    bedrock.update_provisioned_model_throughput(provisionedModelId=arn, desiredProvisionedModelName="renamed", desiredModelId=NOVA)
-    updating = bedrock.get_provisioned_model_throughput(provisionedModelId=arn)
-    assert (updating["status"], updating["provisionedModelName"]) == ("Updating", "renamed")
-    assert updating["modelArn"] == HAIKU_ARN and updating["desiredModelArn"].endswith(NOVA)
-    assert hello(runtime, arn)["output"] == hello(runtime, HAIKU)["output"]
-    moved = wait_status(bedrock, arn, "InService")
-    assert moved["modelArn"].endswith(NOVA) and moved["lastModifiedTime"] >= ready["lastModifiedTime"]
-    assert hello(runtime, arn)["output"] == hello(runtime, NOVA)["output"]
+    # A rename is at once; throughput bought for a base model cannot change model (AWS's rule).
+    bedrock.update_provisioned_model_throughput(provisionedModelId=arn, desiredProvisionedModelName="renamed")
+    renamed = bedrock.get_provisioned_model_throughput(provisionedModelId=arn)
+    assert (renamed["status"], renamed["provisionedModelName"]) == ("InService", "renamed")
+    with pytest.raises(bedrock.exceptions.ValidationException) as e:
+        bedrock.update_provisioned_model_throughput(provisionedModelId=arn, desiredModelId=NOVA)
+    assert "base model" in e.value.response["Error"]["Message"]
 
     bedrock.delete_provisioned_model_throughput(provisionedModelId=arn)
     with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
         bedrock.get_provisioned_model_throughput(provisionedModelId=arn)
     with pytest.raises(runtime.exceptions.ResourceNotFoundException):
         hello(runtime, arn)
+
+
+def test_throughput_for_a_custom_model_serves_as_its_base_and_moves_between_models_of_that_base(clients):
+    bedrock, runtime = clients
+    a = bedrock.create_custom_model(modelName="tuned-a", modelSourceConfig={"s3DataSource": {"s3Uri": "s3://models/a/"}})["modelArn"]
+    with pytest.raises(bedrock.exceptions.ValidationException) as e:
+        bedrock.create_provisioned_model_throughput(modelUnits=1, provisionedModelName="too-early", modelId=a)
+    assert "Creating" in e.value.response["Error"]["Message"]
+    b = bedrock.create_custom_model(modelName="tuned-b", modelSourceConfig={"s3DataSource": {"s3Uri": "s3://models/b/"}})["modelArn"]
+    for model in (a, b):
+        for _ in range(100):
+            if bedrock.get_custom_model(modelIdentifier=model)["modelStatus"] == "Active":
+                break
+            time.sleep(0.02)
+    nova_arn = f"arn:aws:bedrock:us-east-1::foundation-model/{NOVA}"
+    # By name as well as by ARN, as AWS takes either.
+    arn = bedrock.create_provisioned_model_throughput(modelUnits=1, provisionedModelName="tuned-pt", modelId="tuned-a")["provisionedModelArn"]
+    got = bedrock.get_provisioned_model_throughput(provisionedModelId=arn)
+    assert (got["modelArn"], got["desiredModelArn"], got["foundationModelArn"]) == (a, a, nova_arn)
+    wait_status(bedrock, arn, "InService")
+    assert hello(runtime, arn)["output"] == hello(runtime, NOVA)["output"]
+    with pytest.raises(runtime.exceptions.ValidationException):
+        hello(runtime, a)  # the custom model itself is not invokable on demand
+
+    # To another custom model of the same base: Updating (still serving) until it has moved.
+    bedrock.update_provisioned_model_throughput(provisionedModelId=arn, desiredModelId=b)
+    updating = bedrock.get_provisioned_model_throughput(provisionedModelId=arn)
+    assert (updating["status"], updating["modelArn"], updating["desiredModelArn"]) == ("Updating", a, b)
+    assert hello(runtime, arn)["output"] == hello(runtime, NOVA)["output"]
+    moved = wait_status(bedrock, arn, "InService")
+    assert (moved["modelArn"], moved["foundationModelArn"]) == (b, nova_arn)
+    # Then to the base model itself; a model of another base is refused.
+    with pytest.raises(bedrock.exceptions.ValidationException) as e:
+        bedrock.update_provisioned_model_throughput(provisionedModelId=arn, desiredModelId=HAIKU)
+    assert "not customized from the base model" in e.value.response["Error"]["Message"]
+    bedrock.update_provisioned_model_throughput(provisionedModelId=arn, desiredModelId=NOVA)
+    assert wait_status(bedrock, arn, "InService")["modelArn"] == nova_arn
+    assert hello(runtime, arn)["output"] == hello(runtime, NOVA)["output"]
 
 
 def test_provisioned_listings_filter_sort_and_page(clients):

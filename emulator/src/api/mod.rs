@@ -227,7 +227,8 @@ pub fn resolve_model(services: &Services, req: &Request, model_id: &str) -> Resu
                     view["status"].as_str().unwrap_or_default()
                 )));
             }
-            let model_arn = view["modelArn"].as_str().unwrap_or_default();
+            // A custom model's throughput is answered by its base model.
+            let model_arn = view["foundationModelArn"].as_str().unwrap_or_default();
             parse_arn(model_arn).map(|a| a.resource_id.to_string()).ok_or_else(gone)?
         }
         crate::backend::customization::DEPLOYMENT_KIND => {

@@ -9,6 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use super::catalog::{parse_arn, Catalog, FoundationModel};
+use super::customization;
 use super::state::{public, Scope, Space};
 use crate::wire::error::{BedrockError, ErrorCode};
 
@@ -43,13 +44,33 @@ pub fn base_model(catalog: &'static Catalog, model_id: &str) -> Option<&'static 
     })
 }
 
-/// The model ARN a `modelId` (id or foundation-model ARN, a context-length variant
-/// included) provisions, if the catalog knows its model. Any catalog model may be
-/// provisioned here (AWS sells throughput for fewer).
-fn provisionable(catalog: &'static Catalog, region: &str, model_id: &str) -> Result<String, BedrockError> {
+/// What a `modelId` provisions: (the model's ARN, its foundation model's ARN). A catalog
+/// model (id or foundation-model ARN, a context-length variant included; any catalog model
+/// may be provisioned here, AWS sells throughput for fewer), or an `Active` custom model of
+/// the caller's (ARN or name), which its base model answers for.
+fn provisionable(
+    space: &Space,
+    scope: &Scope,
+    catalog: &'static Catalog,
+    model_id: &str,
+    clock_us: u64,
+) -> Result<(String, String), BedrockError> {
+    if let Ok(custom) = customization::get_model(space, scope, model_id, clock_us) {
+        if custom["modelStatus"] != "Active" {
+            return Err(BedrockError::validation(format!(
+                "The custom model {model_id} is {} and cannot be provisioned until it is Active.",
+                custom["modelStatus"].as_str().unwrap_or_default()
+            )));
+        }
+        let arn = |key: &str| custom[key].as_str().unwrap_or_default().to_string();
+        return Ok((arn("modelArn"), arn("baseModelArn")));
+    }
     let id = parse_arn(model_id).map_or(model_id, |a| a.resource_id);
     base_model(catalog, id)
-        .map(|_| format!("arn:aws:bedrock:{region}::foundation-model/{id}"))
+        .map(|_| {
+            let arn = format!("arn:aws:bedrock:{}::foundation-model/{id}", scope.region);
+            (arn.clone(), arn)
+        })
         .ok_or_else(|| BedrockError::not_found(format!("The model {model_id} could not be found.")))
 }
 
@@ -89,7 +110,8 @@ pub fn create(
             format!("A provisioned model named {name} already exists."),
         ));
     }
-    let model_arn = provisionable(c.catalog, &scope.region, input["modelId"].as_str().unwrap_or_default())?;
+    let (model_arn, foundation_arn) =
+        provisionable(space, scope, c.catalog, input["modelId"].as_str().unwrap_or_default(), c.clock_us)?;
     let id = space.mint_id(KIND, 12);
     let arn = scope.arn(&format!("{KIND}/{id}"));
     let units = input["modelUnits"].clone();
@@ -100,7 +122,7 @@ pub fn create(
         "provisionedModelArn": arn,
         "modelArn": model_arn,
         "desiredModelArn": model_arn,
-        "foundationModelArn": model_arn,
+        "foundationModelArn": foundation_arn,
         "status": "Creating",
         "creationTime": c.now,
         "lastModifiedTime": c.now,
@@ -177,7 +199,7 @@ pub fn update(
     let identifier = input["provisionedModelId"].as_str().unwrap_or_default();
     let id = id_of(space, scope, identifier).ok_or_else(|| not_found(identifier))?;
     let desired_model = match input.get("desiredModelId").and_then(Value::as_str) {
-        Some(m) => Some(provisionable(c.catalog, &scope.region, m)?),
+        Some(m) => Some((m, provisionable(space, scope, c.catalog, m, c.clock_us)?)),
         None => None,
     };
     let new_name = input.get("desiredProvisionedModelName").and_then(Value::as_str);
@@ -197,13 +219,27 @@ pub fn update(
             current["status"].as_str().unwrap_or_default()
         )));
     }
+    // AWS's rules for a new model: only throughput bought for a custom model may change
+    // model, and only to its base model or another custom model of the same base.
+    if let Some((asked, (_, foundation))) = &desired_model {
+        if current["modelArn"] == current["foundationModelArn"] {
+            return Err(BedrockError::validation(format!(
+                "The provisioned model {identifier} is associated with a base model, so desiredModelId cannot be specified."
+            )));
+        }
+        if current["foundationModelArn"] != *foundation {
+            return Err(BedrockError::validation(format!(
+                "The model {asked} is not customized from the base model of the provisioned model {identifier}."
+            )));
+        }
+    }
     // The lifecycle reached so far becomes the stored one.
     doc["status"] = current["status"].clone();
     doc["modelArn"] = current["modelArn"].clone();
     if let Some(n) = new_name {
         doc["provisionedModelName"] = json!(n);
     }
-    if let Some(m) = desired_model.filter(|m| doc["modelArn"] != *m) {
+    if let Some((_, (m, _))) = desired_model.filter(|(_, (m, _))| doc["modelArn"] != *m) {
         doc["desiredModelArn"] = json!(m);
         doc["status"] = json!("Updating");
         doc["_readyMicros"] = json!(c.ready_us);
