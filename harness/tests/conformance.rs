@@ -72,6 +72,7 @@ conformance! {
     nova_canvas_answers_pngs_of_the_requested_size,
     nova_sonic_answers_a_text_turn_in_text_and_audio,
     an_application_inference_profile_lives_serves_converse_and_is_deleted,
+    an_automated_reasoning_policy_lives_changes_and_is_deleted,
     nova_sonic_answers_over_http2_with_prior_knowledge,
     count_tokens_matches_converse_input_tokens,
     an_unknown_model_id_is_invalid,

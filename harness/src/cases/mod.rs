@@ -5,6 +5,7 @@
 pub mod async_invoke;
 pub mod bidi_stream;
 pub mod catalog;
+pub mod control_plane;
 pub mod converse;
 pub mod converse_stream;
 pub mod guardrails;
@@ -36,6 +37,7 @@ pub fn all() -> Vec<Case> {
     v.extend(invoke_model::cases());
     v.extend(validation::cases());
     v.extend(catalog::cases());
+    v.extend(control_plane::cases());
     v.extend(guardrails::cases());
     v.extend(async_invoke::cases());
     v.extend(bidi_stream::cases());
