@@ -81,7 +81,10 @@ pub struct RawRequest {
 }
 
 fn header<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+    // `HeaderValue::to_str` tests each byte for visible ASCII, a loop as long as the 250-byte
+    // Authorization header read twice per request; UTF-8 validation is word-at-a-time and
+    // every reader here tolerates what it lets through.
+    headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
 // Named once: looking a header up by `&str` parses the name on every call.
