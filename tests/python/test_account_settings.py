@@ -77,6 +77,65 @@ def test_one_enforced_guardrail_configuration_per_account(bedrock):
         bedrock.delete_enforced_guardrail_configuration(configId=config_id)
 
 
+def converse(runtime, model, text, system=None, **extra):
+    kwargs = {"system": [{"text": system}]} if system else {}
+    return runtime.converse(modelId=model, messages=[{"role": "user", "content": [{"text": text}]}], **kwargs, **extra)
+
+
+def test_the_enforced_guardrail_applies_at_inference_to_the_models_it_names(server, bedrock):
+    runtime = make_client("bedrock-runtime", server.url)
+    g = bedrock.create_guardrail(name="account-wide", blockedInputMessaging="Blocked by the account.",
+                                 blockedOutputsMessaging="Output blocked by the account.",
+                                 wordPolicyConfig={"wordsConfig": [{"text": "forbidden"}]})
+    v = bedrock.create_guardrail_version(guardrailIdentifier=g["guardrailId"])["version"]
+    nova = "amazon.nova-micro-v1:0"
+    assert converse(runtime, HAIKU, "a forbidden word")["stopReason"] == "end_turn"
+    config_id = bedrock.put_enforced_guardrail_configuration(guardrailInferenceConfig={
+        "guardrailIdentifier": g["guardrailArn"], "guardrailVersion": v,
+        "modelEnforcement": {"includedModels": ["ALL"], "excludedModels": [nova]},
+        "selectiveContentGuarding": {"system": "SELECTIVE", "messages": "COMPREHENSIVE"},
+    })["configId"]
+    (listed,) = bedrock.list_enforced_guardrails_configuration()["guardrailsConfig"]
+    assert listed["inputTags"] == "IGNORE" and listed["modelEnforcement"]["excludedModels"] == [nova]
+
+    # Converse, with no guardrail named in the request: blocked like a request guardrail.
+    blocked = converse(runtime, HAIKU, "a forbidden word")
+    assert blocked["stopReason"] == "guardrail_intervened"
+    assert blocked["output"]["message"]["content"] == [{"text": "Blocked by the account."}]
+    assert converse(runtime, HAIKU, "a fine word")["stopReason"] == "end_turn"
+    # An excluded model is not guarded; a SELECTIVE system prompt is read only where tagged.
+    assert converse(runtime, nova, "a forbidden word")["stopReason"] == "end_turn"
+    assert converse(runtime, HAIKU, "hello", system="forbidden")["stopReason"] == "end_turn"
+    # COMPREHENSIVE messages ignore guardContent tags: untagged text is read too.
+    tagged = runtime.converse(modelId=HAIKU, messages=[{"role": "user", "content": [
+        {"guardContent": {"text": {"text": "fine"}}}, {"text": "forbidden"}]}])
+    assert tagged["stopReason"] == "guardrail_intervened"
+
+    # InvokeModel and streams alike.
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20,
+                       "messages": [{"role": "user", "content": "forbidden"}]})
+    native = json.loads(runtime.invoke_model(modelId=HAIKU, body=body)["body"].read())
+    assert native["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert native["content"][0]["text"] == "Blocked by the account."
+    events = list(runtime.converse_stream(modelId=HAIKU, messages=[{"role": "user", "content": [{"text": "forbidden"}]}])["stream"])
+    assert [e["messageStop"]["stopReason"] for e in events if "messageStop" in e] == ["guardrail_intervened"]
+
+    # Beside a guardrail the request names: both are assessed, each with its origin.
+    own = bedrock.create_guardrail(name="own", blockedInputMessaging="own", blockedOutputsMessaging="own",
+                                   wordPolicyConfig={"wordsConfig": [{"text": "unrelated"}]})
+    traced = converse(runtime, HAIKU, "a forbidden word", guardrailConfig={
+        "guardrailIdentifier": own["guardrailId"], "guardrailVersion": "DRAFT", "trace": "enabled"})
+    assessments = traced["trace"]["guardrail"]["inputAssessment"]
+    assert set(assessments) == {own["guardrailId"], g["guardrailId"]}
+    origins = {k: a["appliedGuardrailDetails"]["guardrailOrigin"] for k, a in assessments.items()}
+    assert origins == {own["guardrailId"]: ["REQUEST"], g["guardrailId"]: ["ACCOUNT_ENFORCED"]}
+    assert traced["output"]["message"]["content"] == [{"text": "Blocked by the account."}]
+
+    # Deleted, it no longer applies.
+    bedrock.delete_enforced_guardrail_configuration(configId=config_id)
+    assert converse(runtime, HAIKU, "a forbidden word")["stopReason"] == "end_turn"
+
+
 def test_an_agreement_makes_a_third_party_model_available(bedrock):
     before = bedrock.get_foundation_model_availability(modelId=HAIKU)
     assert before["agreementAvailability"]["status"] == "NOT_AVAILABLE"

@@ -50,6 +50,10 @@ pub struct ConverseRequest {
     /// The text of every `guardContent` block (messages, then system), in order: when there
     /// are any, only they are evaluated by the guardrail.
     pub guard_content: Vec<String>,
+    /// How many of `guard_content` come from messages (the rest are system prompts).
+    pub message_guard_count: usize,
+    /// The account's enforced guardrail, when one applies (read when the request is prepared).
+    pub enforced: Option<Box<super::guardrail_inference::Enforced>>,
 }
 
 /// A `guardrailConfig` naming a guardrail.
@@ -720,6 +724,7 @@ pub fn parse_object(
         return Err(BedrockError::validation("The model is unsupported for streaming."));
     }
     let (messages, mut guard_content) = parse_messages(body, model)?;
+    let message_guard_count = guard_content.len();
     let system = parse_system(body, model, &mut guard_content)?;
     let inference = parse_inference(body, model)?;
     let tools = parse_tools(body, model, mode)?;
@@ -744,6 +749,8 @@ pub fn parse_object(
         response_field_paths,
         guardrail,
         guard_content,
+        message_guard_count,
+        enforced: None,
     })
 }
 
@@ -964,6 +971,8 @@ mod tests {
             response_field_paths: vec!["/stop_reason".into()],
             guardrail: None,
             guard_content: Vec::new(),
+            message_guard_count: 0,
+            enforced: None,
         };
         let bytes = response_json(&reply, &req).to_bytes();
         let expected = json!({

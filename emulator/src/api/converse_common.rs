@@ -60,6 +60,8 @@ pub fn parse_common(body: &[u8], model: &FoundationModel, mode: Mode) -> Option<
         response_field_paths: Vec::new(),
         guardrail: None,
         guard_content: Vec::new(),
+        message_guard_count: 0,
+        enforced: None,
     })
 }
 

@@ -46,20 +46,45 @@ pub fn lookup(services: &Services, scope: &Scope, identifier: &str, version: &st
     services.state.read(scope, |space| guardrails::get(space, scope, identifier, Some(version))).map_err(|_| missing())
 }
 
-/// Reads the guardrail version `parsed` names from the state into it (nothing to do when
-/// it names none).
-pub fn resolve(parsed: &mut ConverseRequest, services: &Services, scope: &Scope) -> Result<(), BedrockError> {
+/// Reads the guardrail version `parsed` names, and the account's enforced guardrail for
+/// `model` (sent as `model_id`), from the state into it.
+pub fn resolve(
+    parsed: &mut ConverseRequest,
+    services: &Services,
+    scope: &Scope,
+    model: &str,
+    model_id: &str,
+) -> Result<(), BedrockError> {
+    parsed.enforced = enforced(services, scope, model, model_id);
     let Some(g) = &mut parsed.guardrail else { return Ok(()) };
     g.doc = lookup(services, scope, &g.identifier, &g.version)?;
     Ok(())
 }
 
-/// The `appliedGuardrailDetails` of an assessment of `guardrail` at `version`.
+/// The `appliedGuardrailDetails` of an assessment of `guardrail` at `version`, named in the
+/// request.
 pub fn details(guardrail: &Value, version: &str) -> Value {
+    details_from(guardrail, version, Origin::Request)
+}
+
+/// Where an applied guardrail came from (`appliedGuardrailDetails.guardrailOrigin`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Origin {
+    /// Named by the request.
+    Request,
+    /// The account's enforced guardrail configuration.
+    AccountEnforced,
+}
+
+fn details_from(guardrail: &Value, version: &str, origin: Origin) -> Value {
+    let origin = match origin {
+        Origin::Request => "REQUEST",
+        Origin::AccountEnforced => "ACCOUNT_ENFORCED",
+    };
     json!({
         "guardrailArn": guardrail["guardrailArn"],
         "guardrailId": guardrail["guardrailId"],
-        "guardrailOrigin": ["REQUEST"],
+        "guardrailOrigin": [origin],
         "guardrailOwnership": "SELF",
         "guardrailVersion": version,
     })
@@ -118,9 +143,85 @@ fn blocked_prefix<'t>(guardrail: &Value, text: &'t str) -> &'t str {
     ends.get(lo).map_or(text, |&end| &text[..end])
 }
 
+/// The account's enforced guardrail, when one applies to a request: the stored version it
+/// names and which content it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enforced {
+    /// The guardrail version as stored.
+    pub doc: Value,
+    /// Its (numbered) version.
+    pub version: String,
+    /// `selectiveContentGuarding.system` is not `SELECTIVE`: every system prompt is read.
+    pub all_system: bool,
+    /// `selectiveContentGuarding.messages` is not `SELECTIVE`: every message text is read,
+    /// `guardContent` tags or not.
+    pub all_messages: bool,
+}
+
+/// The enforced guardrail that applies to a request answered by `model` and sent as
+/// `model_id` in `scope`, if the account configured one (a guardrail deleted since is skipped).
+pub fn enforced(services: &Services, scope: &Scope, model: &str, model_id: &str) -> Option<Box<Enforced>> {
+    use crate::backend::account_settings;
+    let bare = crate::backend::catalog::parse_arn(model_id).map_or(model_id, |a| a.resource_id);
+    services.state.read(scope, |space| {
+        let config = account_settings::enforced_for(space, &[model, model_id, bare])?;
+        let version = config["guardrailVersion"].as_str()?;
+        let doc = guardrails::get(space, scope, config["guardrailId"].as_str()?, Some(version)).ok()?;
+        let selective = |key: &str| config["selectiveContentGuarding"][key] == "SELECTIVE";
+        Some(Box::new(Enforced {
+            doc,
+            version: version.to_string(),
+            all_system: !selective("system"),
+            all_messages: !selective("messages"),
+        }))
+    })
+}
+
+/// One guardrail to apply: its stored version, where it came from, and the input it reads.
+pub struct Applying<'a> {
+    /// The stored version.
+    pub doc: &'a Value,
+    /// Its version.
+    pub version: &'a str,
+    /// Request or account-enforced.
+    pub origin: Origin,
+    /// The input texts it evaluates.
+    pub inputs: Vec<&'a str>,
+    /// The output is evaluated as it streams.
+    pub asynchronous: bool,
+}
+
+/// Each guardrail applied in turn (the request's, then the account's enforced one), each to the
+/// reply the one before let out; a blocked input stops there (the model is not asked, and no
+/// later guardrail runs). Empty when none applies.
+pub fn guard_each(reply: &Reply, guards: &[Applying<'_>]) -> Vec<Guarded> {
+    let mut out: Vec<Guarded> = Vec::new();
+    for g in guards {
+        let current = out.last().map_or(reply, |last| &last.reply);
+        let guarded = guard_from(current, &g.inputs, g.doc, g.version, g.origin, g.asynchronous);
+        let blocked = guarded.input.blocked;
+        out.push(guarded);
+        if blocked {
+            break;
+        }
+    }
+    out
+}
+
 /// `guardrail` (its stored version `version`) applied to `inputs` and then to `reply`, the
 /// output evaluated whole (sync) or as it streams (`asynchronous`).
 pub fn guard(reply: &Reply, inputs: &[&str], guardrail: &Value, version: &str, asynchronous: bool) -> Guarded {
+    guard_from(reply, inputs, guardrail, version, Origin::Request, asynchronous)
+}
+
+fn guard_from(
+    reply: &Reply,
+    inputs: &[&str],
+    guardrail: &Value,
+    version: &str,
+    origin: Origin,
+    asynchronous: bool,
+) -> Guarded {
     let blocks: Vec<TextBlock> = inputs.iter().map(|t| TextBlock::new(t)).collect();
     let input = guardrail_eval::evaluate(guardrail, Source::Input, &blocks, false);
     let mut out = reply.clone();
@@ -161,7 +262,7 @@ pub fn guard(reply: &Reply, inputs: &[&str], guardrail: &Value, version: &str, a
         output,
         model_output,
         id: guardrail["guardrailId"].as_str().unwrap_or_default().to_string(),
-        applied: details(guardrail, version),
+        applied: details_from(guardrail, version, origin),
     }
 }
 
@@ -179,41 +280,93 @@ pub fn message_texts(conversation: &Conversation) -> Vec<&str> {
         .collect()
 }
 
-/// The reply as the request's guardrail lets it out, and the Converse `trace` member when
-/// asked for; None when the request names no guardrail.
+/// The reply as the request's guardrail and the account's enforced one let it out, and the
+/// Converse `trace` member when the request asks for it; None when no guardrail applies.
 pub fn apply(reply: &Reply, parsed: &ConverseRequest) -> Option<(Reply, Option<Value>)> {
-    let config = parsed.guardrail.as_ref()?;
-    let inputs: Vec<&str> = if parsed.guard_content.is_empty() {
-        message_texts(&parsed.conversation)
-    } else {
-        parsed.guard_content.iter().map(String::as_str).collect()
-    };
-    let g = guard(reply, &inputs, &config.doc, &config.version, config.asynchronous);
-    if config.trace == "disabled" {
-        return Some((g.reply, None));
+    let mut guards = Vec::new();
+    let (message_guards, system_guards) = parsed.guard_content.split_at(parsed.message_guard_count);
+    if let Some(config) = &parsed.guardrail {
+        let inputs: Vec<&str> = if parsed.guard_content.is_empty() {
+            message_texts(&parsed.conversation)
+        } else {
+            parsed.guard_content.iter().map(String::as_str).collect()
+        };
+        guards.push(Applying {
+            doc: &config.doc,
+            version: &config.version,
+            origin: Origin::Request,
+            inputs,
+            asynchronous: config.asynchronous,
+        });
+    }
+    if let Some(e) = &parsed.enforced {
+        // Messages: every text, or (SELECTIVE) the tagged ones when there are any; system
+        // prompts: every one, or (SELECTIVE) only tagged ones.
+        let mut inputs: Vec<&str> = if e.all_messages || message_guards.is_empty() {
+            message_texts(&parsed.conversation)
+        } else {
+            message_guards.iter().map(String::as_str).collect()
+        };
+        if e.all_system {
+            inputs.extend(parsed.conversation.system.iter().map(String::as_str));
+        } else {
+            inputs.extend(system_guards.iter().map(String::as_str));
+        }
+        let asynchronous = parsed.guardrail.as_ref().is_some_and(|c| c.asynchronous);
+        guards.push(Applying {
+            doc: &e.doc,
+            version: &e.version,
+            origin: Origin::AccountEnforced,
+            inputs,
+            asynchronous,
+        });
+    }
+    let applied = guard_each(reply, &guards);
+    let last = applied.last()?;
+    let trace_mode = parsed.guardrail.as_ref().map_or("disabled", |c| c.trace.as_str());
+    if trace_mode == "disabled" {
+        return Some((last.reply.clone(), None));
     }
     let mut trace = serde_json::Map::new();
-    trace.insert("actionReason".into(), json!(g.action_reason()));
-    trace.insert("inputAssessment".into(), json!({ g.id.clone(): g.input.assessment_with(g.applied.clone(), 0) }));
-    if let (Some(text), "enabled_full") = (&g.model_output, config.trace.as_str()) {
+    let deciding = applied.iter().find(|g| g.intervened()).unwrap_or(last);
+    trace.insert("actionReason".into(), json!(deciding.action_reason()));
+    let mut input = serde_json::Map::new();
+    let mut outputs = serde_json::Map::new();
+    for g in &applied {
+        input.insert(g.id.clone(), g.input.assessment_with(g.applied.clone(), 0));
+        if let Some(o) = &g.output {
+            outputs.insert(g.id.clone(), json!([o.assessment_with(g.applied.clone(), 0)]));
+        }
+    }
+    trace.insert("inputAssessment".into(), Value::Object(input));
+    let unguarded = applied.iter().find_map(|g| g.model_output.as_ref());
+    if let (Some(text), "enabled_full") = (unguarded, trace_mode) {
         trace.insert("modelOutput".into(), json!([text]));
     }
-    if let Some(o) = &g.output {
-        trace.insert("outputAssessments".into(), json!({ g.id.clone(): [o.assessment_with(g.applied.clone(), 0)] }));
+    if !outputs.is_empty() {
+        trace.insert("outputAssessments".into(), Value::Object(outputs));
     }
-    Some((g.reply, Some(json!({ "guardrail": Value::Object(trace) }))))
+    Some((last.reply.clone(), Some(json!({ "guardrail": Value::Object(trace) }))))
 }
 
-/// The members an InvokeModel body (or a stream's last chunk) carries for `g`:
-/// `amazon-bedrock-guardrailAction`, and `amazon-bedrock-trace` when `trace` is on.
-pub fn native_members(g: &Guarded, trace: bool) -> Vec<(&'static str, Value)> {
-    let mut members =
-        vec![("amazon-bedrock-guardrailAction", json!(if g.intervened() { "INTERVENED" } else { "NONE" }))];
+/// The members an InvokeModel body (or a stream's last chunk) carries for the guardrails
+/// applied: `amazon-bedrock-guardrailAction`, and `amazon-bedrock-trace` when `trace` is on.
+pub fn native_members(applied: &[Guarded], trace: bool) -> Vec<(&'static str, Value)> {
+    let intervened = applied.iter().any(Guarded::intervened);
+    let mut members = vec![("amazon-bedrock-guardrailAction", json!(if intervened { "INTERVENED" } else { "NONE" }))];
     if trace {
+        let mut input = serde_json::Map::new();
+        let mut outputs = serde_json::Map::new();
+        for g in applied {
+            input.insert(g.id.clone(), g.input.assessment_with(g.applied.clone(), 0));
+            if let Some(o) = &g.output {
+                outputs.insert(g.id.clone(), o.assessment_with(g.applied.clone(), 0));
+            }
+        }
         let mut guardrail = serde_json::Map::new();
-        guardrail.insert("input".into(), json!({ g.id.clone(): g.input.assessment_with(g.applied.clone(), 0) }));
-        if let Some(o) = &g.output {
-            guardrail.insert("outputs".into(), json!([{ g.id.clone(): o.assessment_with(g.applied.clone(), 0) }]));
+        guardrail.insert("input".into(), Value::Object(input));
+        if !outputs.is_empty() {
+            guardrail.insert("outputs".into(), json!([Value::Object(outputs)]));
         }
         members.push(("amazon-bedrock-trace", json!({ "guardrail": Value::Object(guardrail) })));
     }

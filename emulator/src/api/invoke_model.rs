@@ -80,32 +80,44 @@ fn check_enum_headers(req: &Request) -> Result<(), BedrockError> {
     Ok(())
 }
 
-/// The guardrail named by the request's headers, read from the state.
+/// The guardrails a text request goes through: the one its headers name and the account's
+/// enforced one, read from the state.
 #[derive(Debug)]
 struct InvokeGuardrail {
-    /// The stored version.
-    doc: Value,
-    /// `X-Amzn-Bedrock-GuardrailVersion`.
-    version: String,
+    /// The stored version the headers name, and `X-Amzn-Bedrock-GuardrailVersion`.
+    requested: Option<(Value, String)>,
+    /// The account's enforced guardrail, when one applies to the model.
+    enforced: Option<Box<super::guardrail_inference::Enforced>>,
     /// `X-Amzn-Bedrock-Trace` is `ENABLED` or `ENABLED_FULL`.
     trace: bool,
     /// `amazon-bedrock-guardrailConfig.streamProcessingMode` is `ASYNCHRONOUS` (streams only).
     asynchronous: bool,
 }
 
-/// The guardrail named by the headers (None without an identifier), after Bedrock's checks.
+/// The guardrails of a request for `model` (None when neither the headers name one nor the
+/// account enforces one), after Bedrock's checks.
 fn guardrail_of(
     req: &Request,
     services: &Services,
     body: &Value,
+    model: &str,
 ) -> Result<Option<Box<InvokeGuardrail>>, BedrockError> {
-    let Some((id, version)) = check_guardrail_headers(req, body)? else { return Ok(None) };
+    let named = check_guardrail_headers(req, body)?;
     let scope = crate::backend::state::Scope::new(&req.account, &req.region);
-    let doc = super::guardrail_inference::lookup(services, &scope, id, version)?;
-    let trace = header(req, "x-amzn-bedrock-trace").is_some_and(|t| t != "DISABLED");
+    let enforced = super::guardrail_inference::enforced(services, &scope, model, req.label("modelId"));
+    let requested = match named {
+        Some((id, version)) => {
+            Some((super::guardrail_inference::lookup(services, &scope, id, version)?, version.to_string()))
+        }
+        None => None,
+    };
+    if requested.is_none() && enforced.is_none() {
+        return Ok(None);
+    }
+    let trace = requested.is_some() && header(req, "x-amzn-bedrock-trace").is_some_and(|t| t != "DISABLED");
     let asynchronous = req.operation() == "InvokeModelWithResponseStream"
         && body["amazon-bedrock-guardrailConfig"]["streamProcessingMode"] == "ASYNCHRONOUS";
-    Ok(Some(Box::new(InvokeGuardrail { doc, version: version.to_string(), trace, asynchronous })))
+    Ok(Some(Box::new(InvokeGuardrail { requested, enforced, trace, asynchronous })))
 }
 
 fn check_guardrail_headers<'r>(req: &'r Request, body: &Value) -> Result<Option<(&'r str, &'r str)>, BedrockError> {
@@ -150,11 +162,27 @@ fn render_guarded(
     guardrail: Option<&InvokeGuardrail>,
     conversation: &Conversation,
 ) -> Plan {
+    use super::guardrail_inference::{guard_each, message_texts, native_members, Applying, Origin};
     let Some(g) = guardrail else { return render_text(f, reply, meta, mode, &[]) };
-    let inputs = super::guardrail_inference::message_texts(conversation);
-    let guarded = super::guardrail_inference::guard(reply, &inputs, &g.doc, &g.version, g.asynchronous);
-    let members = super::guardrail_inference::native_members(&guarded, g.trace);
-    render_text(f, &guarded.reply, meta, mode, &members)
+    let mut guards = Vec::new();
+    if let Some((doc, version)) = &g.requested {
+        let inputs = message_texts(conversation);
+        guards.push(Applying { doc, version, origin: Origin::Request, inputs, asynchronous: g.asynchronous });
+    }
+    if let Some(e) = &g.enforced {
+        // Native bodies carry no guardContent tags: every message text, and the system
+        // prompt unless the configuration guards system prompts selectively.
+        let mut inputs = message_texts(conversation);
+        if e.all_system {
+            inputs.extend(conversation.system.iter().map(String::as_str));
+        }
+        let (doc, version) = (&e.doc, e.version.as_str());
+        guards.push(Applying { doc, version, origin: Origin::AccountEnforced, inputs, asynchronous: g.asynchronous });
+    }
+    let applied = guard_each(reply, &guards);
+    let members = native_members(&applied, g.trace);
+    let out = applied.last().map_or(reply, |a| &a.reply);
+    render_text(f, out, meta, mode, &members)
 }
 
 /// The native body and headers of a text reply (InvokeModel), or its chunk stream (IMWRS),
@@ -309,7 +337,7 @@ pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<Prepare
     }
     let family = families::lookup(model)?;
     let body = native_schema::body_json(&req.body)?;
-    let guardrail = guardrail_of(req, services, &body)?;
+    let guardrail = guardrail_of(req, services, &body, &model.model_id)?;
     // Bedrock strips its own key before the model sees the body.
     let mut native = body;
     if let Some(obj) = native.as_object_mut() {

@@ -563,7 +563,8 @@ fn prepare_converse(
             None => converse::parse(&req.body, model, mode)?,
         },
     };
-    guardrail_inference::resolve(&mut parsed, services, &Scope::new(&req.account, &req.region))?;
+    let scope = Scope::new(&req.account, &req.region);
+    guardrail_inference::resolve(&mut parsed, services, &scope, &model.model_id, req.label("modelId"))?;
     let input_tokens = input_tokens(&parsed.conversation);
     Ok(Prepared::Converse { model, parsed, mode, input_tokens })
 }

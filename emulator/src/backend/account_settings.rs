@@ -118,6 +118,8 @@ pub fn put_enforced(
         "updatedAt": now,
         "updatedBy": caller,
         "owner": "ACCOUNT",
+        // Derived: message input tags are honoured only in SELECTIVE mode.
+        "inputTags": if config["selectiveContentGuarding"]["messages"] == "SELECTIVE" { "HONOR" } else { "IGNORE" },
     });
     for key in ["selectiveContentGuarding", "modelEnforcement"] {
         if let Some(v) = config.get(key) {
@@ -132,6 +134,21 @@ pub fn put_enforced(
 pub fn delete_enforced(space: &mut Space, id: &str) -> Result<(), BedrockError> {
     space.remove(ENFORCED, id).map(|_| ()).ok_or_else(|| {
         BedrockError::not_found(format!("The enforced guardrail configuration {id} could not be found."))
+    })
+}
+
+/// The enforced configuration that applies to a request answered for `model_ids` (the
+/// foundation model's id and the `modelId` as sent): every model without `modelEnforcement`,
+/// else those `includedModels` names (or `ALL`) and `excludedModels` does not.
+pub fn enforced_for<'s>(space: &'s Space, model_ids: &[&str]) -> Option<&'s Value> {
+    space.all(ENFORCED).map(|(_, d)| d).find(|d| {
+        let Some(enforcement) = d.get("modelEnforcement") else { return true };
+        let names = |key: &str, all: bool| {
+            enforcement[key].as_array().is_some_and(|list| {
+                list.iter().filter_map(Value::as_str).any(|m| (all && m == "ALL") || model_ids.contains(&m))
+            })
+        };
+        names("includedModels", true) && !names("excludedModels", false)
     })
 }
 

@@ -271,6 +271,10 @@ fn input_fingerprint(input: &Value) -> u64 {
 pub struct State {
     spaces: Mutex<BTreeMap<Scope, Space>>,
     store: Option<Store>,
+    /// Whether any space may hold something. Every inference request reads the state (the
+    /// logging configuration, an enforced guardrail), and most emulators never create a
+    /// resource: while this is false a read answers the empty space without the lock.
+    kept: std::sync::atomic::AtomicBool,
 }
 
 /// Scopes by `account\tregion`, each the JSON of its [`Space`].
@@ -361,7 +365,8 @@ impl State {
                 store.write(scope, Some(space)).map_err(|e| format!("cannot write {}: {e}", store.path.display()))?;
             }
         }
-        Ok(State { spaces: Mutex::new(spaces), store: Some(store) })
+        let kept = std::sync::atomic::AtomicBool::new(!spaces.is_empty());
+        Ok(State { spaces: Mutex::new(spaces), store: Some(store), kept })
     }
 
     /// The file a persistent state is kept in.
@@ -377,6 +382,9 @@ impl State {
 
     /// Reads `scope`'s space (an empty one if nothing was created there).
     pub fn read<R>(&self, scope: &Scope, f: impl FnOnce(&Space) -> R) -> R {
+        if !self.kept.load(std::sync::atomic::Ordering::Acquire) {
+            return f(&Space::default());
+        }
         let spaces = self.lock();
         match spaces.get(scope) {
             Some(space) => f(space),
@@ -405,6 +413,8 @@ impl State {
         // credential scope, so any number of them can be named).
         if space.is_empty() {
             spaces.remove(scope);
+        } else {
+            self.kept.store(true, std::sync::atomic::Ordering::Release);
         }
         result
     }
