@@ -1,6 +1,7 @@
 """Prompt routers through boto3: AWS's default routers listed and read, a router created over
-two models, Get/List/Delete, Coral and model checks, and the router's ARN as a Converse
-modelId (answered by its fallback model)."""
+two models, Get/List/Delete, Coral and model checks, and the router's ARN as a Converse and
+ConverseStream modelId: answered by the model it picks for the prompt (the emulator's predicted
+quality gap against responseQualityDifference), named in trace.promptRouter."""
 import pytest
 
 from conftest import make_client
@@ -28,7 +29,21 @@ def test_default_routers_are_listed_and_route(clients):
     assert "arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1" in arns
     claude = bedrock.get_prompt_router(promptRouterArn=arns[0])
     assert claude["type"] == "default" and claude["status"] == "AVAILABLE" and len(claude["models"]) == 2
-    assert hello(runtime, arns[0])["output"] == hello(runtime, f"us.{SONNET}")["output"]
+    # A short plain prompt is predicted as good on the cheaper model: it answers.
+    routed = hello(runtime, arns[0])
+    assert routed["trace"]["promptRouter"] == {"invokedModelId": PROFILE.format(HAIKU)}
+    assert routed["output"] == hello(runtime, f"us.{HAIKU}")["output"]
+    # A hard one goes to the fallback model, in streams as well.
+    hard = "Explain why the sky is blue, step by step, and compare it with sunsets."
+    messages = [{"role": "user", "content": [{"text": hard}]}]
+    routed = runtime.converse(modelId=arns[0], messages=messages)
+    assert routed["trace"]["promptRouter"] == {"invokedModelId": PROFILE.format(SONNET)}
+    assert routed["output"] == runtime.converse(modelId=f"us.{SONNET}", messages=messages)["output"]
+    events = list(runtime.converse_stream(modelId=arns[0], messages=messages)["stream"])
+    (metadata,) = [e["metadata"] for e in events if "metadata" in e]
+    assert metadata["trace"]["promptRouter"] == {"invokedModelId": PROFILE.format(SONNET)}
+    # Without a router there is no router trace.
+    assert "trace" not in hello(runtime, HAIKU)
 
 
 def test_a_router_is_created_read_listed_invoked_and_deleted(clients):
@@ -45,7 +60,12 @@ def test_a_router_is_created_read_listed_invoked_and_deleted(clients):
     assert got["models"] == models and got["fallbackModel"] == {"modelArn": PROFILE.format(HAIKU)}
     assert [r["promptRouterArn"] for r in bedrock.list_prompt_routers(type="custom")["promptRouterSummaries"]] == [arn]
     assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "app", "value": "support"}]
-    assert hello(runtime, arn)["output"] == hello(runtime, HAIKU)["output"]
+    # Within 25 points of the fallback (Haiku), the other model (Sonnet) answers; beyond, Haiku.
+    routed = hello(runtime, arn)
+    assert routed["trace"]["promptRouter"] == {"invokedModelId": PROFILE.format(SONNET)}
+    assert routed["output"] == hello(runtime, SONNET)["output"]
+    hard = [{"role": "user", "content": [{"text": "Why? Explain and derive the proof."}]}]
+    assert runtime.converse(modelId=arn, messages=hard)["trace"]["promptRouter"] == {"invokedModelId": PROFILE.format(HAIKU)}
     bedrock.delete_prompt_router(promptRouterArn=arn)
     with pytest.raises(bedrock.exceptions.ResourceNotFoundException):
         bedrock.get_prompt_router(promptRouterArn=arn)

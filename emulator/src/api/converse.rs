@@ -54,6 +54,8 @@ pub struct ConverseRequest {
     pub message_guard_count: usize,
     /// The account's enforced guardrail, when one applies (read when the request is prepared).
     pub enforced: Option<Box<super::guardrail_inference::Enforced>>,
+    /// The model a prompt router chose, as its `trace.promptRouter.invokedModelId`.
+    pub invoked_model: Option<String>,
 }
 
 /// A `guardrailConfig` naming a guardrail.
@@ -751,6 +753,7 @@ pub fn parse_object(
         guard_content,
         message_guard_count,
         enforced: None,
+        invoked_model: None,
     })
 }
 
@@ -973,6 +976,7 @@ mod tests {
             guard_content: Vec::new(),
             message_guard_count: 0,
             enforced: None,
+            invoked_model: None,
         };
         let bytes = response_json(&reply, &req).to_bytes();
         let expected = json!({

@@ -62,6 +62,7 @@ pub fn parse_common(body: &[u8], model: &FoundationModel, mode: Mode) -> Option<
         guard_content: Vec::new(),
         message_guard_count: 0,
         enforced: None,
+        invoked_model: None,
     })
 }
 

@@ -525,10 +525,15 @@ fn render_converse(
 ) -> Plan {
     // A guardrail sees every reply rendered here, synthetic and scripted alike.
     let guarded = guardrail_inference::apply(reply, parsed);
-    let (reply, trace) = match guarded {
+    let (reply, mut trace) = match guarded {
         Some((ref r, ref t)) => (r, t.clone()),
         None => (reply, None),
     };
+    if let Some(invoked) = &parsed.invoked_model {
+        // A router's answer always names the model it sent the request to.
+        let t = trace.get_or_insert_with(|| serde_json::json!({}));
+        t["promptRouter"] = serde_json::json!({ "invokedModelId": invoked });
+    }
     let plan = match mode {
         converse::Mode::Unary => {
             let mut body = converse::response_json(reply, parsed);
@@ -564,9 +569,36 @@ fn prepare_converse(
         },
     };
     let scope = Scope::new(&req.account, &req.region);
+    let model = match route_prompt(services, &scope, req.label("modelId"), &parsed.conversation) {
+        Some((chosen, invoked)) => {
+            parsed.invoked_model = Some(invoked);
+            chosen
+        }
+        None => model,
+    };
     guardrail_inference::resolve(&mut parsed, services, &scope, &model.model_id, req.label("modelId"))?;
     let input_tokens = input_tokens(&parsed.conversation);
     Ok(Prepared::Converse { model, parsed, mode, input_tokens })
+}
+
+/// When `model_id` is a prompt router's ARN: the model it sends this conversation to, and that
+/// model's ARN as the router lists it (`trace.promptRouter.invokedModelId`).
+fn route_prompt(
+    services: &Services,
+    scope: &Scope,
+    model_id: &str,
+    conversation: &crate::canonical::Conversation,
+) -> Option<(&'static FoundationModel, String)> {
+    use crate::backend::prompt_routers as routers;
+    let arn = crate::backend::catalog::parse_arn(model_id)?;
+    if arn.resource_type != routers::KIND && arn.resource_type != routers::DEFAULT_KIND {
+        return None;
+    }
+    let router = services.state.read(scope, |space| routers::find(space, scope, services.catalog, model_id))?;
+    let invoked = routers::choose(&router, &conversation.last_user_text())?;
+    let target = crate::backend::catalog::parse_arn(&invoked).map_or(invoked.as_str(), |a| a.resource_id);
+    let model = services.catalog.resolve(target, &scope.region).ok()?.model;
+    Some((model, invoked))
 }
 
 fn converse_scripted(
