@@ -55,7 +55,7 @@ pub struct ConverseRequest {
     /// The account's enforced guardrail, when one applies (read when the request is prepared).
     pub enforced: Option<Box<super::guardrail_inference::Enforced>>,
     /// The model a prompt router chose, as its `trace.promptRouter.invokedModelId`.
-    pub invoked_model: Option<String>,
+    pub invoked_model: Option<Box<String>>,
 }
 
 /// A `guardrailConfig` naming a guardrail.

@@ -571,7 +571,7 @@ fn prepare_converse(
     let scope = Scope::new(&req.account, &req.region);
     let model = match route_prompt(services, &scope, req.label("modelId"), &parsed.conversation) {
         Some((chosen, invoked)) => {
-            parsed.invoked_model = Some(invoked);
+            parsed.invoked_model = Some(Box::new(invoked));
             chosen
         }
         None => model,
