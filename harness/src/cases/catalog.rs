@@ -169,11 +169,8 @@ async fn an_application_inference_profile_lives_serves_converse_and_is_deleted(c
     use aws_sdk_bedrock::types::InferenceProfileModelSource;
     let region = ctx.clients.runtime.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
     let source = format!("arn:aws:bedrock:{region}::foundation-model/{}", ctx.text_model);
-    // Unique per run, like the guardrail cases' names: a replaying emulator then makes the
-    // profile itself (no cassette matches its name), so the ids it mints stay in step with
-    // the upstream's for the cases after it.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let name = format!("harness-{}", nanos % 1_000_000_000_000);
+    // Unique per run, like the guardrail cases' names (see `unique`).
+    let name = super::control_plane::unique("harness");
     let created = sdk(
         ctx.control()
             .create_inference_profile()

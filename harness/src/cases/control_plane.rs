@@ -13,7 +13,7 @@ pub fn cases() -> Vec<Case> {
 
 /// A name no earlier run used: a replaying emulator then makes the resource itself (no
 /// cassette matches), so the ids it mints stay in step with the upstream's.
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{prefix}-{}", nanos % 1_000_000_000_000)
 }
