@@ -595,7 +595,7 @@ fn route_prompt(
         return None;
     }
     let router = services.state.read(scope, |space| routers::find(space, scope, services.catalog, model_id))?;
-    let invoked = routers::choose(&router, &conversation.last_user_text())?;
+    let invoked = prompt_routers::choose(&router, &conversation.last_user_text())?;
     let target = crate::backend::catalog::parse_arn(&invoked).map_or(invoked.as_str(), |a| a.resource_id);
     let model = services.catalog.resolve(target, &scope.region).ok()?.model;
     Some((model, invoked))

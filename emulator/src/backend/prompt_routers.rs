@@ -1,7 +1,8 @@
 //! Prompt routers (Create/Get/List/DeletePromptRouter): AWS's default routers (Anthropic,
 //! Meta, Amazon families) and routers callers create over two models. A router's ARN is a
-//! `modelId` at inference: Converse and ConverseStream requests go to the model [`choose`]
-//! picks for their prompt, other requests to the router's fallback model.
+//! `modelId` at inference: Converse and ConverseStream requests go to the model
+//! `api::prompt_routers::choose` picks for their prompt, other requests to the router's
+//! fallback model.
 
 use serde_json::{json, Map, Value};
 
@@ -171,55 +172,6 @@ pub fn delete(space: &mut Space, scope: &Scope, arn: &str) -> Result<(), Bedrock
     }
     let id = custom_id(scope, arn).ok_or_else(|| not_found(arn))?;
     space.remove(KIND, id).map(|_| ()).ok_or_else(|| not_found(arn))
-}
-
-/// Words that make a prompt harder to answer well, each adding 25 points to its predicted
-/// quality gap.
-const HARD_WORDS: &[&str] = &[
-    "analyse",
-    "analyze",
-    "calculate",
-    "code",
-    "compare",
-    "derive",
-    "design",
-    "explain",
-    "implement",
-    "prove",
-    "reason",
-    "step",
-    "why",
-];
-
-/// The quality gap, in percent (0 to 100), the emulator predicts between a router's other model
-/// and its fallback model on `prompt` (the last user turn): its tokens beyond the first 10,
-/// plus 25 for each distinct word of [`HARD_WORDS`] in it. Deterministic, so tests can choose
-/// which model answers by the prompt they send.
-pub fn predicted_gap(prompt: &str) -> f64 {
-    let tokens = crate::synthetic::tokenizer::count(prompt);
-    let lower = prompt.to_lowercase();
-    let words: std::collections::BTreeSet<&str> =
-        lower.split(|c: char| !c.is_alphanumeric()).filter(|w| HARD_WORDS.contains(w)).collect();
-    let gap = f64::from(tokens.saturating_sub(10)) + 25.0 * words.len() as f64;
-    gap.min(100.0)
-}
-
-/// The model ARN (as the router lists it) that `router` (a Get view) sends `prompt` to: the
-/// other model when its predicted quality gap is within `routingCriteria.responseQualityDifference`
-/// percent, else the fallback model.
-pub fn choose(router: &Value, prompt: &str) -> Option<String> {
-    let fallback = router["fallbackModel"]["modelArn"].as_str()?;
-    let within = router["routingCriteria"]["responseQualityDifference"].as_f64().unwrap_or(0.0);
-    let other = router["models"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["modelArn"].as_str())
-        .find(|m| *m != fallback);
-    match other {
-        Some(other) if predicted_gap(prompt) <= within => Some(other.to_string()),
-        _ => Some(fallback.to_string()),
-    }
 }
 
 /// The router `arn` names, as Get shows it.
