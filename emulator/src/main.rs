@@ -70,7 +70,8 @@ struct ServeArgs {
     state_dir: Option<std::path::PathBuf>,
     /// Folder standing in for S3: StartAsyncInvoke output is written under
     /// DIR/<bucket>/<prefix>/<invocation id>/, invocation-log records under
-    /// DIR/<bucket>/<prefix>/AWSLogs/…. Default: bedrock-emulator-s3 in the temp folder.
+    /// DIR/<bucket>/<prefix>/AWSLogs/…; batch, customization and evaluation jobs read and write
+    /// there too. Default: bedrock-emulator-s3 in the temp folder.
     #[arg(long, value_name = "DIR", conflicts_with = "s3_endpoint")]
     s3_dir: Option<std::path::PathBuf>,
     /// Write that output to a real S3-compatible server instead (LocalStack, MinIO, moto, …),

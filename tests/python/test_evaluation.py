@@ -1,20 +1,27 @@
 """Model evaluation jobs through boto3: an automated job InProgress → Completed on the clock, a
-human job waiting until stopped, listings (filters, paginator), stop and batch delete, unknown
-models and names already used."""
+human job waiting until stopped, the results a completed job writes (custom and built-in
+datasets, AWS's folder layout and record shape), a dataset that cannot be read failing the job,
+listings (filters, paginator), stop and batch delete, unknown models and names already used."""
+import json
 import time
 
 import pytest
 
 from conftest import RunningEmulator, make_client
-from emulator_admin import reset
+from emulator_admin import load_scenario, reset
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 ROLE = "arn:aws:iam::123456789012:role/Evaluation"
 
 
 @pytest.fixture(scope="module")
-def server():
-    running = RunningEmulator("--async-duration-ms", "150")
+def s3(tmp_path_factory):
+    return tmp_path_factory.mktemp("s3")
+
+
+@pytest.fixture(scope="module")
+def server(s3):
+    running = RunningEmulator("--async-duration-ms", "150", "--s3-dir", str(s3))
     yield running
     running.stop()
 
@@ -91,3 +98,68 @@ def test_bad_evaluation_input_is_refused(bedrock):
     with pytest.raises(bedrock.exceptions.ValidationException) as e:
         automated(bedrock, "Bad_Name")
     assert e.value.response["Error"]["Message"].startswith("1 validation error detected: Value 'Bad_Name' at 'jobName'")
+
+
+def wait_ended(bedrock, arn):
+    for _ in range(200):
+        job = bedrock.get_evaluation_job(jobIdentifier=arn)
+        if job["status"] != "InProgress":
+            return job
+        time.sleep(0.02)
+    raise AssertionError("still InProgress")
+
+
+def test_a_completed_job_writes_scored_results_for_each_model_task_and_dataset(server, bedrock, s3):
+    load_scenario(server.url, """version: 1
+rules:
+  - name: capital
+    match: {operation: Converse, lastUserMessage: {contains: capital of Italy}}
+    reply: {text: "Rome"}
+""")
+    data = s3 / "eval-data" / "custom" / "prompts.jsonl"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text(json.dumps({"prompt": "What is the capital of Italy?", "referenceResponse": "Rome", "category": "geo"}) + "\n"
+                    + json.dumps({"prompt": "Name a colour.", "referenceResponse": "blue"}) + "\n")
+    nova = "amazon.nova-micro-v1:0"
+    arn = bedrock.create_evaluation_job(
+        jobName="scored", roleArn=ROLE,
+        evaluationConfig={"automated": {"datasetMetricConfigs": [
+            {"taskType": "QuestionAndAnswer", "dataset": {"name": "geo", "datasetLocation": {"s3Uri": "s3://eval-data/custom/prompts.jsonl"}},
+             "metricNames": ["Builtin.Accuracy", "Builtin.Robustness", "Builtin.Toxicity"]},
+            {"taskType": "QuestionAndAnswer", "dataset": {"name": "Builtin.TriviaQA"}, "metricNames": ["Builtin.Accuracy"]},
+        ]}},
+        inferenceConfig={"models": [
+            {"bedrockModel": {"modelIdentifier": HAIKU, "inferenceParams": json.dumps({"inferenceConfig": {"maxTokens": 100}})}},
+            {"bedrockModel": {"modelIdentifier": nova, "inferenceParams": "{}"}},
+        ]},
+        outputDataConfig={"s3Uri": "s3://eval-results/scored/"},
+    )["jobArn"]
+    assert wait_ended(bedrock, arn)["status"] == "Completed"
+    job_id = arn.rsplit("/", 1)[1]
+    base = s3 / "eval-results" / "scored" / "scored" / job_id / "models"
+    for model in (HAIKU, nova):
+        custom = base / model / "taskTypes" / "QuestionAndAnswer" / "datasets" / "geo" / f"{job_id}_output.jsonl"
+        lines = [json.loads(l) for l in custom.read_text().splitlines()]
+        assert [l["inputRecord"]["prompt"] for l in lines] == ["What is the capital of Italy?", "Name a colour."]
+        assert lines[0]["inputRecord"]["category"] == "geo"
+        first = lines[0]
+        assert first["modelResponses"] == [{"response": "Rome", "modelIdentifier": model}]
+        scores = {s["metricName"]: s["result"] for s in first["automatedEvaluationResult"]["scores"]}
+        assert scores == {"Accuracy": 1.0, "Robustness": 0.0, "Toxicity": 0.0}
+        assert 0.0 <= {s["metricName"]: s["result"] for s in lines[1]["automatedEvaluationResult"]["scores"]}["Accuracy"] < 1.0
+        builtin = base / model / "taskTypes" / "QuestionAndAnswer" / "datasets" / "Builtin.TriviaQA" / f"{job_id}_output.jsonl"
+        assert len(builtin.read_text().splitlines()) == 3
+
+
+def test_a_dataset_that_cannot_be_read_fails_the_job(bedrock):
+    arn = bedrock.create_evaluation_job(
+        jobName="no-data", roleArn=ROLE,
+        evaluationConfig={"automated": {"datasetMetricConfigs": [{
+            "taskType": "Generation", "dataset": {"name": "missing", "datasetLocation": {"s3Uri": "s3://eval-data/none.jsonl"}},
+            "metricNames": ["Builtin.Accuracy"]}]}},
+        inferenceConfig={"models": [{"bedrockModel": {"modelIdentifier": HAIKU, "inferenceParams": "{}"}}]},
+        outputDataConfig={"s3Uri": "s3://eval-results/none/"},
+    )["jobArn"]
+    job = wait_ended(bedrock, arn)
+    assert job["status"] == "Failed"
+    assert job["failureMessages"] == ["The prompt dataset missing at s3://eval-data/none.jsonl could not be read."]

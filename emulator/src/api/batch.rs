@@ -215,12 +215,39 @@ fn answer(
     model_id: &str,
     model_input: &Value,
 ) -> Result<(Value, (u32, u32)), (u16, String)> {
-    let fail = |e: BedrockError| (e.code.status(), e.message.clone());
     if !model_input.is_object() {
         return Err((400, "The record has no modelInput object.".to_string()));
     }
+    answer_as(services, scope, model_id, Inner::InvokeModel, model_input)
+}
+
+/// The runtime operation a request the emulator makes itself is.
+#[derive(Clone, Copy)]
+pub enum Inner {
+    /// `POST /model/{id}/invoke` with a native body (batch records).
+    InvokeModel,
+    /// `POST /model/{id}/converse` (evaluation prompts).
+    Converse,
+}
+
+/// `body` answered as an `operation` request of `model_id` in `scope` would be — scenario
+/// rules, recordings, the synthetic model, with fault rules and quotas around it: the JSON
+/// response and (input, output) tokens, or the error's status and message.
+pub fn answer_as(
+    services: &Services,
+    scope: &Scope,
+    model_id: &str,
+    operation: Inner,
+    body: &Value,
+) -> Result<(Value, (u32, u32)), (u16, String)> {
+    let fail = |e: BedrockError| (e.code.status(), e.message.clone());
+    let (suffix, operation) = match operation {
+        Inner::InvokeModel => ("invoke", "InvokeModel"),
+        Inner::Converse => ("converse", "Converse"),
+    };
+    let model_input = body;
     let encoded = percent_encoding::utf8_percent_encode(model_id, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let raw_path = format!("/model/{encoded}/invoke");
+    let raw_path = format!("/model/{encoded}/{suffix}");
     let route = crate::operations::find("POST", &raw_path)
         .ok_or_else(|| (400, format!("The model {model_id} cannot be invoked.")))?;
     let body = Bytes::from(serde_json::to_vec(model_input).unwrap_or_default());
@@ -238,7 +265,7 @@ fn answer(
     let request_body = RequestBody::new(body);
     let prepared = super::prepare(&req, services, &request_body).map_err(fail)?;
     let mut input = MatchInput {
-        operation: "InvokeModel".to_string(),
+        operation: operation.to_string(),
         model_id: Some(model_id.to_string()),
         body: request_body,
         ..Default::default()

@@ -15,6 +15,7 @@ pub mod coral;
 pub mod count_tokens;
 pub mod customization;
 pub mod evaluation;
+pub mod evaluation_results;
 pub mod foundation_models;
 pub mod guardrail_checks;
 pub mod guardrail_inference;
