@@ -1,6 +1,7 @@
 """Automated reasoning policies through boto3: create (DRAFT), get, update, versions guarded
 by the definition hash, export, list (drafts, and one policy's versions), delete with force;
-test cases guarded by their updatedAt."""
+test cases guarded by their updatedAt, and test workflows that check each case's claims against
+the policy's rules (VALID, INVALID, SATISFIABLE, NO_TRANSLATION; PASSED only when expected)."""
 import pytest
 
 from conftest import make_client
@@ -106,7 +107,7 @@ def test_a_build_workflow_yields_assets_annotations_scenarios_and_test_results(s
     assert bedrock.get_automated_reasoning_policy_annotations(policyArn=arn, buildWorkflowId=workflow_id)["annotations"] == added
 
     case_id = bedrock.create_automated_reasoning_policy_test_case(
-        policyArn=arn, guardContent="Full-time staff get 20 days.", expectedAggregatedFindingsResult="VALID")["testCaseId"]
+        policyArn=arn, guardContent="The employee isFullTime is true.", expectedAggregatedFindingsResult="VALID")["testCaseId"]
     bedrock.start_automated_reasoning_policy_test_workflow(policyArn=arn, buildWorkflowId=workflow_id)
     result = bedrock.get_automated_reasoning_policy_test_result(policyArn=arn, buildWorkflowId=workflow_id, testCaseId=case_id)["testResult"]
     assert (result["testRunStatus"], result["testRunResult"], result["aggregatedTestFindingsResult"]) == ("COMPLETED", "PASSED", "VALID")
@@ -128,3 +129,51 @@ def test_a_running_build_is_cancelled(bedrock):
     assert bedrock.get_automated_reasoning_policy_build_workflow(policyArn=arn, buildWorkflowId=workflow_id)["status"] == "CANCELLED"
     with pytest.raises(bedrock.exceptions.ValidationException):
         bedrock.get_automated_reasoning_policy_build_workflow_result_assets(policyArn=arn, buildWorkflowId=workflow_id, assetType="BUILD_LOG")
+
+
+LEAVE = {"version": "1.0", "types": [], "variables": [
+    {"name": "tenure", "type": "INT", "description": "Years of service"},
+    {"name": "is_full_time", "type": "BOOL", "description": "Works full time"},
+    {"name": "leave_days", "type": "INT", "description": "Days of paid leave"}], "rules": [
+    {"id": "LEAVE1AAAAAA", "expression": "(=> (and is_full_time (>= tenure 2)) (= leave_days 25))"},
+    {"id": "LEAVE2AAAAAA", "expression": "(=> (not is_full_time) (<= leave_days 10))"}]}
+
+
+def test_a_test_workflow_checks_each_claim_against_the_rules(bedrock):
+    import time
+    arn = bedrock.create_automated_reasoning_policy(name="leave", policyDefinition=LEAVE)["policyArn"]
+    workflow_id = bedrock.start_automated_reasoning_policy_build_workflow(
+        policyArn=arn, buildWorkflowType="IMPORT_POLICY", sourceContent={"policyDefinition": LEAVE})["buildWorkflowId"]
+    for _ in range(100):
+        if bedrock.get_automated_reasoning_policy_build_workflow(policyArn=arn, buildWorkflowId=workflow_id)["status"] == "COMPLETED":
+            break
+        time.sleep(0.02)
+    cases = {
+        "valid": ("Tenure is 3 years and is full time is true.", "So leave days is 25.", "VALID"),
+        "invalid": ("Tenure: 5, is_full_time = yes", "leave_days is 20", "INVALID"),
+        "satisfiable": ("tenure is 1", "leave_days is 12", "SATISFIABLE"),
+        "untranslated": ("How much leave do I get?", "Quite a lot.", "NO_TRANSLATION"),
+        # Expects VALID, but the claim breaks LEAVE2: the case fails.
+        "wrong": ("is_full_time is false", "leave_days is 15", "VALID"),
+    }
+    ids = {}
+    for name, (query, claim, expected) in cases.items():
+        ids[name] = bedrock.create_automated_reasoning_policy_test_case(
+            policyArn=arn, queryContent=query, guardContent=claim, expectedAggregatedFindingsResult=expected)["testCaseId"]
+    bedrock.start_automated_reasoning_policy_test_workflow(policyArn=arn, buildWorkflowId=workflow_id)
+    results = {}
+    for name, case_id in ids.items():
+        r = bedrock.get_automated_reasoning_policy_test_result(policyArn=arn, buildWorkflowId=workflow_id, testCaseId=case_id)["testResult"]
+        results[name] = (r["aggregatedTestFindingsResult"], r["testRunResult"])
+    assert results == {
+        "valid": ("VALID", "PASSED"), "invalid": ("INVALID", "PASSED"), "satisfiable": ("SATISFIABLE", "PASSED"),
+        "untranslated": ("NO_TRANSLATION", "PASSED"), "wrong": ("INVALID", "FAILED"),
+    }
+    wrong = bedrock.get_automated_reasoning_policy_test_result(policyArn=arn, buildWorkflowId=workflow_id, testCaseId=ids["wrong"])["testResult"]
+    (finding,) = wrong["testFindings"]
+    assert [r["id"] for r in finding["invalid"]["contradictingRules"]] == ["LEAVE2AAAAAA"]
+    translation = finding["invalid"]["translation"]
+    assert [p["logic"] for p in translation["premises"]] == ["(= is_full_time false)"]
+    assert [c["logic"] for c in translation["claims"]] == ["(= leave_days 15)"]
+    valid = bedrock.get_automated_reasoning_policy_test_result(policyArn=arn, buildWorkflowId=workflow_id, testCaseId=ids["valid"])["testResult"]
+    assert sorted(r["id"] for r in valid["testFindings"][0]["valid"]["supportingRules"]) == ["LEAVE1AAAAAA", "LEAVE2AAAAAA"]

@@ -44,5 +44,6 @@ pub mod prompt_optimization;
 pub mod prompt_routers;
 pub mod provisioned;
 pub mod reasoning;
+pub mod reasoning_check;
 pub mod state;
 pub mod tags;

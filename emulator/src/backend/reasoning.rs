@@ -540,8 +540,8 @@ pub fn next_scenario(space: &Space, scope: &Scope, arn: &str, id: &str, clock_us
 }
 
 /// StartAutomatedReasoningPolicyTestWorkflow: the named test cases (all without names) run
-/// against the workflow's definition. The emulator checks no logic: each finds what it
-/// expected, and passes.
+/// against the workflow's definition ([`super::reasoning_check`]); a case passes when its
+/// aggregated finding is the one it expected.
 pub fn start_tests(
     space: &mut Space,
     scope: &Scope,
@@ -555,15 +555,24 @@ pub fn start_tests(
     completed(doc, arn, id, clock_us)?;
     let cases = doc["testCases"].as_object().cloned().unwrap_or_default();
     let wanted: Vec<String> = ids.unwrap_or_else(|| cases.keys().cloned().collect());
+    let definition = match doc["workflows"][id].get("_definition") {
+        Some(d) if d.is_object() => d.clone(),
+        _ => doc["definition"].clone(),
+    };
+    let policy_arn = doc["policyArn"].as_str().unwrap_or_default().to_string();
     for case_id in &wanted {
         let case = cases.get(case_id).ok_or_else(|| not_found("test case", case_id))?;
+        let text = |key: &str| case[key].as_str().unwrap_or_default();
+        let (result, findings) =
+            super::reasoning_check::check(&definition, text("queryContent"), text("guardContent"), &policy_arn);
+        let passed = case["expectedAggregatedFindingsResult"] == result;
         doc["testResults"][id][case_id] = json!({
             "testCase": case,
-            "policyArn": doc["policyArn"],
+            "policyArn": policy_arn,
             "testRunStatus": "COMPLETED",
-            "testFindings": [],
-            "testRunResult": "PASSED",
-            "aggregatedTestFindingsResult": case["expectedAggregatedFindingsResult"],
+            "testFindings": findings,
+            "testRunResult": if passed { "PASSED" } else { "FAILED" },
+            "aggregatedTestFindingsResult": result,
             "updatedAt": now,
         });
     }
