@@ -1,7 +1,9 @@
 """Prompt routers through boto3: AWS's default routers listed and read, a router created over
 two models, Get/List/Delete, Coral and model checks, and the router's ARN as a Converse and
-ConverseStream modelId: answered by the model it picks for the prompt (the emulator's predicted
+ConverseStream (and InvokeModel) modelId: answered by the model it picks for the prompt (the emulator's predicted
 quality gap against responseQualityDifference), named in trace.promptRouter."""
+import json
+
 import pytest
 
 from conftest import make_client
@@ -44,6 +46,12 @@ def test_default_routers_are_listed_and_route(clients):
     assert metadata["trace"]["promptRouter"] == {"invokedModelId": PROFILE.format(SONNET)}
     # Without a router there is no router trace.
     assert "trace" not in hello(runtime, HAIKU)
+    # InvokeModel picks the same way (its answer names no model).
+    def invoke(model_id, text):
+        body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 200, "messages": [{"role": "user", "content": text}]})
+        return json.loads(runtime.invoke_model(modelId=model_id, body=body)["body"].read())["content"]
+    assert invoke(arns[0], "hello") == invoke(f"us.{HAIKU}", "hello")
+    assert invoke(arns[0], hard) == invoke(f"us.{SONNET}", hard)
 
 
 def test_a_router_is_created_read_listed_invoked_and_deleted(clients):

@@ -322,7 +322,7 @@ impl PreparedInvoke {
 /// Parses and validates InvokeModel or InvokeModelWithResponseStream.
 pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<PreparedInvoke, BedrockError> {
     let resolved = super::resolve_model(services, req, req.label("modelId"))?;
-    let model = resolved.model;
+    let mut model = resolved.model;
     if req.body.len() > MAX_BODY_BYTES {
         return Err(super::validate::constraint(
             &json!(format!("{} bytes", req.body.len())),
@@ -348,6 +348,13 @@ pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<Prepare
         Family::Image(f) => PreparedKind::Image(f),
         Family::Text(f) => {
             let conversation = f.parse(&native, model)?;
+            // A prompt router answers with the model it picks for the prompt (read in the
+            // fallback model's format, which the other model of the router shares).
+            if let Some((chosen, _)) = super::route_prompt(services, req, &conversation) {
+                if chosen.emulator.family == model.emulator.family {
+                    model = chosen;
+                }
+            }
             let input_tokens = input_tokens(&conversation);
             PreparedKind::Text { family: f, conversation: Box::new(conversation), input_tokens }
         }

@@ -570,7 +570,7 @@ fn prepare_converse(
         },
     };
     let scope = Scope::new(&req.account, &req.region);
-    let model = match route_prompt(services, &scope, req.label("modelId"), &parsed.conversation) {
+    let model = match route_prompt(services, req, &parsed.conversation) {
         Some((chosen, invoked)) => {
             parsed.invoked_model = Some(Box::new(invoked));
             chosen
@@ -584,17 +584,18 @@ fn prepare_converse(
 
 /// When `model_id` is a prompt router's ARN: the model it sends this conversation to, and that
 /// model's ARN as the router lists it (`trace.promptRouter.invokedModelId`).
-fn route_prompt(
+pub(crate) fn route_prompt(
     services: &Services,
-    scope: &Scope,
-    model_id: &str,
+    req: &Request,
     conversation: &crate::canonical::Conversation,
 ) -> Option<(&'static FoundationModel, String)> {
     use crate::backend::prompt_routers as routers;
+    let model_id = req.label("modelId");
     let arn = crate::backend::catalog::parse_arn(model_id)?;
     if arn.resource_type != routers::KIND && arn.resource_type != routers::DEFAULT_KIND {
         return None;
     }
+    let scope = &Scope::new(&req.account, &req.region);
     let router = services.state.read(scope, |space| routers::find(space, scope, services.catalog, model_id))?;
     let invoked = prompt_routers::choose(&router, &conversation.last_user_text())?;
     let target = crate::backend::catalog::parse_arn(&invoked).map_or(invoked.as_str(), |a| a.resource_id);
