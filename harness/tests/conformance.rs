@@ -73,6 +73,7 @@ conformance! {
     nova_sonic_answers_a_text_turn_in_text_and_audio,
     an_application_inference_profile_lives_serves_converse_and_is_deleted,
     an_automated_reasoning_policy_lives_changes_and_is_deleted,
+    a_default_prompt_router_answers_converse_and_names_its_model,
     nova_sonic_answers_over_http2_with_prior_knowledge,
     count_tokens_matches_converse_input_tokens,
     an_unknown_model_id_is_invalid,

@@ -8,7 +8,10 @@ use crate::{case, ensure, ensure_eq};
 
 /// This group's cases.
 pub fn cases() -> Vec<Case> {
-    vec![case!("ControlPlane", an_automated_reasoning_policy_lives_changes_and_is_deleted)]
+    vec![
+        case!("ControlPlane", an_automated_reasoning_policy_lives_changes_and_is_deleted),
+        case!("ControlPlane", a_default_prompt_router_answers_converse_and_names_its_model),
+    ]
 }
 
 /// A name no earlier run used: a replaying emulator then makes the resource itself (no
@@ -63,4 +66,35 @@ async fn an_automated_reasoning_policy_lives_changes_and_is_deleted(ctx: Arc<Ctx
     sdk(deleted, "delete_automated_reasoning_policy")?;
     let gone = ctx.control().get_automated_reasoning_policy().policy_arn(&arn).send().await;
     expect_error(gone, "ResourceNotFoundException", None)
+}
+
+/// Holds against AWS in a region with the Anthropic default router (us-east-1, us-west-2):
+/// read-only, nothing is created.
+async fn a_default_prompt_router_answers_converse_and_names_its_model(ctx: Arc<Ctx>) -> CaseResult {
+    use aws_sdk_bedrock::types::PromptRouterType;
+    let listed = sdk(ctx.control().list_prompt_routers().r#type(PromptRouterType::Default).send().await, "list")?;
+    let Some(router) =
+        listed.prompt_router_summaries().iter().find(|r| r.prompt_router_arn().ends_with("/anthropic.claude:1"))
+    else {
+        return Err("no anthropic.claude:1 default router listed".into());
+    };
+    let arn = router.prompt_router_arn().to_string();
+    let got = sdk(ctx.control().get_prompt_router().prompt_router_arn(&arn).send().await, "get")?;
+    ensure_eq!(got.r#type(), &PromptRouterType::Default, "type");
+    ensure_eq!(got.models().len(), 2, "models routed between");
+    // Model ARNs without their account (a replaying emulator's are neutralised).
+    let tail = |a: &str| a.rsplit('/').next().unwrap_or_default().to_string();
+    let models: Vec<String> = got.models().iter().filter_map(|m| m.model_arn()).map(tail).collect();
+    let answer = sdk(
+        ctx.clients.runtime.converse().model_id(&arn).messages(super::user("Say hello.")).send().await,
+        "converse with the router ARN",
+    )?;
+    let invoked = answer
+        .trace()
+        .and_then(|t| t.prompt_router())
+        .and_then(|p| p.invoked_model_id())
+        .ok_or("no trace.promptRouter.invokedModelId")?;
+    ensure!(models.contains(&tail(invoked)), "invoked {invoked} is not one of the router's models {models:?}");
+    ensure!(answer.usage().is_some_and(|u| u.output_tokens() > 0), "no output tokens");
+    Ok(())
 }
