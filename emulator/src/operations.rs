@@ -196,7 +196,8 @@ pub fn find(method: &str, path: &str) -> Option<RouteMatch> {
             continue;
         }
         let mut literals = 0;
-        let matched = route.segments.iter().zip(raw).all(|(t, r)| {
+        // From the end: the operation's own segment (`converse`, `invoke`) differs first.
+        let matched = route.segments.iter().zip(raw).rev().all(|(t, r)| {
             if t.starts_with('{') {
                 !r.is_empty()
             } else if t == *r {

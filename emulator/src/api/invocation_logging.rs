@@ -67,7 +67,11 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
 /// with an `s3Config`: a unary answer at once, a stream (through a shaper that sees its events)
 /// when it ends. Other calls, and errors, pass untouched.
 pub fn log(services: &Services, req: &Request, request_id: &str, plan: Plan) -> Plan {
-    if !LOGGED.contains(&req.operation()) || plan.status >= 400 || matches!(plan.body, PlanBody::Error(_)) {
+    if !LOGGED.contains(&req.operation())
+        || plan.status >= 400
+        || matches!(plan.body, PlanBody::Error(_))
+        || services.state.is_pristine()
+    {
         return plan;
     }
     let scope = Scope::new(&req.account, &req.region);

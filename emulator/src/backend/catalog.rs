@@ -292,8 +292,12 @@ impl Catalog {
             None => identifier,
         };
         let (geo, model_id) = id.split_once('.')?;
+        // Before the lookup: a bare model id (`anthropic.…`) fails here without hashing.
+        if !geography_serves(geo, region) {
+            return None;
+        }
         let model = self.model(model_id)?;
-        (model.emulator.profiles.iter().any(|g| g == geo) && geography_serves(geo, region)).then(|| SystemProfile {
+        model.emulator.profiles.iter().any(|g| g == geo).then(|| SystemProfile {
             id: id.to_string(),
             geo: geo.to_string(),
             model,

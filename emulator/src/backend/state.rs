@@ -380,6 +380,11 @@ impl State {
         self.spaces.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Whether nothing was ever kept in any space (so every read answers an empty one).
+    pub fn is_pristine(&self) -> bool {
+        !self.kept.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Reads `scope`'s space (an empty one if nothing was created there).
     pub fn read<R>(&self, scope: &Scope, f: impl FnOnce(&Space) -> R) -> R {
         if !self.kept.load(std::sync::atomic::Ordering::Acquire) {

@@ -163,12 +163,14 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
         authority: raw.authority.as_deref(),
         body: &body,
     };
+    // Read once: the region and the account both come from it.
+    let authorization = header(&raw.headers, &AUTHORIZATION);
     let verified_region = match state.auth.check(&signed, std::time::SystemTime::now()) {
         Ok(region) => region,
         Err(e) => return Outcome::Respond(Plan::error(e.into())),
     };
     let region = verified_region
-        .or_else(|| header(&raw.headers, &AUTHORIZATION).and_then(region_from_authorization))
+        .or_else(|| authorization.and_then(region_from_authorization))
         .unwrap_or_else(|| "us-east-1".to_string());
     // Attempts are only counted by hand (the fallback for clients without SDK headers) while
     // fault rules are loaded: nothing else reads them, and the hash costs a pass over the body.
@@ -190,7 +192,7 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
     let success_status = route.route.code;
     let raw_query = raw.raw_query.clone();
     let presigned = raw.query.iter().find(|(k, _)| k == "X-Amz-Credential").map(|(_, v)| v.as_str());
-    let account = state.accounts.for_request(header(&raw.headers, &AUTHORIZATION), presigned).to_string();
+    let account = state.accounts.for_request(authorization, presigned).to_string();
     let request = Request { route, query: raw.query, headers: raw.headers, body, region, account, duplex: raw.duplex };
 
     // Prepare: parse and validate, so that faults and rules can match on the conversation.
