@@ -136,6 +136,7 @@ rules:
     )["jobArn"]
     assert wait_ended(bedrock, arn)["status"] == "Completed"
     job_id = arn.rsplit("/", 1)[1]
+    assert (s3 / "eval-results" / "scored" / "scored" / "amazon-bedrock-evaluations-permission-check").read_bytes() == b""
     base = s3 / "eval-results" / "scored" / "scored" / job_id / "models"
     for model in (HAIKU, nova):
         custom = base / model / "taskTypes" / "QuestionAndAnswer" / "datasets" / "geo" / f"{job_id}_output.jsonl"
@@ -162,4 +163,23 @@ def test_a_dataset_that_cannot_be_read_fails_the_job(bedrock):
     )["jobArn"]
     job = wait_ended(bedrock, arn)
     assert job["status"] == "Failed"
-    assert job["failureMessages"] == ["The prompt dataset missing at s3://eval-data/none.jsonl could not be read."]
+    assert job["failureMessages"] == ["The input s3://eval-data/none.jsonl could not be read."]
+
+
+def test_a_judged_job_names_its_metrics_in_full_and_its_judge(bedrock, s3):
+    judge = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    arn = bedrock.create_evaluation_job(
+        jobName="judged", roleArn=ROLE,
+        evaluationConfig={"automated": {
+            "datasetMetricConfigs": [{"taskType": "Generation", "dataset": {"name": "Builtin.TriviaQA"},
+                                      "metricNames": ["Builtin.Correctness", "Builtin.Helpfulness"]}],
+            "evaluatorModelConfig": {"bedrockEvaluatorModels": [{"modelIdentifier": judge}]}}},
+        inferenceConfig={"models": [{"bedrockModel": {"modelIdentifier": HAIKU, "inferenceParams": "{}"}}]},
+        outputDataConfig={"s3Uri": "s3://eval-results/judged/"},
+    )["jobArn"]
+    assert wait_ended(bedrock, arn)["status"] == "Completed"
+    job_id = arn.rsplit("/", 1)[1]
+    out = s3 / "eval-results" / "judged" / "judged" / job_id / "models" / HAIKU / "taskTypes" / "Generation" / "datasets" / "Builtin.TriviaQA" / f"{job_id}_output.jsonl"
+    scores = json.loads(out.read_text().splitlines()[0])["automatedEvaluationResult"]["scores"]
+    assert [s["metricName"] for s in scores] == ["Builtin.Correctness", "Builtin.Helpfulness"]
+    assert all(s["evaluatorDetails"][0]["modelIdentifier"] == judge and 0.0 <= s["result"] <= 1.0 for s in scores)

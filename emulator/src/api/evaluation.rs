@@ -2,10 +2,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::evaluation_results::{self as results, Prompts};
+use super::evaluation_results as results;
 use super::{coral, listing, Request, Services};
 use crate::backend::evaluation;
-use crate::backend::object_store::{local_path, split_s3_uri};
 use crate::backend::state::{now_rfc3339 as now, Scope};
 use crate::plan::Plan;
 use crate::wire::error::BedrockError;
@@ -77,90 +76,14 @@ fn list(req: &Request, services: &Services, scope: &Scope, input: &Map<String, V
     listing::page_by_creation(items, input, "evaluation", "jobSummaries", DEFAULT_PAGE)
 }
 
-/// A custom prompt dataset is read at most this large.
-const MAX_DATASET_BYTES: u64 = 16 * 1024 * 1024;
+/// How a completed automated job writes its results.
+static RESULTS: super::job_outputs::Outputs<results::DatasetPrompts> =
+    super::job_outputs::Outputs { sources: results::sources, parse: results::parse, objects: results::objects };
 
-/// Completes the scope's due automated jobs and writes their results: with the S3 folder the
-/// datasets are read and the results written before the job reads `Completed` (a dataset that
-/// cannot be read or parsed fails the job with the reason); with `--s3-endpoint` both happen
-/// in a task after it.
+/// Completes the scope's due automated jobs and writes their results ([`super::job_outputs`]).
 fn complete_due(services: &Services, scope: &Scope, at: u64, now: &str) -> Result<(), BedrockError> {
     let due = services.state.read(scope, |space| evaluation::due(space, at));
-    let store = &services.async_invoke.store;
-    let mut failed = Vec::new();
-    let mut ready = Vec::new();
-    for (id, job) in due {
-        if store.is_remote() {
-            ready.push((id, job, None));
-            continue;
-        }
-        match local_prompts(services, &job) {
-            Ok(prompts) => ready.push((id, job, Some(prompts))),
-            Err(why) => failed.push((id, why)),
-        }
-    }
-    services.state.update(scope, |space| {
-        evaluation::settle(space, at, now, &failed);
-        Ok(())
-    })?;
-    for (id, job, prompts) in ready {
-        match prompts {
-            Some(prompts) => {
-                let objects = results::objects(services, scope, &id, &job, &prompts);
-                if let Err(e) = store.put_local(&objects) {
-                    tracing::warn!(error = %e, "evaluation results not written");
-                }
-            }
-            None => {
-                let (services, scope, store) = (services.clone(), scope.clone(), store.clone());
-                tokio::spawn(async move {
-                    let mut prompts = Vec::new();
-                    for (_, _, uri, _) in results::datasets(&job) {
-                        let read = match uri.as_deref().and_then(split_s3_uri) {
-                            None => Ok(results::builtin_prompts()),
-                            Some((bucket, key)) => store
-                                .read_prefix(bucket, key, MAX_DATASET_BYTES as usize)
-                                .await
-                                .and_then(|objects| {
-                                    objects.first().map(|(_, b)| b.clone()).ok_or_else(|| "no dataset".into())
-                                })
-                                .and_then(|bytes| results::parse_prompts(&bytes)),
-                        };
-                        match read {
-                            Ok(p) => prompts.push(p),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "evaluation dataset not read");
-                                return;
-                            }
-                        }
-                    }
-                    let objects = results::objects(&services, &scope, &id, &job, &prompts);
-                    if let Err(e) = store.put(objects).await {
-                        tracing::warn!(error = %e, "evaluation results not written");
-                    }
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Each dataset's prompts, read from the S3 folder (built-in datasets: the emulator's own).
-fn local_prompts(services: &Services, job: &Value) -> Result<Vec<Prompts>, String> {
-    let folder = services.async_invoke.store.folder();
-    results::datasets(job)
-        .into_iter()
-        .map(|(_, name, uri, _)| {
-            let Some(uri) = uri else { return Ok(results::builtin_prompts()) };
-            let unreadable = || format!("The prompt dataset {name} at {uri} could not be read.");
-            let (bucket, key) = split_s3_uri(&uri).ok_or_else(unreadable)?;
-            let path = folder.and_then(|dir| local_path(dir, bucket, key)).ok_or_else(unreadable)?;
-            let meta = std::fs::metadata(&path).map_err(|_| unreadable())?;
-            if !meta.is_file() || meta.len() > MAX_DATASET_BYTES {
-                return Err(unreadable());
-            }
-            let bytes = std::fs::read(&path).map_err(|_| unreadable())?;
-            results::parse_prompts(&bytes)
-        })
-        .collect()
+    super::job_outputs::complete(services, scope, &RESULTS, due, |space, failed| {
+        evaluation::settle(space, at, now, failed)
+    })
 }

@@ -3,7 +3,9 @@
 //! `<s3Uri>/<jobName>/<jobId>/models/<model>/taskTypes/<taskType>/datasets/<dataset>/<jobId>_output.jsonl`,
 //! one line per prompt: `automatedEvaluationResult.scores` (`metricName`, `result`),
 //! `inputRecord` (the dataset line as read) and `modelResponses` (`response`,
-//! `modelIdentifier`).
+//! `modelIdentifier`); and first an empty `<jobName>/amazon-bedrock-evaluations-permission-check`
+//! object, as AWS does. LLM-as-a-judge jobs keep the `Builtin.` prefix of their metric names
+//! and add `evaluatorDetails` (the judge model, an explanation).
 //!
 //! Each prompt is answered as a Converse request of the model (scenario rules, recordings, the
 //! synthetic model; fault rules apply), with the model's `inferenceParams.inferenceConfig`.
@@ -68,6 +70,27 @@ pub fn parse_prompts(jsonl: &[u8]) -> Result<Prompts, String> {
     Ok(out)
 }
 
+/// The custom datasets a job reads, in the order of [`datasets`] (None: a built-in one).
+pub fn sources(job: &Value) -> Vec<Option<String>> {
+    datasets(job).into_iter().map(|(_, _, uri, _)| uri).collect()
+}
+
+/// Every dataset's prompts, in the order of [`datasets`].
+pub struct DatasetPrompts(pub Vec<Prompts>);
+
+/// Each dataset's prompts from what [`sources`] read.
+pub fn parse(job: &Value, objects: Vec<Option<Vec<u8>>>) -> Result<DatasetPrompts, String> {
+    datasets(job)
+        .into_iter()
+        .zip(objects)
+        .map(|((_, name, _, _), bytes)| match bytes {
+            None => Ok(builtin_prompts()),
+            Some(bytes) => parse_prompts(&bytes).map_err(|why| format!("The prompt dataset {name}: {why}")),
+        })
+        .collect::<Result<_, _>>()
+        .map(DatasetPrompts)
+}
+
 /// The prompts of a built-in dataset.
 pub fn builtin_prompts() -> Prompts {
     BUILTIN_PROMPTS
@@ -78,7 +101,7 @@ pub fn builtin_prompts() -> Prompts {
 
 /// The result objects of job `id` in `scope`, given each dataset's prompts (in the order of
 /// [`datasets`]).
-pub fn objects(services: &Services, scope: &Scope, id: &str, job: &Value, prompts: &[Prompts]) -> Vec<Object> {
+pub fn objects(services: &Services, scope: &Scope, id: &str, job: &Value, prompts: &DatasetPrompts) -> Vec<Object> {
     let Some((bucket, prefix)) = job["outputDataConfig"]["s3Uri"].as_str().and_then(split_s3_uri) else {
         return Vec::new();
     };
@@ -94,9 +117,19 @@ pub fn objects(services: &Services, scope: &Scope, id: &str, job: &Value, prompt
             Some((model, params.map_or(Value::Null, |p| p["inferenceConfig"].clone())))
         })
         .collect();
-    let mut out = Vec::new();
+    // LLM-as-a-judge jobs name their metrics in full and say which model judged.
+    let judge = job["evaluationConfig"]["automated"]["evaluatorModelConfig"]["bedrockEvaluatorModels"][0]
+        ["modelIdentifier"]
+        .as_str();
+    // AWS writes this empty object first, checking it may write under the prefix.
+    let mut out = vec![Object {
+        bucket: bucket.to_string(),
+        key: join_key(prefix, &format!("{name}/amazon-bedrock-evaluations-permission-check")),
+        body: Vec::new(),
+        content_type: "application/octet-stream",
+    }];
     for (model, inference) in &models {
-        for ((task, dataset, _, metrics), prompts) in datasets(job).iter().zip(prompts) {
+        for ((task, dataset, _, metrics), prompts) in datasets(job).iter().zip(&prompts.0) {
             let mut lines = String::new();
             for (record, prompt, reference) in prompts {
                 let response = answer(services, scope, model, inference, prompt);
@@ -107,7 +140,17 @@ pub fn objects(services: &Services, scope: &Scope, id: &str, job: &Value, prompt
                         let result = score(short, task, &response, reference.as_deref(), || {
                             answer(services, scope, model, inference, &prompt.to_lowercase())
                         });
-                        json!({"metricName": short, "result": result})
+                        match judge {
+                            None => json!({"metricName": short, "result": result}),
+                            Some(judge) => json!({
+                                "metricName": metric,
+                                "result": result,
+                                "evaluatorDetails": [{
+                                    "modelIdentifier": judge,
+                                    "explanation": format!("Scored {result} by the emulator's word overlap with the reference response."),
+                                }],
+                            }),
+                        }
                     })
                     .collect();
                 let line = json!({
@@ -170,7 +213,7 @@ fn tokens(text: &str) -> Vec<String> {
 }
 
 /// The token F1 of two texts (lowercased words): 1 for two empty texts.
-fn f1(a: &str, b: &str) -> f64 {
+pub fn f1(a: &str, b: &str) -> f64 {
     let (a, b) = (tokens(a), tokens(b));
     if a.is_empty() && b.is_empty() {
         return 1.0;

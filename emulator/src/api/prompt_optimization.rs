@@ -19,6 +19,12 @@ pub const OPERATIONS: &[&str] = &[
 
 const DEFAULT_PAGE: usize = 100;
 
+/// How a completed job writes its optimized prompts.
+static RESULTS: super::job_outputs::Outputs<super::prompt_optimization_results::Templates> = {
+    use super::prompt_optimization_results as results;
+    super::job_outputs::Outputs { sources: results::sources, parse: results::parse, objects: results::objects }
+};
+
 /// Answers an advanced-prompt-optimization operation.
 pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> {
     let scope = Scope::new(&req.account, &req.region);
@@ -27,9 +33,9 @@ pub fn handle(req: &Request, services: &Services) -> Result<Plan, BedrockError> 
     let now = now();
     let state = &services.state;
     if state.read(&scope, |space| apo::any_due(space, at)) {
-        state.update(&scope, |space| {
-            apo::settle(space, at, &now);
-            Ok(())
+        let due = state.read(&scope, |space| apo::due(space, at));
+        super::job_outputs::complete(services, &scope, &RESULTS, due, |space, failed| {
+            apo::settle(space, at, &now, failed)
         })?;
     }
     let (status, body) = match req.operation() {

@@ -100,26 +100,14 @@ pub fn any_due(space: &Space, clock_us: u64) -> bool {
 /// The automated jobs due to complete at `clock_us` (id, record), whose datasets are read
 /// before they are settled.
 pub fn due(space: &Space, clock_us: u64) -> Vec<(String, Value)> {
-    let running: Vec<(String, Value)> =
-        space.all(KIND).filter(|(_, d)| d["status"] == "InProgress").map(|(id, d)| (id.clone(), d.clone())).collect();
-    let mut probe = Space::default();
-    for (id, d) in &running {
-        probe.put(KIND, id, d.clone());
-    }
-    JOBS.settle(&mut probe, clock_us, "", &completes);
-    running.into_iter().filter(|(id, _)| probe.get(KIND, id).is_some_and(|d| d["status"] == "Completed")).collect()
+    JOBS.due_jobs(space, clock_us, &completes)
 }
 
 /// Completes the automated jobs due at `clock_us`; those `failed` names (id, why) end
 /// `Failed` with that message instead.
 pub fn settle(space: &mut Space, clock_us: u64, now: &str, failed: &[(String, String)]) {
     JOBS.settle(space, clock_us, now, &completes);
-    for (id, why) in failed {
-        if let Some(doc) = space.get_mut(KIND, id) {
-            doc["status"] = json!("Failed");
-            doc["failureMessages"] = json!([why]);
-        }
-    }
+    JOBS.fail(space, failed, "failureMessages", true);
 }
 
 /// GetEvaluationJob.

@@ -26,6 +26,26 @@ impl JobKind {
         space.all(self.kind).any(|(_, d)| self.due(d, clock_us, completes))
     }
 
+    /// The jobs due at `clock_us` (id, record): what will complete, read before it does.
+    pub fn due_jobs(&self, space: &Space, clock_us: u64, completes: &dyn Fn(&Value) -> bool) -> Vec<(String, Value)> {
+        space
+            .all(self.kind)
+            .filter(|(_, d)| self.due(d, clock_us, completes))
+            .map(|(id, d)| (id.clone(), d.clone()))
+            .collect()
+    }
+
+    /// Ends each job `failed` names `Failed`, with its reason in `key` (a list of one when
+    /// `list`: evaluation jobs keep `failureMessages`).
+    pub fn fail(&self, space: &mut Space, failed: &[(String, String)], key: &str, list: bool) {
+        for (id, why) in failed {
+            if let Some(doc) = space.get_mut(self.kind, id) {
+                doc[self.status] = json!("Failed");
+                doc[key] = if list { json!([why]) } else { json!(why) };
+            }
+        }
+    }
+
     /// Completes the jobs due at `clock_us`.
     pub fn settle(&self, space: &mut Space, clock_us: u64, now: &str, completes: &dyn Fn(&Value) -> bool) {
         let ids: Vec<String> =

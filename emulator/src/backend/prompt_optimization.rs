@@ -72,9 +72,17 @@ pub fn any_due(space: &Space, clock_us: u64) -> bool {
     JOBS.any_due(space, clock_us, &|_| true)
 }
 
-/// Completes the jobs due at `clock_us`.
-pub fn settle(space: &mut Space, clock_us: u64, now: &str) {
+/// Completes the jobs due at `clock_us`; those `failed` names (id, why) end `Failed` with
+/// that `failureMessage` instead.
+pub fn settle(space: &mut Space, clock_us: u64, now: &str, failed: &[(String, String)]) {
     JOBS.settle(space, clock_us, now, &|_| true);
+    JOBS.fail(space, failed, "failureMessage", false);
+}
+
+/// The jobs due to complete at `clock_us` (id, record), whose input is read before they are
+/// settled.
+pub fn due(space: &Space, clock_us: u64) -> Vec<(String, Value)> {
+    JOBS.due_jobs(space, clock_us, &|_| true)
 }
 
 /// Get…Job.
