@@ -1,7 +1,8 @@
 """Automated reasoning policies through boto3: create (DRAFT), get, update, versions guarded
 by the definition hash, export, list (drafts, and one policy's versions), delete with force;
 test cases guarded by their updatedAt, and test workflows that check each case's claims against
-the policy's rules (VALID, INVALID, SATISFIABLE, NO_TRANSLATION; PASSED only when expected)."""
+the policy's rules (VALID, INVALID, SATISFIABLE, IMPOSSIBLE, NO_TRANSLATION; PASSED only when
+expected)."""
 import pytest
 
 from conftest import make_client
@@ -153,6 +154,7 @@ def test_a_test_workflow_checks_each_claim_against_the_rules(bedrock):
         "invalid": ("Tenure: 5, is_full_time = yes", "leave_days is 20", "INVALID"),
         "satisfiable": ("tenure is 1", "leave_days is 12", "SATISFIABLE"),
         "untranslated": ("How much leave do I get?", "Quite a lot.", "NO_TRANSLATION"),
+        "impossible": ("Tenure is 4, is_full_time is true and leave_days is 5", "", "IMPOSSIBLE"),
         # Expects VALID, but the claim breaks LEAVE2: the case fails.
         "wrong": ("is_full_time is false", "leave_days is 15", "VALID"),
     }
@@ -167,7 +169,7 @@ def test_a_test_workflow_checks_each_claim_against_the_rules(bedrock):
         results[name] = (r["aggregatedTestFindingsResult"], r["testRunResult"])
     assert results == {
         "valid": ("VALID", "PASSED"), "invalid": ("INVALID", "PASSED"), "satisfiable": ("SATISFIABLE", "PASSED"),
-        "untranslated": ("NO_TRANSLATION", "PASSED"), "wrong": ("INVALID", "FAILED"),
+        "untranslated": ("NO_TRANSLATION", "PASSED"), "impossible": ("IMPOSSIBLE", "PASSED"), "wrong": ("INVALID", "FAILED"),
     }
     wrong = bedrock.get_automated_reasoning_policy_test_result(policyArn=arn, buildWorkflowId=workflow_id, testCaseId=ids["wrong"])["testResult"]
     (finding,) = wrong["testFindings"]

@@ -11,8 +11,9 @@
 //!   `<`, `<=`, `>`, `>=`, `+`, `-`, `*`, `/`, `ite`, numbers, `true`/`false`, variables and
 //!   enum values) is evaluated under the assignment, three-valued (a variable not assigned is
 //!   unknown).
-//! * *Finding*: no assignment at all → `NO_TRANSLATION`; a rule false → `INVALID` (those rules
-//!   contradict); every rule true → `VALID` (all support it); else `SATISFIABLE`.
+//! * *Finding*: no assignment at all → `NO_TRANSLATION`; a rule false under the premises alone →
+//!   `IMPOSSIBLE`; a rule false once the claims are added → `INVALID` (those rules contradict);
+//!   every rule true → `VALID` (all support it); else `SATISFIABLE`.
 
 use serde_json::{json, Value};
 
@@ -248,15 +249,35 @@ pub fn check(definition: &Value, query: &str, guarded: &str, policy_arn: &str) -
     }
     let mut values = claims.clone();
     values.extend(premises.iter().filter(|(n, _)| !claims.iter().any(|(c, _)| c == n)).cloned());
-    let env = Env { values, names };
     let translation = json!({"premises": statements(&premises), "claims": statements(&claims), "confidence": 1.0});
+    let rules: Vec<(Value, Option<Expr>)> = definition["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let named = json!({"id": r["id"].as_str().unwrap_or_default(), "policyVersionArn": policy_arn});
+            (named, r["expression"].as_str().and_then(parse))
+        })
+        .collect();
+    // Premises the rules already contradict, before any claim: nothing can be concluded.
+    let premises_only = Env { values: premises.clone(), names: names.clone() };
+    let contradicted: Vec<Value> = rules
+        .iter()
+        .filter(|(_, e)| e.as_ref().and_then(|e| eval(e, &premises_only)) == Some(V::Bool(false)))
+        .map(|(named, _)| named.clone())
+        .collect();
+    if !contradicted.is_empty() {
+        return (
+            "IMPOSSIBLE",
+            vec![json!({"impossible": {"translation": translation, "contradictingRules": contradicted}})],
+        );
+    }
+    let env = Env { values, names };
     let mut holding = Vec::new();
     let mut broken = Vec::new();
     let mut unknown = false;
-    for rule in definition["rules"].as_array().into_iter().flatten() {
-        let id = rule["id"].as_str().unwrap_or_default();
-        let named = json!({"id": id, "policyVersionArn": policy_arn});
-        match rule["expression"].as_str().and_then(parse).and_then(|e| eval(&e, &env)) {
+    for (named, expr) in rules {
+        match expr.and_then(|e| eval(&e, &env)) {
             Some(V::Bool(true)) => holding.push(named),
             Some(V::Bool(false)) => broken.push(named),
             _ => unknown = true,
@@ -295,6 +316,10 @@ mod tests {
         assert_eq!(check(&d, "age is 12", "", "arn").0, "SATISFIABLE");
         assert_eq!(check(&d, "Hello there", "Nothing to see", "arn").0, "NO_TRANSLATION");
         assert_eq!(check(&d, "age is 12, plan is premium", "is_adult is false", "arn").0, "INVALID");
+        // The premises alone break A1 (an adult age, not an adult): nothing follows.
+        let (result, findings) = check(&d, "age is 40 and is_adult is false", "plan is basic", "arn");
+        assert_eq!(result, "IMPOSSIBLE");
+        assert_eq!(findings[0]["impossible"]["contradictingRules"][0]["id"], "A1");
     }
 
     #[test]
