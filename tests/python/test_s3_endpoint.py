@@ -1,7 +1,8 @@
 """`--s3-endpoint`: asynchronous-invocation output and invocation-log records written to a real
 S3-compatible server (moto's server, started here on loopback) instead of the S3 folder, and
 read back with boto3's S3 client. The emulator runs without AWS credentials in its
-environment: it falls back to test/test, which local S3 servers accept."""
+environment: it falls back to test/test, which local S3 servers accept. Batch, evaluation and
+prompt-optimization jobs read their inputs there and write their results there too."""
 import json
 import os
 import socket
@@ -37,7 +38,7 @@ def s3_url():
 @pytest.fixture(scope="module")
 def s3(s3_url):
     client = make_client("s3", s3_url)
-    for bucket in ("videos", "call-logs", "batch-in", "batch-out"):
+    for bucket in ("videos", "call-logs", "batch-in", "batch-out", "jobs-in", "jobs-out"):
         client.create_bucket(Bucket=bucket)
     return client
 
@@ -133,3 +134,39 @@ def test_a_batch_job_reads_and_writes_the_real_s3_server(server, s3):
     assert json.loads(out)["modelOutput"]["type"] == "message"
     manifest = json.loads(s3.get_object(Bucket="batch-out", Key=f"results/{job_id}/manifest.json.out")["Body"].read())
     assert manifest["successRecordCount"] == 1
+
+
+def eventually(read, attempts=100):
+    """What `read` returns once it stops raising (results land just after the job completes)."""
+    for _ in range(attempts):
+        try:
+            return read()
+        except Exception:  # noqa: BLE001 - S3's NoSuchKey until the task has written
+            time.sleep(0.05)
+    return read()
+
+
+def test_evaluation_and_prompt_optimization_jobs_read_and_write_the_real_s3_server(server, s3):
+    control = make_client("bedrock", server.url)
+    s3.put_object(Bucket="jobs-in", Key="eval/prompts.jsonl", Body=b'{"prompt": "Hi there", "referenceResponse": "Hello"}\n')
+    s3.put_object(Bucket="jobs-in", Key="apo/templates.jsonl", Body=b'{"templateId": "t", "promptTemplate": "Greet {{name}}", "evaluationSamples": [{"inputVariables": [{"name": "Ann"}]}]}\n')
+    evaluation = control.create_evaluation_job(
+        jobName="eval-on-s3", roleArn="arn:aws:iam::123456789012:role/Eval",
+        evaluationConfig={"automated": {"datasetMetricConfigs": [{
+            "taskType": "QuestionAndAnswer", "dataset": {"name": "mine", "datasetLocation": {"s3Uri": "s3://jobs-in/eval/prompts.jsonl"}},
+            "metricNames": ["Builtin.Accuracy"]}]}},
+        inferenceConfig={"models": [{"bedrockModel": {"modelIdentifier": HAIKU, "inferenceParams": "{}"}}]},
+        outputDataConfig={"s3Uri": "s3://jobs-out/eval/"})["jobArn"]
+    apo = control.create_advanced_prompt_optimization_job(
+        jobName="apo-on-s3", inputConfig={"s3Uri": "s3://jobs-in/apo/templates.jsonl"}, outputConfig={"s3Uri": "s3://jobs-out/apo/"},
+        modelConfigurations=[{"modelId": HAIKU}])["jobArn"]
+    time.sleep(0.15)
+    assert control.get_evaluation_job(jobIdentifier=evaluation)["status"] == "Completed"
+    assert control.get_advanced_prompt_optimization_job(jobIdentifier=apo)["jobStatus"] == "Completed"
+    eid, aid = evaluation.rsplit("/", 1)[1], apo.rsplit("/", 1)[1]
+    key = f"eval/eval-on-s3/{eid}/models/{HAIKU}/taskTypes/QuestionAndAnswer/datasets/mine/{eid}_output.jsonl"
+    record = json.loads(eventually(lambda: s3.get_object(Bucket="jobs-out", Key=key)["Body"].read()))
+    assert record["inputRecord"] == {"prompt": "Hi there", "referenceResponse": "Hello"}
+    assert record["automatedEvaluationResult"]["scores"][0]["metricName"] == "Accuracy"
+    line = json.loads(eventually(lambda: s3.get_object(Bucket="jobs-out", Key=f"apo/{aid}/advanced_prompt_optimization_results.jsonl")["Body"].read()))
+    assert line["promptOptimizationResults"][0]["dataset"][0]["inputVariables"] == [{"name": "Ann"}]
