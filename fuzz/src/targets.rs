@@ -57,6 +57,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("credentials", credentials),
     ("control", control),
     ("nova_sonic", nova_sonic),
+    ("job_inputs", job_inputs),
 ];
 
 // ------------------------------------------------------------------------------------------
@@ -671,5 +672,42 @@ fn sonic_feed(session: &mut bedrock_emulator::families::nova_sonic::Session, eve
         };
         let events = session.answer(&reply);
         assert!(!events.is_empty(), "a turn's answer has events");
+    }
+}
+
+/// What jobs read from S3 and policies hold (selector modulo 3): an automated-reasoning test
+/// checked against a policy definition (first line the definition's JSON, the rest the query
+/// and the guarded content split at `\n---\n`), an evaluation prompt dataset, and a prompt
+/// optimization input file.
+pub fn job_inputs(data: &[u8]) {
+    use bedrock_emulator::api::{evaluation_results, prompt_optimization_results};
+    use bedrock_emulator::backend::reasoning_check;
+    let (sel, rest) = selector(data);
+    match sel % 3 {
+        0 => {
+            let text = String::from_utf8_lossy(rest);
+            let (definition, tests) = text.split_once('\n').unwrap_or((&text, ""));
+            let definition: Value = serde_json::from_str(definition).unwrap_or_default();
+            let (query, claims) = tests.split_once("\n---\n").unwrap_or((tests, ""));
+            let (result, findings) = reasoning_check::check(
+                &definition,
+                query,
+                claims,
+                "arn:aws:bedrock:us-east-1:123456789012:automated-reasoning-policy/abc",
+            );
+            assert!(
+                ["VALID", "INVALID", "SATISFIABLE", "IMPOSSIBLE", "NO_TRANSLATION"].contains(&result),
+                "an aggregated result of the model's enum"
+            );
+            assert_eq!(findings.len(), 1, "one finding per check");
+        }
+        1 => {
+            if let Ok(prompts) = evaluation_results::parse_prompts(rest) {
+                assert!(prompts.len() <= evaluation_results::MAX_PROMPTS);
+            }
+        }
+        _ => {
+            let _ = prompt_optimization_results::parse(&Value::Null, vec![Some(rest.to_vec())]);
+        }
     }
 }
