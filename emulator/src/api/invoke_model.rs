@@ -348,12 +348,10 @@ pub fn prepare(req: &Request, services: &Services, mode: Mode) -> Result<Prepare
         Family::Image(f) => PreparedKind::Image(f),
         Family::Text(f) => {
             let conversation = f.parse(&native, model)?;
-            // A prompt router answers with the model it picks for the prompt (read in the
-            // fallback model's format, which the other model of the router shares).
+            // A prompt router answers with the model it picks for the prompt (of the fallback
+            // model's family, whose format the body was read in).
             if let Some((chosen, _)) = super::route_prompt(services, req, &conversation) {
-                if chosen.emulator.family == model.emulator.family {
-                    model = chosen;
-                }
+                model = chosen;
             }
             let input_tokens = input_tokens(&conversation);
             PreparedKind::Text { family: f, conversation: Box::new(conversation), input_tokens }

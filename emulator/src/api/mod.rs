@@ -599,10 +599,18 @@ pub(crate) fn route_prompt(
     }
     let scope = &Scope::new(&req.account, &req.region);
     let router = services.state.read(scope, |space| routers::find(space, scope, services.catalog, model_id))?;
+    let model_of = |arn: &str| {
+        let target = crate::backend::catalog::parse_arn(arn).map_or(arn, |a| a.resource_id);
+        services.catalog.resolve(target, &scope.region).ok().map(|r| r.model)
+    };
+    let fallback = router["fallbackModel"]["modelArn"].as_str()?.to_string();
+    let fallback_model = model_of(&fallback)?;
     let invoked = prompt_routers::choose(&router, &conversation.last_user_text())?;
-    let target = crate::backend::catalog::parse_arn(&invoked).map_or(invoked.as_str(), |a| a.resource_id);
-    let model = services.catalog.resolve(target, &scope.region).ok()?.model;
-    Some((model, invoked))
+    match model_of(&invoked) {
+        // The request was read in the fallback model's format: another family cannot answer it.
+        Some(model) if model.emulator.family == fallback_model.emulator.family => Some((model, invoked)),
+        _ => Some((fallback_model, fallback)),
+    }
 }
 
 fn converse_scripted(
