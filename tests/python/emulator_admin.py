@@ -228,3 +228,14 @@ def anthropic_stream_text(chunk_list):
     return "".join(
         c["delta"]["text"] for c in chunk_list if c["type"] == "content_block_delta" and c["delta"].get("type") == "text_delta"
     )
+
+
+def ended(read, status_key="status", running=("InProgress",), attempts=200, pause=0.02):
+    """`read()` once its `status_key` is no longer one of `running` (a job moving on the
+    emulator's clock); AssertionError if it still is after `attempts` reads."""
+    for _ in range(attempts):
+        job = read()
+        if job[status_key] not in running:
+            return job
+        time.sleep(pause)
+    raise AssertionError(f"still {job[status_key]}")

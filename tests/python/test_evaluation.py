@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import RunningEmulator, make_client
-from emulator_admin import load_scenario, reset
+from emulator_admin import ended, load_scenario, reset
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 ROLE = "arn:aws:iam::123456789012:role/Evaluation"
@@ -101,12 +101,7 @@ def test_bad_evaluation_input_is_refused(bedrock):
 
 
 def wait_ended(bedrock, arn):
-    for _ in range(200):
-        job = bedrock.get_evaluation_job(jobIdentifier=arn)
-        if job["status"] != "InProgress":
-            return job
-        time.sleep(0.02)
-    raise AssertionError("still InProgress")
+    return ended(lambda: bedrock.get_evaluation_job(jobIdentifier=arn), "status")
 
 
 def test_a_completed_job_writes_scored_results_for_each_model_task_and_dataset(server, bedrock, s3):

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import RunningEmulator, make_client
-from emulator_admin import load_scenario, reset
+from emulator_admin import ended, load_scenario, reset
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -70,12 +70,7 @@ def test_bad_jobs_are_refused(bedrock):
 
 
 def wait_ended(bedrock, arn):
-    for _ in range(200):
-        job = bedrock.get_advanced_prompt_optimization_job(jobIdentifier=arn)
-        if job["jobStatus"] != "InProgress":
-            return job
-        time.sleep(0.02)
-    raise AssertionError("still InProgress")
+    return ended(lambda: bedrock.get_advanced_prompt_optimization_job(jobIdentifier=arn), "jobStatus")
 
 
 def test_a_completed_job_writes_each_templates_optimized_prompt_and_scores(server, bedrock, s3):
