@@ -45,15 +45,20 @@ impl SplitMix64 {
         bytes[8..].copy_from_slice(&self.next_u64().to_be_bytes());
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let mut out = String::with_capacity(36);
+        // Filled as bytes: pushing 36 chars one by one (UTF-8 encoding, capacity checks) cost
+        // more than the random numbers. Every request makes at least one of these.
+        let mut out = [b'-'; 36];
+        let mut at = 0;
         for (i, b) in bytes.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
-                out.push('-');
+                at += 1;
             }
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 0xf)] as char);
+            out[at] = HEX[usize::from(b >> 4)];
+            out[at + 1] = HEX[usize::from(b & 0xf)];
+            at += 2;
         }
-        out
+        // Only ASCII hex digits and dashes were written.
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 
@@ -110,6 +115,21 @@ mod tests {
         let mut a = SplitMix64::new(7);
         let mut b = SplitMix64::new(7);
         assert_eq!((a.next_u64(), a.next_u64()), (b.next_u64(), b.next_u64()));
+    }
+
+    #[test]
+    fn uuids_are_the_usual_text_of_their_sixteen_bytes() {
+        for seed in [0, 1, 7, u64::MAX, 0x9E37_79B9_7F4A_7C15] {
+            let mut bytes = [0u8; 16];
+            let mut g = SplitMix64::new(seed);
+            bytes[..8].copy_from_slice(&g.next_u64().to_be_bytes());
+            bytes[8..].copy_from_slice(&g.next_u64().to_be_bytes());
+            bytes[6] = (bytes[6] & 0x0f) | 0x40;
+            bytes[8] = (bytes[8] & 0x3f) | 0x80;
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let expected = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
+            assert_eq!(SplitMix64::new(seed).uuid(), expected);
+        }
     }
 
     #[test]

@@ -248,13 +248,13 @@ const BIDIRECTIONAL_SUFFIX: &str = "/invoke-with-bidirectional-stream";
 /// Runs a request through the pipeline and encodes what it decided.
 async fn answer(
     state: &ServerState,
-    raw: RawRequest,
+    mut raw: RawRequest,
     mut stream_ctx: StreamContext,
     connection: ConnectionControl,
     mut shutdown: watch::Receiver<bool>,
     arrived: tokio::time::Instant,
 ) -> Result<Response<ResponseBody>, NoResponse> {
-    let mut ctx = RequestContext::new(state, &raw);
+    let mut ctx = RequestContext::new(state, &mut raw);
     let outcome = pipeline::run(state, &mut ctx, raw).await;
     let request_id = ctx.request_id.clone();
     pipeline::journal(state, ctx, &outcome);

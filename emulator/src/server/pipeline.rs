@@ -62,9 +62,9 @@ pub enum Outcome {
 /// The raw request as the listener read it.
 #[derive(Debug)]
 pub struct RawRequest {
-    /// HTTP method.
+    /// HTTP method (moved into the [`RequestContext`] when the pipeline starts).
     pub method: String,
-    /// Raw (percent-encoded) path.
+    /// Raw (percent-encoded) path (moved like `method`).
     pub path: String,
     /// The query string as sent (signatures cover it).
     pub raw_query: Option<String>,
@@ -120,14 +120,15 @@ pub fn region_from_authorization(value: &str) -> Option<String> {
 }
 
 impl RequestContext {
-    /// A context for a request that just arrived.
-    pub fn new(state: &ServerState, raw: &RawRequest) -> Self {
+    /// A context for a request that just arrived. It takes the method and path (the later
+    /// stages read them from here): copying them cost two allocations per request.
+    pub fn new(state: &ServerState, raw: &mut RawRequest) -> Self {
         RequestContext {
             request_id: state.next_request_id(),
             received: std::time::SystemTime::now(),
             started: Instant::now(),
-            method: raw.method.clone(),
-            path: raw.path.clone(),
+            method: std::mem::take(&mut raw.method),
+            path: std::mem::take(&mut raw.path),
             attempt: None,
             input: MatchInput { headers: RequestHeaders::shared(raw.headers.clone()), ..Default::default() },
             body_len: raw.body.as_ref().map_or(0, Bytes::len),
@@ -144,11 +145,11 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
     };
     // Route.
     ctx.input.body = RequestBody::new(body.clone());
-    let Some(route) = operations::find(&raw.method, &raw.path) else {
+    let Some(route) = operations::find(&ctx.method, &ctx.path) else {
         ctx.input.operation = "(unknown)".to_string();
         return Outcome::Respond(Plan::error(BedrockError::new(
             ErrorCode::UnknownOperationException,
-            format!("No operation of bedrock or bedrock-runtime matches {} {}.", raw.method, raw.path),
+            format!("No operation of bedrock or bedrock-runtime matches {} {}.", ctx.method, ctx.path),
         )));
     };
     ctx.input.operation = route.route.operation.clone();
@@ -156,8 +157,8 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
 
     // Auth.
     let signed = SignedRequest {
-        method: &raw.method,
-        raw_path: &raw.path,
+        method: &ctx.method,
+        raw_path: &ctx.path,
         raw_query: raw.raw_query.as_deref(),
         headers: &raw.headers,
         authority: raw.authority.as_deref(),
