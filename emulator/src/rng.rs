@@ -37,16 +37,23 @@ impl SplitMix64 {
         (0..n).map(|_| alphabet[self.below(alphabet.len() as u64) as usize] as char).collect()
     }
 
-    /// A version-4-shaped UUID string.
-    pub fn uuid(&mut self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
+    /// The 16 bytes of a version-4 UUID: the next two numbers, with the version and variant
+    /// bits set.
+    fn uuid_bytes(&mut self) -> [u8; 16] {
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&self.next_u64().to_be_bytes());
         bytes[8..].copy_from_slice(&self.next_u64().to_be_bytes());
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        // Filled as bytes: pushing 36 chars one by one (UTF-8 encoding, capacity checks) cost
-        // more than the random numbers. Every request makes at least one of these.
+        bytes
+    }
+
+    /// A version-4-shaped UUID string.
+    pub fn uuid(&mut self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bytes = self.uuid_bytes();
+        // Filled as bytes, not pushed as 36 chars (each a UTF-8 encoding and a capacity
+        // check): every request makes at least one of these.
         let mut out = [b'-'; 36];
         let mut at = 0;
         for (i, b) in bytes.iter().enumerate() {
@@ -120,13 +127,7 @@ mod tests {
     #[test]
     fn uuids_are_the_usual_text_of_their_sixteen_bytes() {
         for seed in [0, 1, 7, u64::MAX, 0x9E37_79B9_7F4A_7C15] {
-            let mut bytes = [0u8; 16];
-            let mut g = SplitMix64::new(seed);
-            bytes[..8].copy_from_slice(&g.next_u64().to_be_bytes());
-            bytes[8..].copy_from_slice(&g.next_u64().to_be_bytes());
-            bytes[6] = (bytes[6] & 0x0f) | 0x40;
-            bytes[8] = (bytes[8] & 0x3f) | 0x80;
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = SplitMix64::new(seed).uuid_bytes().iter().map(|b| format!("{b:02x}")).collect();
             let expected = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
             assert_eq!(SplitMix64::new(seed).uuid(), expected);
         }
