@@ -107,7 +107,7 @@ impl Turns {
                 };
                 input.with_conversation(&self.model.model_id, conversation);
                 let fits = |r: &ReplySpec| matches!(r.kind, ReplyKind::Content { .. } | ReplyKind::Error(_));
-                match self.services.scenarios.decide(&input, &fits) {
+                match self.services.scenarios.decide(&input, &fits, self.services.strict) {
                     Decision::Reply { rule, reply } => (rule, reply),
                     Decision::NoMatch { closest } => {
                         if let Some(refusal) = respond::strict_refusal(&self.services, &input, closest.as_ref(), None) {

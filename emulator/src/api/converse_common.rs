@@ -25,7 +25,10 @@ pub fn parse_common(body: &[u8], model: &FoundationModel, mode: Mode) -> Option<
     if !model.emulator.converse || (mode == Mode::Stream && !model.response_streaming_supported) {
         return None;
     }
-    let Common { messages, system, inference } = serde_json::from_slice(body).ok()?;
+    // UTF-8 checked once for the whole body: from a byte slice, serde_json checks every
+    // string it reads on its own. A body that is not UTF-8 is the full parser's to refuse.
+    let body = std::str::from_utf8(body).ok()?;
+    let Common { messages, system, inference } = serde_json::from_str(body).ok()?;
     let starts_with_user = messages.first().is_some_and(|m| m.role == Role::User);
     let alternates = messages.windows(2).all(|w| w[0].role != w[1].role);
     let texts_present = messages.iter().all(|m| {

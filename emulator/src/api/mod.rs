@@ -381,10 +381,11 @@ pub enum Scripted {
 /// The first responder of the chain: a scenario rule, if one matches `input`.
 pub fn respond_scripted(req: &Request, prepared: Prepared, services: &Services, input: &MatchInput) -> Scripted {
     let operation = req.operation();
-    let (rule, reply) = match services.scenarios.decide(input, &|reply| respond::fits(&reply.kind, operation)) {
-        Decision::Reply { rule, reply } => (rule, reply),
-        Decision::NoMatch { closest } => return Scripted::Unscripted { prepared, closest },
-    };
+    let (rule, reply) =
+        match services.scenarios.decide(input, &|reply| respond::fits(&reply.kind, operation), services.strict) {
+            Decision::Reply { rule, reply } => (rule, reply),
+            Decision::NoMatch { closest } => return Scripted::Unscripted { prepared, closest },
+        };
     Scripted::Answered(match prepared {
         Prepared::Converse { parsed, mode, input_tokens, .. } => {
             converse_scripted(req, services, &parsed, mode, input_tokens, &rule, &reply)

@@ -207,8 +207,13 @@ pub enum CatalogError {
 #[derive(Debug)]
 pub struct Catalog {
     models: Vec<FoundationModel>,
-    /// Position of each model id in `models`: every request resolves its `modelId`.
-    by_id: std::collections::HashMap<String, usize>,
+    /// Position of each model id in `models`: every request resolves its `modelId`. Hashed
+    /// with foldhash (already in the tree through hashbrown): the ids are ours, not an
+    /// attacker's keys, and SipHash was most of the lookup's cost.
+    by_id: std::collections::HashMap<String, usize, foldhash::fast::FixedState>,
+    /// Every geography some model has a system profile in (`us`, `eu`, …): a `modelId`
+    /// whose first dotted part is none of these is no profile id, whatever the region.
+    geographies: Vec<String>,
 }
 
 /// How a request's `modelId` resolved.
@@ -234,11 +239,17 @@ impl Catalog {
     }
 
     fn of(models: Vec<FoundationModel>) -> Catalog {
-        let mut by_id = std::collections::HashMap::new();
+        let mut by_id = std::collections::HashMap::with_hasher(foldhash::fast::FixedState::default());
+        let mut geographies: Vec<String> = Vec::new();
         for (i, m) in models.iter().enumerate() {
             by_id.entry(m.model_id.clone()).or_insert(i);
+            for geo in &m.emulator.profiles {
+                if !geographies.contains(geo) {
+                    geographies.push(geo.clone());
+                }
+            }
         }
-        Catalog { models, by_id }
+        Catalog { models, by_id, geographies }
     }
 
     /// The catalog compiled into the binary.
@@ -293,7 +304,7 @@ impl Catalog {
         };
         let (geo, model_id) = id.split_once('.')?;
         // Before the lookup: a bare model id (`anthropic.…`) fails here without hashing.
-        if !geography_serves(geo, region) {
+        if !self.geographies.iter().any(|g| g == geo) || !geography_serves(geo, region) {
             return None;
         }
         let model = self.model(model_id)?;

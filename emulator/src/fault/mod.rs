@@ -26,7 +26,7 @@ use crate::rng::{stable_hash, SplitMix64};
 use crate::scenario::fault_format::{
     ErrorInject, FaultSpec, Inject, Latency, OnSpec, PaceSpec, Stall, StreamFault, StreamThen, MAX_DELAY_MS,
 };
-use crate::scenario::matcher::failures;
+use crate::scenario::matcher::matches;
 use crate::scenario::MatchInput;
 use crate::wire::error::{BedrockError, ErrorCode};
 use attempts::AttemptTracker;
@@ -332,7 +332,7 @@ impl FaultSet {
             let mut inner = self.lock();
             let since = now.saturating_sub(inner.epoch);
             for rule in &mut inner.rules {
-                if !failures(&rule.spec.matcher, req.input).is_empty() {
+                if !matches(&rule.spec.matcher, req.input) {
                     continue;
                 }
                 rule.matched += 1;

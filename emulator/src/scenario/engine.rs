@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::format::{LoadError, ReplySpec, RuleSpec, ScenarioFile, Then};
-use super::matcher::{failures, MatchInput};
+use super::matcher::{failures, matches, MatchInput};
 
 /// The initial state of every named scenario (as in WireMock).
 pub const STARTED: &str = "Started";
@@ -200,35 +200,45 @@ impl Engine {
     ///
     /// Every rule whose conditions hold counts the request (for `requestCount`), even when an
     /// earlier rule answers it: "the Nth request like this" means the same whatever the order.
-    pub fn decide(&self, input: &MatchInput, fits: &dyn Fn(&ReplySpec) -> bool) -> Decision {
+    ///
+    /// With `explain` (strict mode, which refuses with the reason), a miss names the closest
+    /// rule and why it failed; without, misses are not described.
+    pub fn decide(&self, input: &MatchInput, fits: &dyn Fn(&ReplySpec) -> bool, explain: bool) -> Decision {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let mut closest: Option<(String, Vec<String>)> = None;
+        let mut closest: Option<(&str, Vec<String>)> = None;
         let mut answer: Option<Decision> = None;
+        // Only a miss that is explained is described: most requests miss most rules.
+        fn consider<'r>(closest: &mut Option<(&'r str, Vec<String>)>, label: &'r str, failed: Vec<String>) {
+            if closest.as_ref().is_none_or(|(_, f)| failed.len() < f.len()) {
+                *closest = Some((label, failed));
+            }
+        }
         for rule in &inner.rules {
-            let mut failed = failures(&rule.spec.matcher, input);
-            if let (Some(scenario), Some(want)) = (&rule.spec.scenario, &rule.spec.when_state) {
-                let current = inner.states.get(scenario).map(String::as_str).unwrap_or(STARTED);
-                if current != want {
-                    failed.push(format!("scenario {scenario} is in state {current} (wanted {want})"));
+            let wrong_state = match (&rule.spec.scenario, &rule.spec.when_state) {
+                (Some(scenario), Some(want)) => {
+                    let current = inner.states.get(scenario).map(String::as_str).unwrap_or(STARTED);
+                    (current != want).then(|| format!("scenario {scenario} is in state {current} (wanted {want})"))
                 }
+                _ => None,
+            };
+            if wrong_state.is_some() || !matches(&rule.spec.matcher, input) {
+                if explain && answer.is_none() {
+                    let mut failed = failures(&rule.spec.matcher, input);
+                    failed.extend(wrong_state);
+                    consider(&mut closest, rule.label.as_str(), failed);
+                }
+                continue;
             }
             let counters = inner.counters.entry(rule.label.clone()).or_default();
-            if failed.is_empty() {
-                counters.matched += 1;
-            }
+            counters.matched += 1;
             if answer.is_some() {
                 continue;
             }
-            if failed.is_empty() {
-                if let Some(count) = &rule.spec.matcher.request_count {
-                    if !count.matches(counters.matched) {
-                        failed.push(format!(
-                            "request count is {} (wanted {})",
-                            counters.matched,
-                            describe_count(count)
-                        ));
-                    }
+            let mut failed = Vec::new();
+            if let Some(count) = &rule.spec.matcher.request_count {
+                if !count.matches(counters.matched) {
+                    failed.push(format!("request count is {} (wanted {})", counters.matched, describe_count(count)));
                 }
             }
             if failed.is_empty() {
@@ -258,11 +268,13 @@ impl Engine {
                     None => failed.push(format!("its {n} replies are used up (then: fallThrough)")),
                 }
             }
-            if closest.as_ref().is_none_or(|(_, f)| failed.len() < f.len()) {
-                closest = Some((rule.label.clone(), failed));
+            if explain {
+                consider(&mut closest, rule.label.as_str(), failed);
             }
         }
-        answer.unwrap_or(Decision::NoMatch { closest })
+        answer.unwrap_or_else(|| Decision::NoMatch {
+            closest: closest.map(|(label, failed)| (label.to_string(), failed)),
+        })
     }
 
     /// One page of the admin listing: the rules from position `offset` on (sources in load
@@ -402,7 +414,7 @@ mod tests {
     }
 
     fn answer(e: &Engine, i: &MatchInput) -> Option<String> {
-        match e.decide(i, &|_| true) {
+        match e.decide(i, &|_| true, true) {
             Decision::Reply { reply, .. } => Some(serde_json::to_string(&reply.kind).unwrap_or_default()),
             Decision::NoMatch { .. } => None,
         }
@@ -449,7 +461,7 @@ mod tests {
     #[test]
     fn the_closest_rule_is_reported_when_nothing_matches() {
         let e = engine("version: 1\nrules:\n  - {name: greet, match: {lastUserMessage: hello}, reply: {text: hi}}\n");
-        match e.decide(&input("Converse", "bye"), &|_| true) {
+        match e.decide(&input("Converse", "bye"), &|_| true, true) {
             Decision::NoMatch { closest: Some((label, failures)) } => {
                 assert_eq!(label, "t/greet");
                 assert_eq!(failures.len(), 1, "{failures:?}");
@@ -459,11 +471,60 @@ mod tests {
     }
 
     #[test]
+    fn misses_are_described_only_when_asked_and_counting_is_the_same_either_way() {
+        let yaml = "version: 1\nrules:\n  - {name: greet, match: {lastUserMessage: hello}, reply: {text: hi}}\n  - {name: third, match: {operation: Converse, requestCount: {equals: 3}}, reply: {text: three}}\n";
+        let (explained, quiet) = (engine(yaml), engine(yaml));
+        for n in 1..=4 {
+            let i = input("Converse", "bye");
+            let (a, b) = (explained.decide(&i, &|_| true, true), quiet.decide(&i, &|_| true, false));
+            match (a, b) {
+                (Decision::Reply { rule: ra, .. }, Decision::Reply { rule: rb, .. }) => {
+                    assert_eq!((ra.as_str(), n), ("t/third", 3));
+                    assert_eq!(rb, "t/third");
+                }
+                (Decision::NoMatch { closest: Some((label, failures)) }, Decision::NoMatch { closest: None }) => {
+                    assert_ne!(n, 3);
+                    assert_eq!(label, "t/greet", "{failures:?}");
+                }
+                other => panic!("request {n}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_quick_match_agrees_with_the_described_failures() {
+        let e = engine(
+            "version: 1\nrules:\n  - {name: a, match: {operation: [Converse, ConverseStream], model: 'anthropic.*'}, reply: {text: a}}\n  - {name: b, match: {lastUserMessage: {contains: hel}, tools: false}, reply: {text: b}}\n  - {name: c, match: {system: {regex: '^be'}, tool: t}, reply: {text: c}}\n  - {name: d, match: {json: [{path: /inferenceConfig/maxTokens, equals: 64}], headers: {x-test: {equals: y}}}, reply: {text: d}}\n",
+        );
+        let inputs = [
+            input("Converse", "hello"),
+            input("InvokeModel", "x"),
+            MatchInput { model_id: Some("anthropic.claude-v2".into()), ..input("ConverseStream", "hel") },
+            MatchInput { system_text: Some("be brief".into()), tool_names: vec!["t".into()], ..input("Converse", "") },
+            MatchInput {
+                body: crate::scenario::RequestBody::from_json(Some(serde_json::json!({"inferenceConfig": {"maxTokens": 64}}))),
+                ..input("Converse", "x")
+            },
+        ];
+        let inner = e.lock();
+        for rule in &inner.rules {
+            for i in &inputs {
+                assert_eq!(
+                    matches(&rule.spec.matcher, i),
+                    failures(&rule.spec.matcher, i).is_empty(),
+                    "{} against {i:?}",
+                    rule.label
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_catch_all_rule_steps_aside_when_its_reply_cannot_answer_the_operation() {
         let e = engine("version: 1\nrules:\n  - {name: any, reply: {text: hi}}\n");
         let control = MatchInput { operation: "ListFoundationModels".into(), ..Default::default() };
         assert!(matches!(
-            e.decide(&control, &|r| !matches!(r.kind, super::super::format::ReplyKind::Content { .. })),
+            e.decide(&control, &|r| !matches!(r.kind, super::super::format::ReplyKind::Content { .. }), true),
             Decision::NoMatch { .. }
         ));
         assert!(answer(&e, &input("Converse", "x")).is_some());

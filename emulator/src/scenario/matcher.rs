@@ -125,10 +125,34 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 /// is not evaluated here: it depends on the rule's counters.
 pub fn failures(spec: &MatchSpec, input: &MatchInput) -> Vec<String> {
     let mut out = Vec::new();
+    check(spec, input, &mut |why| {
+        out.push(why());
+        true
+    });
+    out
+}
+
+/// Whether `input` satisfies every condition of `spec` (`requestCount` aside, as in
+/// [`failures`]). Stops at the first failed condition and describes none: every request is
+/// checked against every rule, and describing a miss nobody reads cost more than the check.
+pub fn matches(spec: &MatchSpec, input: &MatchInput) -> bool {
+    let mut ok = true;
+    check(spec, input, &mut |_| {
+        ok = false;
+        false
+    });
+    ok
+}
+
+/// Evaluates each condition of `spec` in turn, passing every failed one to `note`, which
+/// calls the description only if it wants the text, and returns whether to go on.
+fn check(spec: &MatchSpec, input: &MatchInput, note: &mut dyn FnMut(&dyn Fn() -> String) -> bool) {
     if let Some(ops) = &spec.operation {
         if !ops.iter().any(|o| o.0 == input.operation) {
-            let names: Vec<&str> = ops.iter().map(|o| o.0.as_str()).collect();
-            out.push(format!("operation is {} (wanted {})", input.operation, names.join(" or ")));
+            let names = || ops.iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(" or ");
+            if !note(&|| format!("operation is {} (wanted {})", input.operation, names())) {
+                return;
+            }
         }
     }
     if let Some(pattern) = &spec.model {
@@ -136,66 +160,88 @@ pub fn failures(spec: &MatchSpec, input: &MatchInput) -> Vec<String> {
             [&input.resolved_model, &input.model_id].iter().any(|m| m.as_deref().is_some_and(|m| glob(pattern, m)));
         if !hit {
             let shown = input.resolved_model.as_deref().or(input.model_id.as_deref()).unwrap_or("(none)");
-            out.push(format!("model is {shown} (wanted {pattern})"));
+            if !note(&|| format!("model is {shown} (wanted {pattern})")) {
+                return;
+            }
         }
     }
     if let Some(m) = &spec.last_user_message {
         let text = input.last_user_text.as_deref().unwrap_or("");
-        if !m.matches(text) {
-            out.push(format!("last user message {:?} does not satisfy: {}", shorten(text), m.describe()));
+        if !m.matches(text)
+            && !note(&|| format!("last user message {:?} does not satisfy: {}", shorten(text), m.describe()))
+        {
+            return;
         }
     }
     if let Some(m) = &spec.system {
         let text = input.system_text.as_deref().unwrap_or("");
-        if !m.matches(text) {
-            out.push(format!("system prompt {:?} does not satisfy: {}", shorten(text), m.describe()));
+        if !m.matches(text)
+            && !note(&|| format!("system prompt {:?} does not satisfy: {}", shorten(text), m.describe()))
+        {
+            return;
         }
     }
     if let Some(wanted) = spec.tools {
         if wanted == input.tool_names.is_empty() {
-            out.push(if wanted { "no tools were offered".to_string() } else { "tools were offered".to_string() });
+            let why = if wanted { "no tools were offered" } else { "tools were offered" };
+            if !note(&|| why.to_string()) {
+                return;
+            }
         }
     }
     if let Some(name) = &spec.tool {
-        if !input.tool_names.iter().any(|t| t == name) {
-            out.push(format!("tool {name} was not offered (offered: {})", input.tool_names.join(", ")));
+        if !input.tool_names.iter().any(|t| t == name)
+            && !note(&|| format!("tool {name} was not offered (offered: {})", input.tool_names.join(", ")))
+        {
+            return;
         }
     }
     for j in &spec.json {
         let found = input.body.json().and_then(|b| b.pointer(&j.path.0));
         if let Some(exists) = j.exists {
-            if exists != found.is_some() {
-                out.push(format!("body {} {}", j.path.0, if exists { "is missing" } else { "is present" }));
+            if exists != found.is_some()
+                && !note(&|| format!("body {} {}", j.path.0, if exists { "is missing" } else { "is present" }))
+            {
+                return;
             }
         }
         if let Some(want) = &j.equals {
-            if found != Some(want) {
-                out.push(format!(
-                    "body {} is {} (wanted {want})",
-                    j.path.0,
-                    found.map_or("missing".to_string(), Value::to_string)
-                ));
+            if found != Some(want)
+                && !note(&|| {
+                    format!(
+                        "body {} is {} (wanted {want})",
+                        j.path.0,
+                        found.map_or("missing".to_string(), Value::to_string)
+                    )
+                })
+            {
+                return;
             }
         }
         if let Some(t) = &j.text {
             let text = found.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).unwrap_or_default();
-            if found.is_none() || !t.matches(&text) {
-                out.push(format!("body {} {:?} does not satisfy: {}", j.path.0, shorten(&text), t.describe()));
+            if (found.is_none() || !t.matches(&text))
+                && !note(&|| format!("body {} {:?} does not satisfy: {}", j.path.0, shorten(&text), t.describe()))
+            {
+                return;
             }
         }
     }
     for (name, m) in &spec.headers {
         let lower = name.to_ascii_lowercase();
         let value = input.headers.get(&lower);
-        if !value.is_some_and(|v| m.matches(v)) {
-            out.push(format!(
-                "header {lower} {} does not satisfy: {}",
-                value.map_or("missing".into(), |v| format!("{v:?}")),
-                m.describe()
-            ));
+        if !value.is_some_and(|v| m.matches(v))
+            && !note(&|| {
+                format!(
+                    "header {lower} {} does not satisfy: {}",
+                    value.map_or("missing".into(), |v| format!("{v:?}")),
+                    m.describe()
+                )
+            })
+        {
+            return;
         }
     }
-    out
 }
 
 /// The first 60 characters of `text` (reading no further: near-miss reports are built for

@@ -133,24 +133,32 @@ fn stream_body(steps: StepStream, ctx: StreamContext) -> ResponseBody {
 
 /// Turns a Plan into a response (stream bodies use Tokio timers: call it inside a runtime).
 pub fn encode(plan: Plan, request_id: &str, ctx: StreamContext) -> Response<ResponseBody> {
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
+    // The usual content types are constants; only a raw body's own type is parsed.
     let (status, content_type, body, error_type) = match plan.body {
         PlanBody::Json(value) => {
             let bytes = serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec());
-            (plan.status, "application/json".to_string(), full_body(bytes), None)
+            (plan.status, Some(JSON), full_body(bytes), None)
         }
-        PlanBody::Raw { content_type, bytes } => (plan.status, content_type, full_body(bytes), None),
+        PlanBody::Raw { content_type, bytes } => {
+            let content_type =
+                if content_type == "application/json" { Ok(JSON) } else { HeaderValue::try_from(content_type) };
+            (plan.status, content_type.ok(), full_body(bytes), None)
+        }
         PlanBody::Error(error) => {
             let bytes = serde_json::to_vec(&error.body()).unwrap_or_else(|_| b"{}".to_vec());
-            (error.code.status(), "application/json".to_string(), full_body(bytes), Some(error.error_type_header()))
+            (error.code.status(), Some(JSON), full_body(bytes), Some(error.error_type_header()))
         }
         // hyper polls the body only when it can write, so a slow reader applies back-pressure
         // instead of the emulator buffering a whole long stream in memory.
-        PlanBody::Stream(steps) => (plan.status, EVENT_STREAM_CONTENT_TYPE.to_string(), stream_body(steps, ctx), None),
+        PlanBody::Stream(steps) => {
+            (plan.status, Some(HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE)), stream_body(steps, ctx), None)
+        }
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::try_from(content_type) {
+    if let Some(v) = content_type {
         headers.insert(http::header::CONTENT_TYPE, v);
     }
     // A proxied answer keeps Bedrock's own request id (what AWS support asks for).

@@ -106,13 +106,13 @@ pub fn credential_scope(value: &str) -> Option<&[u8]> {
         (0..bytes.len()).find(|&i| bytes[i..].starts_with(NEEDLE))?
     };
     let scope = &bytes[at + NEEDLE.len()..];
-    Some(&scope[..scope.iter().position(|&b| b == b',' || b == b' ').unwrap_or(scope.len())])
+    Some(&scope[..memchr::memchr2(b',', b' ', scope).unwrap_or(scope.len())])
 }
 
 /// The region of the SigV4 credential scope (`Credential=AKID/DATE/REGION/bedrock/aws4_request`).
 pub fn region_from_authorization(value: &str) -> Option<String> {
     let scope = credential_scope(value)?;
-    let mut slashes = scope.iter().enumerate().filter(|(_, &b)| b == b'/').map(|(i, _)| i);
+    let mut slashes = memchr::memchr_iter(b'/', scope);
     let (_, start) = (slashes.next()?, slashes.next()? + 1);
     let end = slashes.next().unwrap_or(scope.len());
     let region = std::str::from_utf8(&scope[start..end]).ok()?;
@@ -276,7 +276,9 @@ async fn respond_chain(
             RecordMode::None => false,
         };
         if record {
-            return recorder.forward(request, raw_path, raw_query).await;
+            // Boxed: the proxy's future (a TLS client request) is kilobytes, and without the
+            // box every request's future reserves and copies that room, proxied or not.
+            return Box::pin(recorder.forward(request, raw_path, raw_query)).await;
         }
         let mode = if recorder.mode() == RecordMode::None { "none" } else { "once" };
         return Err(BedrockError::validation(format!(
