@@ -191,7 +191,10 @@ pub fn find(method: &str, path: &str) -> Option<RouteMatch> {
     let raw = &raw[..n];
     let mut best: Option<(usize, &'static Route)> = None;
     for route in candidates(raw[0]) {
-        if route.segments.len() != raw.len() || !route.method.eq_ignore_ascii_case(method) {
+        // Exact first: hyper hands standard methods over upper-case, as the table has them, and
+        // the case-blind compare lower-cases both byte by byte.
+        let same_method = route.method == method || route.method.eq_ignore_ascii_case(method);
+        if route.segments.len() != raw.len() || !same_method {
             continue;
         }
         let mut literals = 0;

@@ -9,26 +9,26 @@
 //! as an array, any value Bedrock refuses — which then goes through the full parser and its
 //! error messages.
 //!
+//! It reads the JSON with a small scanner of its own rather than serde's visitors: for a
+//! 100-byte request, serde_json's per-token machinery cost about 3,500 instructions
+//! (callgrind), most of the request's parsing. The scanner only ever has to be right when it
+//! accepts; anything it is unsure of (a string with escapes aside) it hands to the full parser.
+//!
 //! [`converse::parse_object`]: super::converse::parse_object
-
-use std::fmt;
-
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 
 use super::converse::{ConverseRequest, Mode};
 use crate::backend::catalog::FoundationModel;
 use crate::canonical::{Block, Conversation, InferenceConfig, Message, Role};
+use crate::wire::json::first_needing_escape;
 
 /// The request, if it has the common shape and is valid for `model`.
 pub fn parse_common(body: &[u8], model: &FoundationModel, mode: Mode) -> Option<ConverseRequest> {
     if !model.emulator.converse || (mode == Mode::Stream && !model.response_streaming_supported) {
         return None;
     }
-    // UTF-8 checked once for the whole body: from a byte slice, serde_json checks every
-    // string it reads on its own. A body that is not UTF-8 is the full parser's to refuse.
-    let body = std::str::from_utf8(body).ok()?;
-    let Common { messages, system, inference } = serde_json::from_str(body).ok()?;
+    // UTF-8 checked once for the whole body; a body that is not UTF-8 is the full parser's
+    // to refuse.
+    let Common { messages, system, inference } = Scan::new(std::str::from_utf8(body).ok()?).common()?;
     let starts_with_user = messages.first().is_some_and(|m| m.role == Role::User);
     let alternates = messages.windows(2).all(|w| w[0].role != w[1].role);
     let texts_present = messages.iter().all(|m| {
@@ -69,11 +69,6 @@ pub fn parse_common(body: &[u8], model: &FoundationModel, mode: Mode) -> Option<
     })
 }
 
-/// Any shape but the common one: the full parser decides (its message is never shown).
-fn other<E: de::Error>() -> E {
-    E::custom("not the common Converse shape")
-}
-
 struct Common {
     messages: Vec<Message>,
     system: Option<Vec<String>>,
@@ -89,153 +84,224 @@ struct Inference {
 }
 
 /// Fills `slot` once: a member sent twice is left to the full parser (which keeps the last).
-fn once<T, E: de::Error>(slot: &mut Option<T>, value: T) -> Result<(), E> {
+fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     match slot {
-        Some(_) => Err(other()),
+        Some(_) => None,
         None => {
             *slot = Some(value);
-            Ok(())
+            Some(())
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Common {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Common;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a Converse request")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Common, A::Error> {
-                let (mut messages, mut system, mut inference) = (None, None, None);
-                // Keys borrowed from the body: one with an escape fails here and is left to
-                // the full parser.
-                while let Some(key) = map.next_key::<&str>()? {
-                    match key {
-                        "messages" => once(&mut messages, map.next_value::<List<Turn>>()?.0)?,
-                        "system" => once(&mut system, map.next_value::<List<Text>>()?.0)?,
-                        "inferenceConfig" => once(&mut inference, map.next_value::<Inference>()?)?,
-                        _ => return Err(other()),
-                    }
-                }
-                let messages = messages.ok_or_else(other)?.into_iter().map(|t| t.0).collect();
-                let system = system.map(|s: Vec<Text>| s.into_iter().map(|t| t.0).collect());
-                Ok(Common { messages, system, inference })
-            }
-        }
-        d.deserialize_map(V)
-    }
+/// A cursor over the body. Every method gives `None` for anything but the shape it reads.
+struct Scan<'a> {
+    text: &'a str,
+    at: usize,
 }
 
-/// A JSON array (never `null`).
-struct List<T>(Vec<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = List<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(List(items))
-            }
-        }
-        d.deserialize_seq(V(std::marker::PhantomData))
+impl<'a> Scan<'a> {
+    fn new(text: &'a str) -> Self {
+        Scan { text, at: 0 }
     }
-}
 
-/// A message whose content is text blocks only.
-struct Turn(Message);
-
-impl<'de> Deserialize<'de> for Turn {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Turn;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a message")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Turn, A::Error> {
-                let (mut role, mut content) = (None, None);
-                while let Some(key) = map.next_key::<&str>()? {
-                    match key {
-                        "role" => {
-                            let r = match map.next_value::<&str>()? {
-                                "user" => Role::User,
-                                "assistant" => Role::Assistant,
-                                _ => return Err(other()),
-                            };
-                            once(&mut role, r)?;
-                        }
-                        "content" => once(&mut content, map.next_value::<List<Text>>()?.0)?,
-                        _ => return Err(other()),
-                    }
-                }
-                let content = content.ok_or_else(other)?.into_iter().map(|t| Block::Text(t.0)).collect();
-                Ok(Turn(Message { role: role.ok_or_else(other)?, content }))
-            }
-        }
-        d.deserialize_map(V)
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
     }
-}
 
-/// `{"text": "…"}`, and nothing else.
-struct Text(String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Text;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a text block")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text, A::Error> {
-                let mut text = None;
-                while let Some(key) = map.next_key::<&str>()? {
-                    match key {
-                        "text" => once(&mut text, map.next_value::<String>()?)?,
-                        _ => return Err(other()),
-                    }
-                }
-                text.map(Text).ok_or_else(other)
-            }
+    /// The next byte after white space (JSON's four), not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        let bytes = self.bytes();
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(self.at) {
+            self.at += 1;
         }
-        d.deserialize_map(V)
+        bytes.get(self.at).copied()
     }
-}
 
-impl<'de> Deserialize<'de> for Inference {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Inference;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("inference parameters")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Inference, A::Error> {
-                let (mut max_tokens, mut temperature, mut top_p, mut stop) = (None, None, None, None);
-                while let Some(key) = map.next_key::<&str>()? {
-                    match key {
-                        // A JSON integer only: `64.0` is refused by the full parser.
-                        "maxTokens" => once(&mut max_tokens, map.next_value::<u64>()?)?,
-                        "temperature" => once(&mut temperature, map.next_value::<f64>()?)?,
-                        "topP" => once(&mut top_p, map.next_value::<f64>()?)?,
-                        "stopSequences" => once(&mut stop, map.next_value::<List<String>>()?.0)?,
-                        _ => return Err(other()),
-                    }
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// `[item, …]`.
+    fn list(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    return Some(());
                 }
-                Ok(Inference { max_tokens, temperature, top_p, stop_sequences: stop.unwrap_or_default() })
+                _ => return None,
             }
         }
-        d.deserialize_map(V)
+    }
+
+    /// `{"key": value, …}`, `member` reading each value; a key with an escape is refused,
+    /// as serde refused to borrow it.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.plain_string()?;
+            self.eat(b':')?;
+            member(self, key)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string without escapes, borrowed from the body.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let len = first_needing_escape(&self.bytes()[start..])?;
+        // Ending at a backslash means escapes; at a control character, a string JSON forbids
+        // (serde refused it).
+        if self.bytes()[start + len] == b'"' {
+            self.at = start + len + 1;
+            // Both ends are ASCII quotes, so this is a whole-character slice of the body.
+            return self.text.get(start..start + len);
+        }
+        None
+    }
+
+    /// Any string: borrowed and copied when it has no escapes, else decoded by serde_json
+    /// (escapes are rare; their rules are serde's).
+    fn string(&mut self) -> Option<String> {
+        let start = self.at;
+        if let Some(plain) = self.plain_string() {
+            return Some(plain.to_string());
+        }
+        self.at = start;
+        self.eat(b'"')?;
+        let open = self.at - 1;
+        let bytes = self.bytes();
+        let mut i = self.at;
+        loop {
+            match bytes.get(i)? {
+                b'"' => break,
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+        self.at = i + 1;
+        serde_json::from_str(self.text.get(open..=i)?).ok()
+    }
+
+    /// The bytes of a JSON number (checked by whoever converts them).
+    fn number(&mut self) -> Option<&'a str> {
+        self.peek()?;
+        let start = self.at;
+        let bytes = self.bytes();
+        while bytes.get(self.at).is_some_and(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')) {
+            self.at += 1;
+        }
+        (self.at > start).then(|| &self.text[start..self.at])
+    }
+
+    /// A JSON integer that fits `u64`: digits only, no leading zero (what serde read as u64;
+    /// `64.0`, `1e2` and `-1` it refused).
+    fn unsigned(&mut self) -> Option<u64> {
+        let digits = self.number()?;
+        let canonical = digits.bytes().all(|b| b.is_ascii_digit()) && (digits == "0" || !digits.starts_with('0'));
+        if canonical {
+            digits.parse().ok()
+        } else {
+            None
+        }
+    }
+
+    /// A JSON number as serde_json reads it into an `f64` (its rounding, not Rust's).
+    fn float(&mut self) -> Option<f64> {
+        serde_json::from_str(self.number()?).ok()
+    }
+
+    /// `[{"text": "…"}, …]`, each text wrapped by `wrap` (a block, or the text itself).
+    fn texts<T>(&mut self, wrap: fn(String) -> T) -> Option<Vec<T>> {
+        let mut out = Vec::new();
+        self.list(|s| {
+            let mut text = None;
+            s.object(|s, key| match key {
+                "text" => once(&mut text, s.string()?),
+                _ => None,
+            })?;
+            out.push(wrap(text?));
+            Some(())
+        })?;
+        Some(out)
+    }
+
+    fn message(&mut self) -> Option<Message> {
+        let (mut role, mut content) = (None, None);
+        self.object(|s, key| match key {
+            "role" => {
+                let r = match s.plain_string()? {
+                    "user" => Role::User,
+                    "assistant" => Role::Assistant,
+                    _ => return None,
+                };
+                once(&mut role, r)
+            }
+            "content" => once(&mut content, s.texts(Block::Text)?),
+            _ => None,
+        })?;
+        Some(Message { role: role?, content: content? })
+    }
+
+    fn inference(&mut self) -> Option<Inference> {
+        let (mut max_tokens, mut temperature, mut top_p, mut stop) = (None, None, None, None);
+        self.object(|s, key| match key {
+            "maxTokens" => once(&mut max_tokens, s.unsigned()?),
+            "temperature" => once(&mut temperature, s.float()?),
+            "topP" => once(&mut top_p, s.float()?),
+            "stopSequences" => {
+                let mut list = Vec::new();
+                s.list(|s| {
+                    list.push(s.string()?);
+                    Some(())
+                })?;
+                once(&mut stop, list)
+            }
+            _ => None,
+        })?;
+        Some(Inference { max_tokens, temperature, top_p, stop_sequences: stop.unwrap_or_default() })
+    }
+
+    /// The whole body: the request object and nothing after it but white space.
+    fn common(mut self) -> Option<Common> {
+        let (mut messages, mut system, mut inference) = (None, None, None);
+        self.object(|s, key| match key {
+            "messages" => {
+                let mut list = Vec::new();
+                s.list(|s| {
+                    list.push(s.message()?);
+                    Some(())
+                })?;
+                once(&mut messages, list)
+            }
+            "system" => once(&mut system, s.texts(std::convert::identity)?),
+            "inferenceConfig" => once(&mut inference, s.inference()?),
+            _ => None,
+        })?;
+        if self.peek().is_some() {
+            return None;
+        }
+        Some(Common { messages: messages?, system, inference })
     }
 }
 
@@ -264,6 +330,33 @@ mod tests {
         assert_eq!(Some(&common), full(body, haiku, Mode::Unary).as_ref());
         assert_eq!(common.conversation.messages.len(), 3);
         assert_eq!(common.conversation.inference.max_tokens, Some(64));
+    }
+
+    #[test]
+    fn escapes_white_space_and_numbers_read_as_serde_reads_them() {
+        let haiku = model("anthropic.claude-3-haiku-20240307-v1:0");
+        let body = " {\r\n \"messages\" : [ {\"content\":[ {\"text\" :\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\\\ \\/ \\n\\tend\"} ], \"role\":\"user\"}\t] ,\n\"inferenceConfig\":{\"temperature\": 0.7e0, \"topP\":1E-1,\"maxTokens\" : 10, \"stopSequences\": [\"\\u0045ND\"]}} \n";
+        let common = parse_common(body.as_bytes(), haiku, Mode::Unary).expect("common");
+        assert_eq!(Some(&common), full(body.as_bytes(), haiku, Mode::Unary).as_ref());
+        assert_eq!(common.conversation.messages[0].content, vec![Block::Text("café 😀 \"q\" \\ / \n\tend".into())]);
+        assert_eq!(common.conversation.inference.stop_sequences, vec!["END".to_string()]);
+        assert_eq!(common.conversation.inference.temperature, Some(0.7));
+        for refused in [
+            r#"{"messages":[{"role":"user","content":[{"text":"a"}]}]} x"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"a"}]}],}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"a"},]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"a\x"}]}]}"#,
+            "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"a\u{1}\"}]}]}",
+            r#"{"messages":[{"role":"us\u0065r","content":[{"text":"a"}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"a"}]}],"inferenceConfig":{"maxTokens":064}}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"a"}]}],"inferenceConfig":{"maxTokens":1e2}}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"a"}]}],"inferenceConfig":{"temperature":.5}}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"a"}]}],"inferenceConfig":{"temperature":0.5.1}}"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"a"}]}]"#,
+            r#"{"messages":[{"role":"user","content":[{"text":"a"#,
+        ] {
+            assert_eq!(parse_common(refused.as_bytes(), haiku, Mode::Unary), None, "{refused}");
+        }
     }
 
     #[test]
@@ -395,7 +488,7 @@ mod tests {
         /// The shortcut never disagrees with the full parser: whatever it accepts, the full
         /// parser accepts as the same request (on models that differ in what they allow).
         #[test]
-        fn the_shortcut_agrees_with_the_full_parser(body in body(), which in 0..4usize, stream in any::<bool>()) {
+        fn the_shortcut_agrees_with_the_full_parser(body in body(), which in 0..4usize, stream in any::<bool>(), pretty in any::<bool>()) {
             let ids = [
                 "anthropic.claude-3-haiku-20240307-v1:0",
                 "amazon.titan-text-express-v1",
@@ -404,7 +497,8 @@ mod tests {
             ];
             let model = model(ids[which]);
             let mode = if stream { Mode::Stream } else { Mode::Unary };
-            let bytes = serde_json::to_vec(&body).expect("serialises");
+            // Pretty-printed too: white space wherever JSON allows it.
+            let bytes = if pretty { serde_json::to_vec_pretty(&body) } else { serde_json::to_vec(&body) }.expect("serialises");
             let full = full(&bytes, model, mode);
             if let Some(common) = parse_common(&bytes, model, mode) {
                 prop_assert_eq!(Some(common), full, "{}", body);

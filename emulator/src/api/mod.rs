@@ -422,7 +422,7 @@ pub fn respond_builtin(req: &Request, prepared: Prepared, services: &Services) -
         Prepared::Converse { model, parsed, mode, input_tokens } => {
             // Refused before the model runs, so no reply is generated for an over-long prompt.
             context_window::check(model, input_tokens, context_window::Operation::Converse)?;
-            let reply = services.synthetic.reply_as(model, &parsed.conversation);
+            let reply = services.synthetic.reply_counted(model, &parsed.conversation, input_tokens);
             Ok(render_converse(&reply, &parsed, mode, services).answered_by(AnsweredBy::Synthetic))
         }
         Prepared::CountTokens { model, input_tokens, .. } => {

@@ -502,7 +502,9 @@ mod tests {
             MatchInput { model_id: Some("anthropic.claude-v2".into()), ..input("ConverseStream", "hel") },
             MatchInput { system_text: Some("be brief".into()), tool_names: vec!["t".into()], ..input("Converse", "") },
             MatchInput {
-                body: crate::scenario::RequestBody::from_json(Some(serde_json::json!({"inferenceConfig": {"maxTokens": 64}}))),
+                body: crate::scenario::RequestBody::from_json(Some(
+                    serde_json::json!({"inferenceConfig": {"maxTokens": 64}}),
+                )),
                 ..input("Converse", "x")
             },
         ];

@@ -94,12 +94,12 @@ pub struct Accounts {
 impl Accounts {
     /// The account of a request with this `Authorization` header, or (presigned) this
     /// `X-Amz-Credential` query parameter.
-    pub fn for_request(&self, authorization: Option<&str>, presigned_credential: Option<&str>) -> &str {
+    pub fn for_request(&self, authorization: Option<&[u8]>, presigned_credential: Option<&str>) -> &str {
         if self.by_key.is_empty() {
             return &self.default;
         }
         authorization
-            .and_then(access_key_from_authorization)
+            .and_then(access_key_in)
             .or_else(|| presigned_credential.and_then(|c| c.split('/').next()))
             .and_then(|key| self.by_key.get(key))
             .unwrap_or(&self.default)
@@ -108,6 +108,10 @@ impl Accounts {
 
 /// The access key id of a SigV4 `Authorization` header (`Credential=KEY/DATE/…`).
 pub fn access_key_from_authorization(value: &str) -> Option<&str> {
+    access_key_in(value.as_bytes())
+}
+
+fn access_key_in(value: &[u8]) -> Option<&str> {
     let scope = pipeline::credential_scope(value)?;
     let end = scope.iter().position(|&b| b == b'/')?;
     // The scope is an ASCII-delimited slice of `value`, so it starts at a character boundary.
@@ -456,9 +460,9 @@ mod tests {
         let auth = |key: &str| {
             format!("AWS4-HMAC-SHA256 Credential={key}/20261202/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=0")
         };
-        assert_eq!(accounts.for_request(Some(&auth("AKIDALICE")), None), "111111111111");
-        assert_eq!(accounts.for_request(Some(&auth("AKIDBOB")), None), "999999999999");
-        assert_eq!(accounts.for_request(Some("Bearer abc"), None), "999999999999");
+        assert_eq!(accounts.for_request(Some(auth("AKIDALICE").as_bytes()), None), "111111111111");
+        assert_eq!(accounts.for_request(Some(auth("AKIDBOB").as_bytes()), None), "999999999999");
+        assert_eq!(accounts.for_request(Some(b"Bearer abc"), None), "999999999999");
         assert_eq!(accounts.for_request(None, None), "999999999999");
         assert_eq!(
             accounts.for_request(None, Some("AKIDALICE/20261202/us-east-1/bedrock/aws4_request")),

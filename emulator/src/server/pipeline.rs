@@ -81,9 +81,9 @@ pub struct RawRequest {
 }
 
 fn header<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
-    // `HeaderValue::to_str` tests each byte for visible ASCII, a loop as long as the 250-byte
-    // Authorization header read twice per request; UTF-8 validation is word-at-a-time and
-    // every reader here tolerates what it lets through.
+    // `HeaderValue::to_str` tests each byte for visible ASCII; UTF-8 validation is
+    // word-at-a-time and every reader here tolerates what it lets through. (Authorization is
+    // read as bytes: only the parts taken from it are checked.)
     headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
@@ -94,11 +94,10 @@ const AMZ_SDK_INVOCATION_ID: http::HeaderName = http::HeaderName::from_static("a
 
 /// The credential scope of a SigV4 `Authorization` header: `AKID/DATE/REGION/…` after
 /// `Credential=`, ending at `,` or a space.
-pub fn credential_scope(value: &str) -> Option<&[u8]> {
+pub fn credential_scope(bytes: &[u8]) -> Option<&[u8]> {
     // A byte scan: `split`/`find` with a string needle build a searcher per call, which costs
     // more than the rest of the region lookup on a 250-byte header.
     const NEEDLE: &[u8] = b"Credential=";
-    let bytes = value.as_bytes();
     // SDKs put it first: `AWS4-HMAC-SHA256 Credential=…`.
     let at = if bytes.get(17..28) == Some(NEEDLE) {
         17
@@ -111,6 +110,12 @@ pub fn credential_scope(value: &str) -> Option<&[u8]> {
 
 /// The region of the SigV4 credential scope (`Credential=AKID/DATE/REGION/bedrock/aws4_request`).
 pub fn region_from_authorization(value: &str) -> Option<String> {
+    region_from_authorization_bytes(value.as_bytes())
+}
+
+/// [`region_from_authorization`] of the header's bytes: only the region is checked as UTF-8,
+/// not the whole 250-byte header.
+fn region_from_authorization_bytes(value: &[u8]) -> Option<String> {
     let scope = credential_scope(value)?;
     let mut slashes = memchr::memchr_iter(b'/', scope);
     let (_, start) = (slashes.next()?, slashes.next()? + 1);
@@ -165,13 +170,13 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
         body: &body,
     };
     // Read once: the region and the account both come from it.
-    let authorization = header(&raw.headers, &AUTHORIZATION);
+    let authorization = raw.headers.get(&AUTHORIZATION).map(http::HeaderValue::as_bytes);
     let verified_region = match state.auth.check(&signed, std::time::SystemTime::now()) {
         Ok(region) => region,
         Err(e) => return Outcome::Respond(Plan::error(e.into())),
     };
     let region = verified_region
-        .or_else(|| authorization.and_then(region_from_authorization))
+        .or_else(|| authorization.and_then(region_from_authorization_bytes))
         .unwrap_or_else(|| "us-east-1".to_string());
     // Attempts are only counted by hand (the fallback for clients without SDK headers) while
     // fault rules are loaded: nothing else reads them, and the hash costs a pass over the body.

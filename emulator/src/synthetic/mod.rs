@@ -361,9 +361,24 @@ impl SyntheticModel {
         self.reply(&model.model_id, conv, model.emulator.max_output_tokens)
     }
 
+    /// [`reply_as`](Self::reply_as), given the conversation's [`input_tokens`] (already
+    /// counted to check the context window: counting is a pass over every prompt).
+    pub fn reply_counted(
+        &self,
+        model: &crate::backend::catalog::FoundationModel,
+        conv: &Conversation,
+        input_tokens: u32,
+    ) -> Reply {
+        self.reply_with(&model.model_id, conv, model.emulator.max_output_tokens, input_tokens)
+    }
+
     /// Answers `conv` as model `model_id` would, within `max_output_tokens` when the request
     /// sets no `maxTokens`.
     pub fn reply(&self, model_id: &str, conv: &Conversation, max_output_tokens: u32) -> Reply {
+        self.reply_with(model_id, conv, max_output_tokens, input_tokens(conv))
+    }
+
+    fn reply_with(&self, model_id: &str, conv: &Conversation, max_output_tokens: u32, input: u32) -> Reply {
         // Inference parameters act after generation (cuts), so they stay out of the
         // fingerprint: the same prompt gives the same text whatever maxTokens says, and
         // through Converse and every native format alike.
@@ -373,7 +388,6 @@ impl SyntheticModel {
         write_fingerprint(&mut hasher, conv);
         let hash = hasher.finish();
         let mut rng = SplitMix64::new(hash);
-        let input = input_tokens(conv);
         let max_tokens = conv.inference.max_tokens.unwrap_or(max_output_tokens.max(1));
 
         let forced = !matches!(conv.tool_choice, ToolChoice::Auto);
@@ -388,8 +402,10 @@ impl SyntheticModel {
                 (schema::instance(&schema).to_string(), None)
             }
             (None, None) => {
-                // Written in place: `format!` cost more than the words.
-                let mut text = String::from("You said: \"");
+                // Written in place: `format!` cost more than the words. Sized once for the
+                // echo and up to four sentences (growing it cost three reallocations).
+                let mut text = String::with_capacity(512);
+                text.push_str("You said: \"");
                 push_first_words(&mut text, &conv.last_user_text(), 12);
                 text.push_str("\". ");
                 // The quote ends at a space, so the two parts count apart.

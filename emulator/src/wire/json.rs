@@ -45,6 +45,20 @@ pub fn push_string(out: &mut Vec<u8>, s: &str) {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Where the first byte that a JSON string must escape (`"`, `\\`, a control character) is
+/// in `bytes`, looking eight bytes at a time: also where a JSON string token without escapes
+/// ends.
+pub fn first_needing_escape(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(word) = bytes.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        if needs_escape(u64::from_le_bytes(word)) {
+            break;
+        }
+        i += 8;
+    }
+    bytes[i..].iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\').map(|p| i + p)
+}
+
 /// Whether any of the eight bytes of `word` is a control character, `"` or `\\` (the
 /// classic "has a zero byte" and "has a byte less than n" word tricks, exact for the question
 /// whether any byte is).
@@ -90,6 +104,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_first_byte_needing_escape_is_found(s in "(\\PC|[\u{0}-\u{1f}\"\\\\])*") {
+            let wanted = s.bytes().position(|b| b < 0x20 || b == b'"' || b == b'\\');
+            prop_assert_eq!(first_needing_escape(s.as_bytes()), wanted);
+        }
+
         #[test]
         fn any_word_is_flagged_exactly_when_a_byte_needs_escaping(word: [u8; 8]) {
             let wanted = word.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
