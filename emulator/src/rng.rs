@@ -54,15 +54,12 @@ impl SplitMix64 {
         let bytes = self.uuid_bytes();
         // Filled as bytes, not pushed as 36 chars (each a UTF-8 encoding and a capacity
         // check): every request makes at least one of these.
+        // Where each byte's two digits go, between the dashes of 8-4-4-4-12.
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
         let mut out = [b'-'; 36];
-        let mut at = 0;
-        for (i, b) in bytes.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                at += 1;
-            }
+        for (&at, b) in AT.iter().zip(bytes) {
             out[at] = HEX[usize::from(b >> 4)];
             out[at + 1] = HEX[usize::from(b & 0xf)];
-            at += 2;
         }
         // Only ASCII hex digits and dashes were written, so this never falls back. (The
         // lossy conversion walked the bytes one by one: a third of the function's cost.)

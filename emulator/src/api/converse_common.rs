@@ -169,7 +169,14 @@ impl<'a> Scan<'a> {
     fn plain_string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let len = first_needing_escape(&self.bytes()[start..])?;
+        let rest = &self.bytes()[start..];
+        // Keys and roles are a few bytes: a plain loop finds their end sooner than the
+        // word-at-a-time search, which takes over for longer strings (prompts).
+        let head = rest.len().min(16);
+        let len = match rest[..head].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+            Some(at) => at,
+            None => head + first_needing_escape(&rest[head..])?,
+        };
         // Ending at a backslash means escapes; at a control character, a string JSON forbids
         // (serde refused it).
         if self.bytes()[start + len] == b'"' {

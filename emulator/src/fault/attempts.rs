@@ -70,6 +70,14 @@ pub struct AttemptTracker {
 
 /// Reads `attempt=K` from an `amz-sdk-request` value (`attempt=2; max=3`).
 pub fn attempt_from_header(value: &str) -> Option<u32> {
+    // What every SDK sends, `attempt=1; max=3`, read without the general split (a char
+    // searcher and a trim per part); anything else takes the general reading.
+    if let Some(rest) = value.strip_prefix("attempt=") {
+        let end = memchr::memchr(b';', rest.as_bytes()).unwrap_or(rest.len());
+        if let Ok(n) = rest[..end].trim().parse::<u32>() {
+            return (n >= 1).then_some(n);
+        }
+    }
     value.split(';').find_map(|part| part.trim().strip_prefix("attempt=")?.trim().parse().ok()).filter(|n| *n >= 1)
 }
 
@@ -164,6 +172,9 @@ mod tests {
         assert_eq!(attempt_from_header("attempt=2; max=3"), Some(2));
         assert_eq!(attempt_from_header("ttl=20250101T000000Z; attempt=3; max=5"), Some(3));
         assert_eq!(attempt_from_header("attempt=x"), None);
+        assert_eq!(attempt_from_header("attempt=x; attempt=2"), Some(2), "an unreadable first part is read past");
+        assert_eq!(attempt_from_header("attempt=0; attempt=2"), None, "the first readable part decides");
+        assert_eq!(attempt_from_header("attempt= 4 ;max=5"), Some(4));
         let t = AttemptTracker::new(Clock::manual());
         assert_eq!(t.observe(Some("attempt=3; max=3"), Some("id"), 1, true).number, 3);
     }

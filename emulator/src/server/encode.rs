@@ -132,7 +132,8 @@ fn stream_body(steps: StepStream, ctx: StreamContext) -> ResponseBody {
 }
 
 /// Turns a Plan into a response (stream bodies use Tokio timers: call it inside a runtime).
-pub fn encode(plan: Plan, request_id: &str, ctx: StreamContext) -> Response<ResponseBody> {
+/// `request_id` is taken by value: its bytes become the header's without a copy.
+pub fn encode(plan: Plan, request_id: String, ctx: StreamContext) -> Response<ResponseBody> {
     const JSON: HeaderValue = HeaderValue::from_static("application/json");
     // The usual content types are constants; only a raw body's own type is parsed.
     let (status, content_type, body, error_type) = match plan.body {
@@ -163,7 +164,7 @@ pub fn encode(plan: Plan, request_id: &str, ctx: StreamContext) -> Response<Resp
     }
     // A proxied answer keeps Bedrock's own request id (what AWS support asks for).
     if !plan.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amzn-requestid")) {
-        if let Ok(v) = HeaderValue::try_from(request_id) {
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(request_id)) {
             headers.insert(REQUEST_ID, v);
         }
     }

@@ -193,7 +193,7 @@ async fn handle(
         let Ok(share) = budget.clone().try_acquire_many_owned(units) else {
             let stream_ctx =
                 StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
-            return Ok(encode(busy(), &state.next_request_id(), stream_ctx));
+            return Ok(encode(busy(), state.next_request_id(), stream_ctx));
         };
         let input: crate::plan::InputBody =
             Box::pin(futures_util::StreamExt::map(http_body_util::BodyExt::into_data_stream(body), move |chunk| {
@@ -220,14 +220,14 @@ async fn handle(
     };
     let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
     if let Err(BodyError::Busy) = body {
-        return Ok(encode(busy(), &state.next_request_id(), stream_ctx));
+        return Ok(encode(busy(), state.next_request_id(), stream_ctx));
     }
     if let Some(admin_path) = path.strip_prefix("/_emulator/") {
         let plan = match body {
             Ok(body) => admin::handle(&state, &method, admin_path, &query, &headers, &body),
             Err(_) => Plan::error(BedrockError::validation("The admin request body could not be read.")),
         };
-        return Ok(encode(plan, &state.next_request_id(), stream_ctx));
+        return Ok(encode(plan, state.next_request_id(), stream_ctx));
     }
     let raw = RawRequest {
         method,
@@ -271,7 +271,7 @@ async fn answer(
             if !plan.delay.is_zero() {
                 tokio::time::sleep_until(stream_ctx.start).await;
             }
-            Ok(encode(plan, &request_id, stream_ctx))
+            Ok(encode(plan, request_id, stream_ctx))
         }
         Outcome::Reset => {
             connection.request_reset();
