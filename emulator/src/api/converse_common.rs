@@ -142,9 +142,14 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// `[item, …]`.
-    fn list(&mut self, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.sequence(b'[', b']', item)
+    /// `[item, …]`, each read by `item`.
+    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let mut out = Vec::new();
+        self.sequence(b'[', b']', |s| {
+            out.push(item(s)?);
+            Some(())
+        })?;
+        Some(out)
     }
 
     /// `{"key": value, …}`, `member` reading each value; a key with an escape is refused,
@@ -161,14 +166,7 @@ impl<'a> Scan<'a> {
     fn plain_string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let rest = &self.bytes()[start..];
-        // Keys and roles are a few bytes: a plain loop finds their end sooner than the
-        // word-at-a-time search, which takes over for longer strings (prompts).
-        let head = rest.len().min(16);
-        let len = match rest[..head].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20) {
-            Some(at) => at,
-            None => head + first_needing_escape(&rest[head..])?,
-        };
+        let len = first_needing_escape(&self.bytes()[start..])?;
         // Ending at a backslash means escapes; at a control character, a string JSON forbids
         // (serde refused it).
         if self.bytes()[start + len] == b'"' {
@@ -232,17 +230,14 @@ impl<'a> Scan<'a> {
 
     /// `[{"text": "…"}, …]`, each text wrapped by `wrap` (a block, or the text itself).
     fn texts<T>(&mut self, wrap: fn(String) -> T) -> Option<Vec<T>> {
-        let mut out = Vec::new();
         self.list(|s| {
             let mut text = None;
             s.object(|s, key| match key {
                 "text" => once(&mut text, s.string()?),
                 _ => None,
             })?;
-            out.push(wrap(text?));
-            Some(())
-        })?;
-        Some(out)
+            Some(wrap(text?))
+        })
     }
 
     fn message(&mut self) -> Option<Message> {
@@ -268,14 +263,7 @@ impl<'a> Scan<'a> {
             "maxTokens" => once(&mut max_tokens, s.unsigned()?),
             "temperature" => once(&mut temperature, s.float()?),
             "topP" => once(&mut top_p, s.float()?),
-            "stopSequences" => {
-                let mut list = Vec::new();
-                s.list(|s| {
-                    list.push(s.string()?);
-                    Some(())
-                })?;
-                once(&mut stop, list)
-            }
+            "stopSequences" => once(&mut stop, s.list(Self::string)?),
             _ => None,
         })?;
         Some(Inference { max_tokens, temperature, top_p, stop_sequences: stop.unwrap_or_default() })
@@ -285,14 +273,7 @@ impl<'a> Scan<'a> {
     fn common(mut self) -> Option<Common> {
         let (mut messages, mut system, mut inference) = (None, None, None);
         self.object(|s, key| match key {
-            "messages" => {
-                let mut list = Vec::new();
-                s.list(|s| {
-                    list.push(s.message()?);
-                    Some(())
-                })?;
-                once(&mut messages, list)
-            }
+            "messages" => once(&mut messages, s.list(Self::message)?),
             "system" => once(&mut system, s.texts(std::convert::identity)?),
             "inferenceConfig" => once(&mut inference, s.inference()?),
             _ => None,

@@ -215,17 +215,20 @@ impl Engine {
             }
         }
         for rule in &inner.rules {
+            // (scenario, its state, the state wanted) when the rule waits for another state.
             let wrong_state = match (&rule.spec.scenario, &rule.spec.when_state) {
                 (Some(scenario), Some(want)) => {
                     let current = inner.states.get(scenario).map(String::as_str).unwrap_or(STARTED);
-                    (current != want).then(|| format!("scenario {scenario} is in state {current} (wanted {want})"))
+                    (current != want).then_some((scenario, current, want))
                 }
                 _ => None,
             };
             if wrong_state.is_some() || !matches(&rule.spec.matcher, input) {
                 if explain && answer.is_none() {
                     let mut failed = failures(&rule.spec.matcher, input);
-                    failed.extend(wrong_state);
+                    if let Some((scenario, current, want)) = wrong_state {
+                        failed.push(format!("scenario {scenario} is in state {current} (wanted {want})"));
+                    }
                     consider(&mut closest, rule.label.as_str(), failed);
                 }
                 continue;
