@@ -44,7 +44,7 @@ use crate::wire::error::{BedrockError, ErrorCode};
 use body::BodyError;
 use connection::{ConnectionControl, ResettableStream};
 use encode::{encode, shutdown_started, ResponseBody, StreamContext};
-use pipeline::{Outcome, RawRequest, RequestContext};
+use pipeline::{Outcome, RawRequest, RequestContext, Step};
 
 pub use pipeline::region_from_authorization;
 
@@ -183,16 +183,18 @@ async fn handle(
     let authority = parts.uri.authority().map(|a| a.as_str().to_string());
     let query = parse_query(parts.uri.query());
     let headers = Arc::new(parts.headers);
+    let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
     // The bidirectional stream's body is its input, read as the client sends it (each frame
     // bounded by the decoder), not a document to read whole first.
-    if method == "POST" && path.starts_with("/model/") && path.ends_with(BIDIRECTIONAL_SUFFIX) {
+    let (body, duplex, _share) = if method == "POST"
+        && path.starts_with("/model/")
+        && path.ends_with(BIDIRECTIONAL_SUFFIX)
+    {
         // A session holds up to one input frame at a time: it takes that much of the shared
         // body budget for as long as it runs, so concurrent sessions cannot exhaust memory.
         let units = u32::try_from(crate::wire::event_stream::InputDecoder::MAX_FRAME.div_ceil(body::FREE_BYTES))
             .unwrap_or(u32::MAX);
         let Ok(share) = budget.clone().try_acquire_many_owned(units) else {
-            let stream_ctx =
-                StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
             return Ok(encode(busy(), state.next_request_id(), stream_ctx));
         };
         let input: crate::plan::InputBody =
@@ -200,49 +202,32 @@ async fn handle(
                 let _held = &share;
                 chunk.map_err(|e| e.to_string())
             }));
-        let raw = RawRequest {
-            method,
-            path,
-            raw_query,
-            authority,
-            query,
-            headers,
-            body: Ok(bytes::Bytes::new()),
-            duplex: Some(crate::plan::DuplexInput::new(input)),
+        (Ok(bytes::Bytes::new()), Some(crate::plan::DuplexInput::new(input)), None)
+    } else {
+        // Its share of the body budget is held until the response is encoded.
+        let (body, share) = match body::read(body, &budget).await {
+            Ok(read) => (Ok(read.bytes), read.share),
+            Err(e) => (Err(e), None),
         };
-        let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
-        return answer(&state, raw, stream_ctx, connection, shutdown, arrived).await;
-    }
-    // Its share of the body budget is held until the response is encoded.
-    let (body, _share) = match body::read(body, &budget).await {
-        Ok(read) => (Ok(read.bytes), read.share),
-        Err(e) => (Err(e), None),
-    };
-    let stream_ctx = StreamContext { shutdown: shutdown.clone(), connection: connection.clone(), start: arrived };
-    if let Err(BodyError::Busy) = body {
-        return Ok(encode(busy(), state.next_request_id(), stream_ctx));
-    }
-    if let Some(admin_path) = path.strip_prefix("/_emulator/") {
-        let plan = match body {
-            Ok(body) => admin::handle(&state, &method, admin_path, &query, &headers, &body),
-            Err(_) => Plan::error(BedrockError::validation("The admin request body could not be read.")),
-        };
-        return Ok(encode(plan, state.next_request_id(), stream_ctx));
-    }
-    let raw = RawRequest {
-        method,
-        path,
-        raw_query,
-        authority,
-        query,
-        headers,
-        body: body.map_err(|_| {
+        if let Err(BodyError::Busy) = body {
+            return Ok(encode(busy(), state.next_request_id(), stream_ctx));
+        }
+        if let Some(admin_path) = path.strip_prefix("/_emulator/") {
+            let plan = match body {
+                Ok(body) => admin::handle(&state, &method, admin_path, &query, &headers, &body),
+                Err(_) => Plan::error(BedrockError::validation("The admin request body could not be read.")),
+            };
+            return Ok(encode(plan, state.next_request_id(), stream_ctx));
+        }
+        let body = body.map_err(|_| {
             format!(
                 "The request body is larger than the {MAX_BODY_BYTES} bytes bedrock-emulator accepts, or the connection failed while reading it."
             )
-        }),
-        duplex: None,
+        });
+        (body, None, share)
     };
+    let raw = RawRequest { method, path, raw_query, authority, query, headers, body, duplex };
+    // One call site: each `answer(…).await` would reserve its own room in this future.
     answer(&state, raw, stream_ctx, connection, shutdown, arrived).await
 }
 
@@ -259,7 +244,10 @@ async fn answer(
     arrived: tokio::time::Instant,
 ) -> Result<Response<ResponseBody>, NoResponse> {
     let mut ctx = RequestContext::new(state, &mut raw);
-    let outcome = pipeline::run(state, &mut ctx, raw).await;
+    let outcome = match pipeline::run(state, &mut ctx, raw) {
+        Step::Done(outcome) => outcome,
+        Step::Forwarding(forwarded) => forwarded.await,
+    };
     let request_id = ctx.request_id.clone();
     pipeline::journal(state, ctx, &outcome);
     match outcome {

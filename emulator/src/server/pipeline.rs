@@ -142,20 +142,91 @@ impl RequestContext {
     }
 }
 
-/// Runs the stages from routing to faults-after.
-pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Outcome {
+/// Where the stages got to: an outcome, or a request still waiting for live Bedrock.
+pub enum Step<'a> {
+    /// Decided without waiting (everything but proxying).
+    Done(Outcome),
+    /// Forwarded by the recording proxy; its future ends the stages. Boxed, so the common
+    /// request's future holds no room for it.
+    Forwarding(std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>>),
+}
+
+/// Runs the stages from routing to faults-after. Not async: only the recording proxy waits
+/// (see [`Step`]). As an `async fn` it made every request's future kilobytes larger, room
+/// the server allocated and copied for each request, proxied or not.
+pub fn run<'a>(state: &'a ServerState, ctx: &'a mut RequestContext, raw: RawRequest) -> Step<'a> {
+    match stages(state, ctx, raw) {
+        Staged::Done(outcome) => Step::Done(outcome),
+        Staged::Forward(mut later) => {
+            let ctx: &'a RequestContext = ctx;
+            Step::Forwarding(Box::pin(async move {
+                let answered = later.recorder.forward(&later.request, &ctx.path, later.raw_query.as_deref()).await;
+                let plan = settle(answered, later.success_status);
+                conclude(state, &later.request, &ctx.request_id, plan, &mut later.before, later.delay)
+            }))
+        }
+    }
+}
+
+/// [`stages`]' result: done, or a request for the recording proxy.
+enum Staged<'a> {
+    Done(Outcome),
+    Forward(Box<Forward<'a>>),
+}
+
+/// A request the recording proxy forwards, with what the stages after it need.
+struct Forward<'a> {
+    recorder: &'a crate::record::proxy::Recorder,
+    request: Request,
+    raw_query: Option<String>,
+    before: Before,
+    delay: std::time::Duration,
+    success_status: u16,
+}
+
+/// A responder's answer as a plan: success takes the operation's own status.
+fn settle(answered: Result<Plan, BedrockError>, success_status: u16) -> Plan {
+    match answered {
+        Ok(mut plan) => {
+            if plan.status == 200 {
+                plan.status = success_status;
+            }
+            plan
+        }
+        Err(e) => Plan::error(e),
+    }
+}
+
+/// Faults after, then the invocation log: how every answer leaves the stages.
+fn conclude(
+    state: &ServerState,
+    request: &Request,
+    request_id: &str,
+    plan: Plan,
+    before: &mut Before,
+    delay: std::time::Duration,
+) -> Outcome {
+    let mut plan = state.faults.after(plan, before);
+    plan.delay += delay;
+    // Logged as answered, faults included (a cut stream logs the events it sent).
+    Outcome::Respond(api::invocation_logging::log(&state.services, request, request_id, plan))
+}
+
+/// The stages up to the responder chain, and the stages after it for answers that need no
+/// waiting.
+fn stages<'a>(state: &'a ServerState, ctx: &mut RequestContext, raw: RawRequest) -> Staged<'a> {
     let body = match raw.body {
         Ok(b) => b,
-        Err(why) => return Outcome::Respond(Plan::error(BedrockError::validation(why))),
+        Err(why) => return Staged::Done(Outcome::Respond(Plan::error(BedrockError::validation(why)))),
     };
     // Route.
     ctx.input.body = RequestBody::new(body.clone());
     let Some(route) = operations::find(&ctx.method, &ctx.path) else {
         ctx.input.operation = "(unknown)".to_string();
-        return Outcome::Respond(Plan::error(BedrockError::new(
+        return Staged::Done(Outcome::Respond(Plan::error(BedrockError::new(
             ErrorCode::UnknownOperationException,
             format!("No operation of bedrock or bedrock-runtime matches {} {}.", ctx.method, ctx.path),
-        )));
+        ))));
     };
     ctx.input.operation = route.route.operation.clone();
     ctx.input.model_id = route.labels.get("modelId").cloned();
@@ -173,7 +244,7 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
     let authorization = raw.headers.get(&AUTHORIZATION).map(http::HeaderValue::as_bytes);
     let verified_region = match state.auth.check(&signed, std::time::SystemTime::now()) {
         Ok(region) => region,
-        Err(e) => return Outcome::Respond(Plan::error(e.into())),
+        Err(e) => return Staged::Done(Outcome::Respond(Plan::error(e.into()))),
     };
     let region = verified_region
         .or_else(|| authorization.and_then(region_from_authorization_bytes))
@@ -206,7 +277,7 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
         Ok(p) => p,
         // With recordings (or live Bedrock) behind, they answer what this build refuses.
         Err(e) if state.replay.is_some() || state.recorder.is_some() => api::Prepared::Invalid(e),
-        Err(e) => return Outcome::Respond(Plan::error(e)),
+        Err(e) => return Staged::Done(Outcome::Respond(Plan::error(e))),
     };
     prepared.describe(&mut ctx.input);
 
@@ -223,54 +294,58 @@ pub async fn run(state: &ServerState, ctx: &mut RequestContext, raw: RawRequest)
     ctx.faults = std::mem::take(&mut before.injected);
     let delay = before.delay;
     let plan = match std::mem::replace(&mut before.verdict, Verdict::Proceed) {
-        Verdict::Reset => return Outcome::Reset,
-        Verdict::Stall => return Outcome::Stall,
+        Verdict::Reset => return Staged::Done(Outcome::Reset),
+        Verdict::Stall => return Staged::Done(Outcome::Stall),
         Verdict::Answer(plan) => plan,
         // Respond: scenario rule → recording → synthetic model / built-in operation.
-        Verdict::Proceed => {
-            match respond_chain(state, &request, prepared, &ctx.input, &ctx.path, raw_query.as_deref()).await {
-                Ok(mut plan) => {
-                    if plan.status == 200 {
-                        plan.status = success_status;
-                    }
-                    plan
-                }
-                Err(e) => Plan::error(e),
+        Verdict::Proceed => match respond_chain(state, &request, prepared, &ctx.input, &ctx.path) {
+            Chain::Answered(answered) => settle(answered, success_status),
+            Chain::Forward(recorder) => {
+                return Staged::Forward(Box::new(Forward {
+                    recorder,
+                    request,
+                    raw_query,
+                    before,
+                    delay,
+                    success_status,
+                }))
             }
-        }
+        },
     };
+    Staged::Done(conclude(state, &request, &ctx.request_id, plan, &mut before, delay))
+}
 
-    // Faults after.
-    let mut plan = state.faults.after(plan, &mut before);
-    plan.delay += delay;
-    // Logged as answered, faults included (a cut stream logs the events it sent).
-    let plan = api::invocation_logging::log(&state.services, &request, &ctx.request_id, plan);
-    Outcome::Respond(plan)
+/// What the responder chain came to: an answer, or a request forwarded to live Bedrock
+/// (the one stage that waits).
+enum Chain<'a> {
+    Answered(Result<Plan, BedrockError>),
+    /// The recording proxy is to forward it.
+    Forward(&'a crate::record::proxy::Recorder),
 }
 
 /// The responder chain: scenario rule → cassette → (recording proxy to live Bedrock) →
-/// synthetic model / built-in operation.
-async fn respond_chain(
-    state: &ServerState,
+/// synthetic model / built-in operation. Forwarding, the one responder that waits, is left
+/// to the caller.
+fn respond_chain<'a>(
+    state: &'a ServerState,
     request: &Request,
     prepared: api::Prepared,
     input: &crate::scenario::MatchInput,
     raw_path: &str,
-    raw_query: Option<&str>,
-) -> Result<Plan, BedrockError> {
+) -> Chain<'a> {
     let (prepared, closest) = match api::respond_scripted(request, prepared, &state.services, input) {
-        Scripted::Answered(answer) => return answer,
+        Scripted::Answered(answer) => return Chain::Answered(answer),
         Scripted::Unscripted { prepared, closest } => (prepared, closest),
     };
     if matches!(prepared, api::Prepared::Bidi { .. }) {
         // Its turns are matched (and refused under --strict) as they arrive; recordings do
         // not hold bidirectional sessions.
-        return api::respond_builtin(request, prepared, &state.services);
+        return Chain::Answered(api::respond_builtin(request, prepared, &state.services));
     }
     let mut nearest = None;
     if let Some(replay) = &state.replay {
         match replay.answer(input, raw_path, &request.query) {
-            ReplayAnswer::Hit(plan) => return Ok(plan),
+            ReplayAnswer::Hit(plan) => return Chain::Answered(Ok(plan)),
             ReplayAnswer::Miss { nearest: n } => nearest = n,
         }
     }
@@ -281,21 +356,19 @@ async fn respond_chain(
             RecordMode::None => false,
         };
         if record {
-            // Boxed: the proxy's future (a TLS client request) is kilobytes, and without the
-            // box every request's future reserves and copies that room, proxied or not.
-            return Box::pin(recorder.forward(request, raw_path, raw_query)).await;
+            return Chain::Forward(recorder);
         }
         let mode = if recorder.mode() == RecordMode::None { "none" } else { "once" };
-        return Err(BedrockError::validation(format!(
+        return Chain::Answered(Err(BedrockError::validation(format!(
             "bedrock-emulator replays recorded cassettes (record mode {mode}) and none matches this {} request.{}",
             input.operation,
             nearest.map(|n| format!(" {n}")).unwrap_or_default()
-        )));
+        ))));
     }
     if let Some(refusal) = api::respond::strict_refusal(&state.services, input, closest.as_ref(), nearest.as_deref()) {
-        return Err(refusal);
+        return Chain::Answered(Err(refusal));
     }
-    api::respond_builtin(request, prepared, &state.services)
+    Chain::Answered(api::respond_builtin(request, prepared, &state.services))
 }
 
 /// Journals the request and settles its attempt.
