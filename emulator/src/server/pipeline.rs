@@ -80,17 +80,41 @@ pub struct RawRequest {
     pub duplex: Option<crate::plan::DuplexInput>,
 }
 
-fn header<'a>(headers: &'a http::HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
-    // `HeaderValue::to_str` tests each byte for visible ASCII; UTF-8 validation is
-    // word-at-a-time and every reader here tolerates what it lets through. (Authorization is
-    // read as bytes: only the parts taken from it are checked.)
-    headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+/// The three headers the stages read, found in one pass over the map: a `HeaderMap::get`
+/// hashes the name it looks for, and two of these names are not standard ones (hashed byte
+/// by byte). The first value of each counts, as `get` would give it.
+#[derive(Debug, Default, PartialEq)]
+struct SdkHeaders<'a> {
+    /// `Authorization`, as bytes (only the parts taken from it are checked as text).
+    authorization: Option<&'a [u8]>,
+    /// `amz-sdk-request` (`attempt=N; max=M`).
+    sdk_request: Option<&'a str>,
+    /// `amz-sdk-invocation-id`.
+    invocation_id: Option<&'a str>,
 }
 
-// Named once: looking a header up by `&str` parses the name on every call.
-const AUTHORIZATION: http::HeaderName = http::header::AUTHORIZATION;
-const AMZ_SDK_REQUEST: http::HeaderName = http::HeaderName::from_static("amz-sdk-request");
-const AMZ_SDK_INVOCATION_ID: http::HeaderName = http::HeaderName::from_static("amz-sdk-invocation-id");
+impl<'a> SdkHeaders<'a> {
+    fn of(headers: &'a http::HeaderMap) -> Self {
+        // `HeaderValue::to_str` tests each byte for visible ASCII; UTF-8 validation is
+        // word-at-a-time and every reader here tolerates what it lets through.
+        let text = |v: &'a http::HeaderValue| std::str::from_utf8(v.as_bytes()).ok();
+        let (mut authorization, mut sdk_request, mut invocation_id) = (None, None, None);
+        for (name, value) in headers {
+            if name == http::header::AUTHORIZATION {
+                authorization.get_or_insert(value);
+            } else if name.as_str() == "amz-sdk-request" {
+                sdk_request.get_or_insert(value);
+            } else if name.as_str() == "amz-sdk-invocation-id" {
+                invocation_id.get_or_insert(value);
+            }
+        }
+        SdkHeaders {
+            authorization: authorization.map(http::HeaderValue::as_bytes),
+            sdk_request: sdk_request.and_then(text),
+            invocation_id: invocation_id.and_then(text),
+        }
+    }
+}
 
 /// The credential scope of a SigV4 `Authorization` header: `AKID/DATE/REGION/…` after
 /// `Credential=`, ending at `,` or a space.
@@ -241,7 +265,8 @@ fn stages<'a>(state: &'a ServerState, ctx: &mut RequestContext, raw: RawRequest)
         body: &body,
     };
     // Read once: the region and the account both come from it.
-    let authorization = raw.headers.get(&AUTHORIZATION).map(http::HeaderValue::as_bytes);
+    let sdk = SdkHeaders::of(&raw.headers);
+    let authorization = sdk.authorization;
     let verified_region = match state.auth.check(&signed, std::time::SystemTime::now()) {
         Ok(region) => region,
         Err(e) => return Staged::Done(Outcome::Respond(Plan::error(e.into()))),
@@ -258,12 +283,7 @@ fn stages<'a>(state: &'a ServerState, ctx: &mut RequestContext, raw: RawRequest)
     } else {
         0
     };
-    let attempt = state.faults.attempts.observe(
-        header(&raw.headers, &AMZ_SDK_REQUEST),
-        header(&raw.headers, &AMZ_SDK_INVOCATION_ID),
-        fingerprint,
-        track,
-    );
+    let attempt = state.faults.attempts.observe(sdk.sdk_request, sdk.invocation_id, fingerprint, track);
     let attempt_number = attempt.number;
     ctx.attempt = Some(attempt);
     let success_status = route.route.code;
@@ -415,4 +435,47 @@ pub fn journal(state: &ServerState, mut ctx: RequestContext, outcome: &Outcome) 
         duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0 + delay.as_secs_f64() * 1000.0,
         body_bytes,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderMap, HeaderName, HeaderValue};
+
+    /// What three `HeaderMap::get` calls give, the reading `SdkHeaders::of` replaces.
+    fn by_get(headers: &HeaderMap) -> SdkHeaders<'_> {
+        let text = |name: &str| headers.get(name).and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
+        SdkHeaders {
+            authorization: headers.get(http::header::AUTHORIZATION).map(HeaderValue::as_bytes),
+            sdk_request: text("amz-sdk-request"),
+            invocation_id: text("amz-sdk-invocation-id"),
+        }
+    }
+
+    #[test]
+    fn one_pass_over_the_headers_reads_what_get_would() {
+        let value = |b: &[u8]| HeaderValue::from_bytes(b).expect("a header value");
+        let names = ["authorization", "amz-sdk-request", "amz-sdk-invocation-id", "x-amz-date", "amz-sdk-requests"];
+        let values: [&[u8]; 4] = [b"attempt=2; max=3", b"\xff\xfe", b"2b1c7d1e", b""];
+        // Every map of up to three entries drawn from those names and values: repeats,
+        // non-UTF-8 first values and near-miss names included.
+        let mut cases = vec![HeaderMap::new()];
+        for _ in 0..3 {
+            let mut longer = Vec::new();
+            for map in &cases {
+                for name in names {
+                    for v in values {
+                        let mut m = map.clone();
+                        m.append(HeaderName::from_static(name), value(v));
+                        longer.push(m);
+                    }
+                }
+            }
+            cases.extend(longer);
+        }
+        assert!(cases.len() > 8000);
+        for map in &cases {
+            assert_eq!(SdkHeaders::of(map), by_get(map), "{map:?}");
+        }
+    }
 }
