@@ -83,6 +83,10 @@ enum Command {
         /// Seconds per wrk run.
         #[arg(long, default_value_t = 10)]
         seconds: u32,
+        /// Unmeasured seconds of the same load before each measured run, so that both servers
+        /// are measured warm (0: measure from the start).
+        #[arg(long, default_value_t = 1)]
+        warmup: u32,
         /// Rounds of emulator/baseline runs per operation (medians are reported).
         #[arg(long, default_value_t = 3)]
         rounds: u32,
@@ -223,9 +227,10 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", report.table());
             println!("{}", report.json_line());
         }
-        Command::BenchPinned { seconds, rounds, connections, server_cpu, load_cpu, emulator_bin } => {
+        Command::BenchPinned { seconds, warmup, rounds, connections, server_cpu, load_cpu, emulator_bin } => {
             let emulator_bin = emulator_binary(emulator_bin)?;
-            let options = bench::pinned::Options { emulator_bin, seconds, rounds, connections, server_cpu, load_cpu };
+            let options =
+                bench::pinned::Options { emulator_bin, seconds, warmup, rounds, connections, server_cpu, load_cpu };
             let report = bench::pinned::run(&options).await?;
             print!("{}", report.table());
             println!("{}", report.json());

@@ -41,6 +41,8 @@ pub struct Options {
     pub emulator_bin: PathBuf,
     /// Seconds each wrk run lasts.
     pub seconds: u32,
+    /// Unmeasured seconds of the same load before each measured run (0: none).
+    pub warmup: u32,
     /// Rounds of (emulator, baseline) per operation; the median round is reported.
     pub rounds: u32,
     /// wrk connections.
@@ -222,6 +224,15 @@ fn parse_wrk(output: &str) -> anyhow::Result<Run> {
     Ok(run)
 }
 
+/// The unmeasured load before a measured run: the same wrk for `options.warmup` seconds.
+fn warm_up(options: &Options, server: &Server, script: &Path, path: &str) -> anyhow::Result<()> {
+    if options.warmup == 0 {
+        return Ok(());
+    }
+    let warm = Options { seconds: options.warmup, ..options.clone() };
+    wrk(&warm, server, script, path).map(drop)
+}
+
 fn wrk(options: &Options, server: &Server, script: &Path, path: &str) -> anyhow::Result<Run> {
     let url = format!("http://{}{path}", server.addr);
     let cpu_before = server.cpu_ns();
@@ -320,12 +331,15 @@ async fn run_in(options: &Options, harness: &Path, dir: &Path) -> anyhow::Result
     let stream_arg = stream_file.to_string_lossy().into_owned();
     for round in 1..=options.rounds {
         eprintln!("bench-pinned: round {round} of {}", options.rounds);
-        // A fresh process per run: every run starts from the same state (an empty journal).
+        // A fresh process per run, warmed up by the same load before it is measured: both
+        // servers are measured in their steady state (the emulator's journal full, its code
+        // and heap paged in), not in their first moments.
         for (pair, script, path, body, frames) in [
             (&mut converse, &converse_script, &converse_path, &converse_arg, false),
             (&mut stream, &stream_script, &stream_path, &stream_arg, true),
         ] {
             let emulator = Server::start(options.server_cpu, &options.emulator_bin, &emulator_args)?;
+            warm_up(options, &emulator, script, path)?;
             pair.emulator.push(wrk(options, &emulator, script, path)?);
             drop(emulator);
             let mut args = vec!["bench-baseline", "--body", body.as_str()];
@@ -333,6 +347,7 @@ async fn run_in(options: &Options, harness: &Path, dir: &Path) -> anyhow::Result
                 args.push("--frames");
             }
             let baseline = Server::start(options.server_cpu, harness, &args)?;
+            warm_up(options, &baseline, script, path)?;
             pair.baseline.push(wrk(options, &baseline, script, path)?);
         }
     }
@@ -352,8 +367,8 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "bedrock-harness bench-pinned: servers on CPU {}, wrk -t1 -c{} on CPU {}, {} s per run, {} rounds alternated (medians)",
-            o.server_cpu, o.connections, o.load_cpu, o.seconds, o.rounds
+            "bedrock-harness bench-pinned: servers on CPU {}, wrk -t1 -c{} on CPU {}, {} s per run after a {} s warm-up, {} rounds alternated (medians)",
+            o.server_cpu, o.connections, o.load_cpu, o.seconds, o.warmup, o.rounds
         );
         let _ = writeln!(
             out,
@@ -418,6 +433,7 @@ impl Report {
             "stream_emulator": runs(&self.stream.emulator),
             "stream_baseline": runs(&self.stream.baseline),
             "seconds": self.options.seconds,
+            "warmup_seconds": self.options.warmup,
             "rounds": self.options.rounds,
             "connections": self.options.connections,
         })
